@@ -1,0 +1,48 @@
+"""How much a target can hold, and what the Always Free tier allows."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from config.model import StackConfig
+
+# Memory kept back on the VM for the OS, Docker and cloud-init.
+HOST_RESERVED_MB = 1024
+
+
+@dataclass(frozen=True)
+class AlwaysFree:
+    """Oracle Cloud's Always Free allowance for Ampere A1 (per tenancy)."""
+
+    ocpus: int = 4
+    memory_gb: int = 24
+    storage_gb: int = 200  # boot volumes plus block volumes
+
+
+ALWAYS_FREE = AlwaysFree()
+
+
+@dataclass(frozen=True)
+class Capacity:
+    memory_mb: int
+    cpus: float
+    key: str  # the config key that sets this capacity, for error messages
+
+
+def target_capacity(cfg: StackConfig) -> Capacity:
+    if cfg.target == "oci" and cfg.oci is not None:
+        return Capacity(cfg.oci.memory_gb * 1024 - HOST_RESERVED_MB, float(cfg.oci.ocpus), "oci.memoryGb")
+    return Capacity(cfg.docker.memory_mb, cfg.docker.cpus, "docker.memoryMb")
+
+
+def container_limits(cfg: StackConfig) -> dict[str, tuple[int, float]]:
+    """Memory (MB) and CPU limits of every container the config turns on, keyed by config path."""
+    limits: dict[str, tuple[int, float]] = {}
+    for key, svc in (("database", cfg.database), ("cache", cfg.cache), ("mediaServer", cfg.media_server)):
+        if svc.enabled:
+            limits[key] = (svc.memory_mb, svc.cpus)
+    if cfg.object_store.enabled and cfg.target == "docker":
+        limits["objectStore"] = (cfg.object_store.memory_mb, cfg.object_store.cpus)
+    if cfg.media_server.enabled and cfg.media_server.egress.enabled:
+        limits["mediaServer.egress"] = (cfg.media_server.egress.memory_mb, cfg.media_server.egress.cpus)
+    limits["gateway"] = (cfg.gateway.memory_mb, cfg.gateway.cpus)
+    return limits

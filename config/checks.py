@@ -1,0 +1,152 @@
+"""Rules that span several keys, checked after every key has the right type."""
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterator
+
+from config.capacity import ALWAYS_FREE, container_limits, target_capacity
+from config.errors import Problem
+from config.model import StackConfig
+
+# Plain-HTTP listener inside the gateway for its own healthcheck (loopback only).
+GATEWAY_HEALTH_PORT = 9180
+# Egress's health endpoint (loopback only on the VM).
+EGRESS_HEALTH_PORT = 9090
+SSH_PORT = 22
+
+
+def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
+    return [
+        *_target_problems(cfg, ns),
+        *_dependency_problems(cfg, ns),
+        *_gateway_problems(cfg, ns),
+        *_media_port_problems(cfg, ns),
+        *_capacity_problems(cfg, ns),
+        *_oci_problems(cfg, ns),
+    ]
+
+
+def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    if cfg.target == "oci" and cfg.oci is None:
+        yield Problem(f"{ns}:oci", "<missing>", "required when target is 'oci' (compartmentId, region, userId, sshPublicKey, adminCidrs)")
+    if cfg.target == "docker" and cfg.oci is not None:
+        yield Problem(f"{ns}:oci", "<set>", "only used when target is 'oci'; remove it or set target: oci")
+    if cfg.target == "docker" and cfg.media_server.enabled and cfg.media_server.udp_mux_port is None:
+        yield Problem(
+            f"{ns}:mediaServer.udpMuxPort",
+            None,
+            "required on the docker target: publishing a 10,000-port UDP range through Docker exhausts memory",
+        )
+
+
+def _dependency_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    media = cfg.media_server
+    if media.enabled and not cfg.cache.enabled:
+        yield Problem(f"{ns}:cache.enabled", False, "must be true while mediaServer is enabled (LiveKit keeps room state in Redis)")
+    if media.enabled and media.egress.enabled and not cfg.object_store.enabled:
+        yield Problem(f"{ns}:objectStore.enabled", False, "must be true while mediaServer.egress is enabled (recordings are uploaded there)")
+
+
+def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    gw = cfg.gateway
+    if gw.tls == "acme" and gw.acme_email is None:
+        yield Problem(f"{ns}:gateway.acmeEmail", None, "required when gateway.tls is 'acme'")
+    if gw.tls == "acme" and cfg.domain in ("localhost",):
+        yield Problem(f"{ns}:domain", cfg.domain, "a public DNS name is needed for ACME; use gateway.tls: internal for localhost")
+    if gw.http_port == gw.https_port:
+        yield Problem(f"{ns}:gateway.httpsPort", gw.https_port, "must differ from gateway.httpPort")
+    seen: set[str] = set()
+    for i, route in enumerate(gw.routes):
+        if route.path in seen:
+            yield Problem(f"{ns}:gateway.routes[{i}].path", route.path, "each route path must be unique")
+        seen.add(route.path)
+        if route.path == "/health":
+            yield Problem(f"{ns}:gateway.routes[{i}].path", route.path, "'/health' is answered by the gateway itself")
+
+
+def reserved_ports(cfg: StackConfig) -> dict[int, str]:
+    """Ports the media ranges must stay clear of, with who holds them."""
+    return {
+        SSH_PORT: "SSH",
+        cfg.gateway.http_port: "gateway.httpPort",
+        cfg.gateway.https_port: "gateway.httpsPort",
+        GATEWAY_HEALTH_PORT: "the gateway's health listener",
+        EGRESS_HEALTH_PORT: "egress's health listener",
+        cfg.database.port: "database.port",
+        cfg.cache.port: "cache.port",
+        cfg.object_store.port: "objectStore.port",
+        cfg.media_server.signal_port: "mediaServer.signalPort",
+    }
+
+
+def _media_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    media = cfg.media_server
+    if not media.enabled:
+        return
+    reserved = reserved_ports(cfg)
+    key = f"{ns}:mediaServer"
+    if media.udp_range_start > media.udp_range_end:
+        yield Problem(f"{key}.udpRangeStart", media.udp_range_start, f"must be <= mediaServer.udpRangeEnd ({media.udp_range_end})")
+    for port, holder in sorted(reserved.items()):
+        if holder != "mediaServer.signalPort" and port == media.signal_port:
+            yield Problem(f"{key}.signalPort", port, f"already used by {holder}")
+        if media.udp_mux_port is None and media.udp_range_start <= port <= media.udp_range_end:
+            yield Problem(
+                f"{key}.udpRangeStart",
+                f"{media.udp_range_start}-{media.udp_range_end}",
+                f"the UDP range must not include port {port} ({holder})",
+            )
+    singles = {"tcpPort": media.tcp_port, "udpMuxPort": media.udp_mux_port, "turnUdpPort": media.turn_udp_port}
+    for field, port in singles.items():
+        if port is None:
+            continue
+        if port in reserved:
+            yield Problem(f"{key}.{field}", port, f"already used by {reserved[port]}")
+        in_range = media.udp_mux_port is None and media.udp_range_start <= port <= media.udp_range_end
+        if field != "tcpPort" and in_range:
+            yield Problem(f"{key}.{field}", port, f"overlaps the UDP media range {media.udp_range_start}-{media.udp_range_end}")
+
+
+def _capacity_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    cap = target_capacity(cfg)
+    limits = container_limits(cfg)
+    total = sum(mem for mem, _ in limits.values())
+    if total > cap.memory_mb:
+        detail = ", ".join(f"{k}={m}" for k, (m, _) in limits.items())
+        yield Problem(
+            f"{ns}:{cap.key}",
+            total,
+            f"the containers' memory limits add up to {total} MB ({detail}), more than the target's {cap.memory_mb} MB",
+        )
+    for key, (_, cpus) in limits.items():
+        if cpus > cap.cpus:
+            yield Problem(f"{ns}:{key}.cpus", cpus, f"must be <= the target's {cap.cpus:g} CPUs")
+
+
+def _oci_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    oci = cfg.oci
+    if oci is None:
+        return
+    for i, cidr in enumerate(oci.admin_cidrs):
+        key = f"{ns}:oci.adminCidrs[{i}]"
+        try:
+            net = ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            yield Problem(key, cidr, "expected a CIDR like '203.0.113.7/32'")
+            continue
+        if net.prefixlen == 0:
+            yield Problem(key, cidr, "SSH must not be open to the world; give your own address, e.g. '203.0.113.7/32'")
+    if oci.allow_paid:
+        return
+    paid = "exceeds Oracle's Always Free allowance of {limit}; set oci.allowPaid: true to accept charges"
+    if oci.ocpus > ALWAYS_FREE.ocpus:
+        yield Problem(f"{ns}:oci.ocpus", oci.ocpus, paid.format(limit=f"{ALWAYS_FREE.ocpus} OCPUs"))
+    if oci.memory_gb > ALWAYS_FREE.memory_gb:
+        yield Problem(f"{ns}:oci.memoryGb", oci.memory_gb, paid.format(limit=f"{ALWAYS_FREE.memory_gb} GB"))
+    storage = oci.boot_volume_gb + oci.data_volume_gb
+    if storage > ALWAYS_FREE.storage_gb:
+        yield Problem(
+            f"{ns}:oci.dataVolumeGb",
+            oci.data_volume_gb,
+            paid.format(limit=f"{ALWAYS_FREE.storage_gb} GB of boot plus block storage (bootVolumeGb + dataVolumeGb = {storage})"),
+        )

@@ -1,0 +1,181 @@
+"""The stack configuration, as pydantic models.
+
+Keys are camelCase in the stack files (Pulumi's convention) and snake_case in
+Python. Every model forbids unknown keys, so a typo or an unsupported service
+is an error instead of being silently ignored.
+"""
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535)]
+MemoryMb = Annotated[int, Field(ge=32, le=1_048_576)]
+Cpus = Annotated[float, Field(gt=0, le=64)]
+
+# A tag with at least major.minor, optionally pinned to a digest; never "latest".
+_TAG = r"v?\d+\.\d+(\.\d+)?(@sha256:[0-9a-f]{64})?"
+ImageVersion = Annotated[str, StringConstraints(pattern=rf"^{_TAG}$")]
+# PostgreSQL publishes "18.1": major.minor only.
+PostgresVersion = Annotated[str, StringConstraints(pattern=r"^\d{2}\.\d+(@sha256:[0-9a-f]{64})?$")]
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+HOSTNAME_PATTERN = rf"^{_LABEL}(\.{_LABEL})*$"
+Hostname = Annotated[str, StringConstraints(pattern=HOSTNAME_PATTERN, max_length=253, to_lower=True)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,62}$")]
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# host:port for an upstream the gateway proxies to.
+Upstream = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+:\d{1,5}$")]
+PathMatcher = Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._~/*-]*$")]
+Ocid = Annotated[str, StringConstraints(pattern=r"^ocid1\.[a-z0-9]+\.[a-z0-9-]*\.[a-z0-9-]*\.[a-z0-9]+$")]
+Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-\d$")]
+SshPublicKey = Annotated[
+    str, StringConstraints(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$")
+]
+S3Region = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,32}$")]
+Label = Annotated[str, StringConstraints(pattern=rf"^{_LABEL}$")]
+
+# What each pattern means, for error messages a person can act on.
+PATTERN_MEANINGS = {
+    f"^{_TAG}$": "an image version tag like '7.4.6' or 'v1.9.1', optionally '@sha256:<digest>'; never 'latest'",
+    r"^\d{2}\.\d+(@sha256:[0-9a-f]{64})?$": "a PostgreSQL version like '18.1' (major.minor), optionally '@sha256:<digest>'",
+    HOSTNAME_PATTERN: "a DNS name like 'example.com' or 'localhost' (lowercase letters, digits, '-', '.')",
+    r"^[a-z_][a-z0-9_]{0,62}$": "an identifier: lowercase letters, digits and '_', starting with a letter",
+    r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": "an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-'",
+    r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "an email address",
+    r"^[A-Za-z0-9.-]+:\d{1,5}$": "an upstream as 'host:port', e.g. 'host.docker.internal:3000'",
+    r"^/[A-Za-z0-9._~/*-]*$": "a path matcher starting with '/', e.g. '/api/*'",
+    r"^ocid1\.[a-z0-9]+\.[a-z0-9-]*\.[a-z0-9-]*\.[a-z0-9]+$": "an Oracle Cloud OCID like 'ocid1.compartment.oc1..aaaa...'",
+    r"^[a-z]{2}-[a-z]+-\d$": "an OCI region identifier like 'eu-frankfurt-1'",
+    r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$": "an OpenSSH public key line ('ssh-ed25519 AAAA...')",
+    r"^[a-z0-9-]{2,32}$": "a region name like 'us-east-1'",
+    rf"^{_LABEL}$": "one DNS label like 'livekit'",
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+    )
+
+
+class DatabaseConfig(_Model):
+    enabled: bool = True
+    version: PostgresVersion = "18.1"
+    name: Identifier = "app"
+    user: Identifier = "app"
+    port: Port = 5432
+    memory_mb: MemoryMb = 512
+    cpus: Cpus = 1.0
+
+
+class CacheConfig(_Model):
+    enabled: bool = True
+    version: ImageVersion = "7.4.6"
+    port: Port = 6379
+    memory_mb: MemoryMb = 256
+    cpus: Cpus = 0.5
+
+
+class ObjectStoreConfig(_Model):
+    enabled: bool = True
+    version: ImageVersion = "v1.0.18"
+    buckets: tuple[BucketName, ...] = Field(default=("recordings",), min_length=1)
+    region: S3Region = "us-east-1"
+    port: Port = 9000
+    memory_mb: MemoryMb = 256
+    cpus: Cpus = 0.5
+
+
+class EgressConfig(_Model):
+    enabled: bool = True
+    version: ImageVersion = "v1.10.0"
+    memory_mb: MemoryMb = 2048
+    cpus: Cpus = 2.0
+
+
+class MediaServerConfig(_Model):
+    enabled: bool = True
+    version: ImageVersion = "v1.9.1"
+    subdomain: Label = "livekit"
+    signal_port: UnprivilegedPort = 7880
+    tcp_port: UnprivilegedPort = 7881
+    udp_mux_port: UnprivilegedPort | None = None
+    udp_range_start: UnprivilegedPort = 50000
+    udp_range_end: UnprivilegedPort = 60000
+    turn_udp_port: Port | None = 3478
+    memory_mb: MemoryMb = 1024
+    cpus: Cpus = 2.0
+    egress: EgressConfig = EgressConfig()
+
+
+class Route(_Model):
+    path: PathMatcher
+    upstream: Upstream
+
+
+class GatewayConfig(_Model):
+    version: ImageVersion = "2.11.7"
+    http_port: Port = 80
+    https_port: Port = 443
+    tls: Literal["internal", "acme"] = "acme"
+    acme_email: Email | None = None
+    acme_staging: bool = False
+    hsts_max_age_seconds: Annotated[int, Field(ge=0, le=63_072_000)] = 31_536_000
+    routes: tuple[Route, ...] = ()
+    memory_mb: MemoryMb = 256
+    cpus: Cpus = 1.0
+
+
+class DockerTargetConfig(_Model):
+    """Capacity of the local Docker engine (Docker Desktop's VM on a laptop)."""
+
+    memory_mb: MemoryMb = 8192
+    cpus: Cpus = 4.0
+
+
+class OciTargetConfig(_Model):
+    """Where and how big the Ampere A1 instance is."""
+
+    compartment_id: Ocid
+    region: Region
+    user_id: Ocid
+    ssh_public_key: SshPublicKey
+    admin_cidrs: tuple[str, ...] = Field(min_length=1)
+    availability_domain: str | None = None
+    image_id: Ocid | None = None
+    ocpus: Annotated[int, Field(ge=1, le=80)] = 4
+    memory_gb: Annotated[int, Field(ge=1, le=512)] = 24
+    boot_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 50
+    data_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 150
+    allow_paid: bool = False
+    ssh_user: Identifier = "ubuntu"
+    ssh_private_key_file: str = "~/.ssh/id_ed25519"
+
+
+class StackConfig(_Model):
+    target: Literal["docker", "oci"]
+    domain: Hostname | None = None
+    protect_data: bool = True
+    database: DatabaseConfig = DatabaseConfig()
+    cache: CacheConfig = CacheConfig()
+    object_store: ObjectStoreConfig = ObjectStoreConfig()
+    media_server: MediaServerConfig = MediaServerConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    docker: DockerTargetConfig = DockerTargetConfig()
+    oci: OciTargetConfig | None = None
+    # Optional bring-your-own secrets; must be set with `pulumi config set --secret`.
+    database_password: str | None = None
+    cache_password: str | None = None
+
+
+SECRET_KEYS = ("databasePassword", "cachePassword")
+HOSTNAME_RE = re.compile(HOSTNAME_PATTERN)

@@ -1,0 +1,246 @@
+"""Config bodies for livekit-server and LiveKit Egress, plus what their containers need.
+
+Both programs read their whole YAML config from one environment variable
+(``LIVEKIT_CONFIG`` / ``EGRESS_CONFIG_BODY``), so no config file has to be
+mounted. Upstream facts this module relies on (livekit v1.13.5, egress v1.14.1):
+
+* livekit-server parses its config in strict mode: an unknown key aborts start-up,
+  so only keys that exist in ``pkg/config`` / ``rtcconfig`` are emitted.
+* ``bind_addresses`` only restricts the HTTP/WebSocket signal port. ICE/TCP
+  (``rtc.tcp_port``) always listens on every interface, the UDP mux binds every
+  non-loopback interface address, TURN has its own ``turn.bind_addresses``.
+* ``rtc.port_range_start/end`` wins over ``rtc.udp_port`` when both are set, and
+  leaving both unset silently falls back to 50000-60000, so exactly one is emitted.
+* Embedded TURN without ``tls_port`` needs neither a domain nor a certificate:
+  clients get ``turn:<node_ip>:<udp_port>?transport=udp`` URLs.
+* Egress decodes leniently (unknown keys are silently ignored), so a wrong key
+  name would fail only at upload time; the storage key is ``storage.s3`` and the
+  log level is ``logging.level`` (top-level ``s3``/``log_level`` are ignored).
+* Egress needs no extra capability: Chrome runs with ``--no-sandbox`` by default
+  since egress v1.7.8 and with ``--disable-dev-shm-usage``, so neither
+  ``SYS_ADMIN`` nor a larger ``/dev/shm`` is required (upstream CI runs the image
+  with Docker defaults).
+"""
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from renderers.ports import MediaPorts
+
+# Multi-arch (linux/amd64 + linux/arm64) images, tags as published by upstream's
+# docker/metadata-action `v{{version}}` pattern on the release tag.
+LIVEKIT_SERVER_IMAGE = "livekit/livekit-server:v1.13.5"
+EGRESS_IMAGE = "livekit/egress:v1.14.1"
+
+LIVEKIT_CONFIG_ENV = "LIVEKIT_CONFIG"
+EGRESS_CONFIG_ENV = "EGRESS_CONFIG_BODY"
+
+# LiveKit's self-hosting guide: "at least 4 CPUs and 4 GB of memory" per egress
+# instance; room-composite recording runs a full Chrome plus GStreamer encoders.
+EGRESS_RECOMMENDED_CPUS = 4
+EGRESS_RECOMMENDED_MEMORY_MIB = 4096
+
+# livekit-server logs (not fails) on shorter secrets; we refuse them outright so a
+# weak production secret cannot slip through unnoticed.
+MIN_API_SECRET_LENGTH = 32
+
+_LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
+
+
+def _require_text(name: str, value: str) -> None:
+    # The body travels in an environment variable, which cannot carry NUL.
+    if not value:
+        raise ValueError(f"{name} must not be empty")
+    if "\x00" in value:
+        raise ValueError(f"{name} must not contain NUL")
+
+
+def _require_host_port(name: str, value: str) -> None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{name} must be 'host:port', got {value!r}")
+
+
+def _require_log_level(value: str) -> None:
+    if value not in _LOG_LEVELS:
+        raise ValueError(f"log_level must be one of {sorted(_LOG_LEVELS)}, got {value!r}")
+
+
+def _dump(document: dict[str, Any]) -> str:
+    # safe_dump quotes every string a YAML resolver could read as non-string
+    # (null, true, 0x1f, ...); Go's yaml.v3 keeps any other scalar's text as-is
+    # for string fields, so values round-trip exactly.
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+def _probe_host(bind_addresses: tuple[str, ...]) -> str:
+    """The address a probe inside the container must dial to reach the signal port."""
+    if not bind_addresses:
+        return "127.0.0.1"
+    address = ipaddress.ip_address(bind_addresses[0])
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "[::1]"
+    return str(address) if address.version == 4 else f"[{address}]"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LiveKitServerConfig:
+    """Inputs for livekit-server's config.
+
+    ``node_ip`` is the address advertised in ICE candidates (e.g. 127.0.0.1 for
+    Docker Desktop, the reserved public IP on a VM); ``use_external_ip`` instead
+    discovers it via public STUN servers. LiveKit silently ignores ``node_ip``
+    when ``use_external_ip`` is on, so setting both is rejected.
+    """
+
+    ports: MediaPorts
+    api_key: str
+    api_secret: str
+    redis_address: str
+    redis_password: str
+    bind_addresses: tuple[str, ...] = ()
+    use_external_ip: bool = False
+    node_ip: str | None = None
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _require_text("api_key", self.api_key)
+        _require_text("api_secret", self.api_secret)
+        if len(self.api_secret) < MIN_API_SECRET_LENGTH:
+            raise ValueError(f"api_secret must have at least {MIN_API_SECRET_LENGTH} characters")
+        _require_host_port("redis_address", self.redis_address)
+        if "\x00" in self.redis_password:
+            raise ValueError("redis_password must not contain NUL")
+        for address in self.bind_addresses:
+            ipaddress.ip_address(address)
+        if self.node_ip is not None:
+            ipaddress.ip_address(self.node_ip)
+            if self.use_external_ip:
+                raise ValueError("node_ip is ignored by LiveKit when use_external_ip is set")
+        _require_log_level(self.log_level)
+
+
+def _rtc_section(cfg: LiveKitServerConfig) -> dict[str, Any]:
+    ports = cfg.ports
+    rtc: dict[str, Any] = {"tcp_port": ports.tcp_port}
+    if ports.udp_mux_port is not None:
+        rtc["udp_port"] = ports.udp_mux_port
+    else:
+        rtc["port_range_start"] = ports.udp_range_start
+        rtc["port_range_end"] = ports.udp_range_end
+    rtc["use_external_ip"] = cfg.use_external_ip
+    if cfg.node_ip is not None:
+        rtc["node_ip"] = cfg.node_ip
+    return rtc
+
+
+def _turn_section(ports: MediaPorts) -> dict[str, Any]:
+    if ports.turn_udp_port is None:
+        return {"enabled": False}
+    return {"enabled": True, "udp_port": ports.turn_udp_port}
+
+
+def render_livekit_yaml(cfg: LiveKitServerConfig) -> str:
+    """livekit-server's config body (for the ``LIVEKIT_CONFIG`` variable)."""
+    document: dict[str, Any] = {"port": cfg.ports.signal_port}
+    if cfg.bind_addresses:
+        document["bind_addresses"] = list(cfg.bind_addresses)
+    document["rtc"] = _rtc_section(cfg)
+    document["redis"] = {"address": cfg.redis_address, "password": cfg.redis_password}
+    document["keys"] = {cfg.api_key: cfg.api_secret}
+    document["turn"] = _turn_section(cfg.ports)
+    document["logging"] = {"level": cfg.log_level}
+    return _dump(document)
+
+
+def livekit_healthcheck(cfg: LiveKitServerConfig) -> list[str]:
+    """Docker healthcheck test for livekit-server.
+
+    ``GET /`` on the signal port answers 200 "OK" only while the node's stats are
+    fresh (406 otherwise). The image is Alpine, whose busybox provides ``wget``
+    (no curl), and busybox wget exits non-zero on any non-2xx status.
+    """
+    url = f"http://{_probe_host(cfg.bind_addresses)}:{cfg.ports.signal_port}/"
+    return ["CMD", "wget", "-q", "-O", "/dev/null", url]
+
+
+@dataclass(frozen=True, kw_only=True)
+class S3Upload:
+    """Default upload target for recordings (any S3-compatible store)."""
+
+    endpoint: str
+    region: str
+    bucket: str
+    access_key: str
+    secret_key: str
+    force_path_style: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("endpoint", "region", "bucket", "access_key", "secret_key"):
+            _require_text(name, getattr(self, name))
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint must be an http(s) URL, got {self.endpoint!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EgressConfig:
+    """Inputs for the egress service's config."""
+
+    api_key: str
+    api_secret: str
+    ws_url: str
+    redis_address: str
+    redis_password: str
+    s3: S3Upload
+    health_port: int = 9090
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        _require_text("api_key", self.api_key)
+        _require_text("api_secret", self.api_secret)
+        if not self.ws_url.startswith(("ws://", "wss://")):
+            raise ValueError(f"ws_url must be a ws(s) URL, got {self.ws_url!r}")
+        _require_host_port("redis_address", self.redis_address)
+        if "\x00" in self.redis_password:
+            raise ValueError("redis_password must not contain NUL")
+        if not 1 <= self.health_port <= 65535:
+            raise ValueError(f"invalid health_port {self.health_port}")
+        _require_log_level(self.log_level)
+
+
+def render_egress_yaml(cfg: EgressConfig) -> str:
+    """The egress service's config body (for the ``EGRESS_CONFIG_BODY`` variable)."""
+    s3 = cfg.s3
+    document: dict[str, Any] = {
+        "api_key": cfg.api_key,
+        "api_secret": cfg.api_secret,
+        "ws_url": cfg.ws_url,
+        "redis": {"address": cfg.redis_address, "password": cfg.redis_password},
+        "health_port": cfg.health_port,
+        "logging": {"level": cfg.log_level},
+        "storage": {
+            "s3": {
+                "access_key": s3.access_key,
+                "secret": s3.secret_key,
+                "region": s3.region,
+                "endpoint": s3.endpoint,
+                "bucket": s3.bucket,
+                "force_path_style": s3.force_path_style,
+            }
+        },
+    }
+    return _dump(document)
+
+
+def egress_healthcheck(cfg: EgressConfig) -> list[str]:
+    """Docker healthcheck test for egress.
+
+    The health server listens on all interfaces and answers any path with 200 and
+    a JSON status; it only starts once egress has connected to Redis. The image
+    (Ubuntu-based) installs both wget and curl explicitly.
+    """
+    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{cfg.health_port}/"]

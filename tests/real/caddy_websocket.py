@@ -1,0 +1,137 @@
+"""Just enough RFC 6455 to prove a WebSocket passes through the gateway.
+
+Hand-rolled (handshake + single unfragmented frames) so the real-binary
+tests need no extra package; LiveKit signalling is exactly such an upgrade.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+OP_TEXT = 0x1
+OP_CLOSE = 0x8
+ECHO_PREFIX = b"echo:"
+
+
+def accept_key(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + _GUID).encode()).digest()).decode()
+
+
+def encode_frame(payload: bytes, *, opcode: int = OP_TEXT, mask: bool) -> bytes:
+    """One final frame; clients must mask, servers must not (RFC 6455 5.1)."""
+    head = bytes([0x80 | opcode])
+    mask_bit = 0x80 if mask else 0
+    length = len(payload)
+    if length < 126:
+        head += bytes([mask_bit | length])
+    elif length < 1 << 16:
+        head += bytes([mask_bit | 126]) + struct.pack("!H", length)
+    else:
+        head += bytes([mask_bit | 127]) + struct.pack("!Q", length)
+    if not mask:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def _read_exact(reader: BinaryIO, size: int) -> bytes:
+    data = reader.read(size)
+    if len(data) != size:
+        raise ConnectionError(f"peer closed after {len(data)} of {size} bytes")
+    return data
+
+
+def read_frame(reader: BinaryIO) -> tuple[int, bytes]:
+    first, second = _read_exact(reader, 2)
+    length = second & 0x7F
+    if length == 126:
+        (length,) = struct.unpack("!H", _read_exact(reader, 2))
+    elif length == 127:
+        (length,) = struct.unpack("!Q", _read_exact(reader, 8))
+    key = _read_exact(reader, 4) if second & 0x80 else None
+    payload = _read_exact(reader, length)
+    if key is not None:
+        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+    return first & 0x0F, payload
+
+
+def read_http_head(reader: BinaryIO) -> tuple[str, dict[str, str]]:
+    """Start line and lower-cased headers of an HTTP/1.1 message."""
+    start = reader.readline(65536).decode("latin-1").rstrip("\r\n")
+    headers: dict[str, str] = {}
+    for _ in range(100):
+        line = reader.readline(65536).decode("latin-1").rstrip("\r\n")
+        if not line:
+            return start, headers
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    raise ConnectionError("too many header lines")
+
+
+class _EchoHandler(socketserver.StreamRequestHandler):
+    def handle(self) -> None:
+        _, headers = read_http_head(self.rfile)
+        key = headers.get("sec-websocket-key")
+        if headers.get("upgrade", "").lower() != "websocket" or key is None:
+            self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            return
+        self.wfile.write(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+        )
+        while True:
+            opcode, payload = read_frame(self.rfile)
+            if opcode == OP_CLOSE:
+                self.wfile.write(encode_frame(payload, opcode=OP_CLOSE, mask=False))
+                return
+            self.wfile.write(encode_frame(ECHO_PREFIX + payload, opcode=opcode, mask=False))
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+@contextmanager
+def websocket_echo_server() -> Iterator[str]:
+    """Serve in a thread; yields the upstream as 'host:port'."""
+    server = _Server(("127.0.0.1", 0), _EchoHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def websocket_roundtrip(sock: socket.socket, host: str, path: str, message: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Upgrade on ``sock``, send one text message, return (status line, headers, reply).
+
+    The reply is empty when the upgrade was refused.
+    """
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    reader = sock.makefile("rb")
+    status, headers = read_http_head(reader)
+    if status.split(" ")[1:2] != ["101"]:
+        return status, headers, b""
+    if headers.get("sec-websocket-accept") != accept_key(key):
+        raise AssertionError(f"bad Sec-WebSocket-Accept in {headers}")
+    sock.sendall(encode_frame(message, mask=True))
+    _, reply = read_frame(reader)
+    sock.sendall(encode_frame(b"", opcode=OP_CLOSE, mask=True))
+    return status, headers, reply

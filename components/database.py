@@ -1,0 +1,106 @@
+"""PostgreSQL in a container, with its data on a named volume."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.networking import ContainerNetwork, PublishedPort
+from components.secrets import password_or_generated
+from renderers.postgres import (
+    INITDB_ARGS,
+    PostgresSettings,
+    backup_command,
+    postgres_healthcheck,
+    postgres_server_args,
+)
+
+TYPE = "backing-services:index:Database"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseArgs:
+    network: ContainerNetwork
+    version: str = "18.1"
+    database: str = "app"
+    user: str = "app"
+    port: int = 5432
+    memory_mb: int = 512
+    cpus: float = 1.0
+    password: pulumi.Input[str] | None = None  # None: generated
+    platform: str | None = None
+    protect_data: bool = True
+
+
+class Database(pulumi.ComponentResource):
+    host: pulumi.Output[str]
+    port: pulumi.Output[int]
+    url: pulumi.Output[str]
+    password: pulumi.Output[str]
+
+    def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        settings = PostgresSettings(
+            version=args.version,
+            user=args.user,
+            database=args.database,
+            port=args.port,
+            listen_address=args.network.bind_address,
+            memory_limit_mb=args.memory_mb,
+        )
+        password = password_or_generated(args.password, f"{name}-password", parent=self)
+        volume = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
+        container_name = f"{name}-postgres"
+        self.container = run_container(
+            container_name,
+            ContainerSpec(
+                image=f"postgres:{args.version}-alpine",
+                alias="postgres",
+                command=["postgres", *postgres_server_args(settings)],
+                env=pulumi.Output.secret(
+                    password.apply(
+                        lambda pw: [
+                            f"POSTGRES_USER={args.user}",
+                            f"POSTGRES_DB={args.database}",
+                            f"POSTGRES_PASSWORD={pw}",
+                            f"POSTGRES_INITDB_ARGS={INITDB_ARGS}",
+                            # The entrypoint's init server and pg_isready use the same port as the server.
+                            f"PGPORT={args.port}",
+                        ]
+                    )
+                ),
+                healthcheck=Healthcheck(test=postgres_healthcheck(settings), start_period_seconds=30),
+                memory_mb=args.memory_mb,
+                cpus=args.cpus,
+                volumes={settings.volume_path: volume.name},
+                ports=(PublishedPort(port=args.port),),
+                shm_size_mb=settings.shm_size_mb,
+                # Postgres's fast shutdown checkpoints; killing it mid-way means crash recovery on start.
+                stop_grace_seconds=60,
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        self.host = pulumi.Output.from_input("127.0.0.1")
+        self.port = pulumi.Output.from_input(args.port)
+        self.database = pulumi.Output.from_input(args.database)
+        self.user = pulumi.Output.from_input(args.user)
+        self.password = password
+        self.url = pulumi.Output.secret(
+            pulumi.Output.format("postgresql://{0}:{1}@127.0.0.1:{2}/{3}", args.user, password, args.port, args.database)
+        )
+        self.internal_address = pulumi.Output.from_input(args.network.address("postgres", args.port))
+        self.backup_command = pulumi.Output.from_input(backup_command(settings, container_name))
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "database": self.database,
+                "user": self.user,
+                "password": self.password,
+                "url": self.url,
+                "backupCommand": self.backup_command,
+            }
+        )

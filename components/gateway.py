@@ -1,0 +1,87 @@
+"""Caddy in front of everything: TLS, routes to apps, LiveKit signalling, /health."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+
+from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.networking import ContainerNetwork, PublishedPort
+from renderers.caddyfile import CaddyConfig, Route, healthcheck_command, render_caddyfile
+
+TYPE = "backing-services:index:Gateway"
+CADDYFILE_PATH = "/etc/caddy/Caddyfile"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayArgs:
+    network: ContainerNetwork
+    domain: pulumi.Input[str]
+    version: str = "2.11.7"
+    tls: Literal["internal", "acme"] = "acme"
+    acme_email: str | None = None
+    acme_staging: bool = False
+    http_port: int = 80
+    https_port: int = 443
+    routes: tuple[Route, ...] = ()
+    media_upstream: pulumi.Input[str] | None = None
+    media_subdomain: str = "livekit"
+    hsts_max_age_seconds: int = 31_536_000
+    memory_mb: int = 256
+    cpus: float = 1.0
+    platform: str | None = None
+    protect_data: bool = True
+
+
+class Gateway(pulumi.ComponentResource):
+    def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+
+        def caddy_config(values: list) -> CaddyConfig:
+            domain, media_upstream = values
+            return CaddyConfig(
+                domain=domain,
+                tls=args.tls,
+                acme_email=args.acme_email,
+                acme_staging=args.acme_staging,
+                http_port=args.http_port,
+                https_port=args.https_port,
+                routes=args.routes,
+                media_subdomain=args.media_subdomain,
+                media_upstream=media_upstream,
+                hsts_max_age_seconds=args.hsts_max_age_seconds,
+            )
+
+        config = pulumi.Output.all(args.domain, args.media_upstream).apply(caddy_config)
+        # Certificates and ACME account keys live in /data: losing them means re-issuing and rate limits.
+        certificates = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
+        self.caddyfile = config.apply(render_caddyfile)
+        self.container = run_container(
+            f"{name}-caddy",
+            ContainerSpec(
+                image=f"caddy:{args.version}-alpine",
+                alias="gateway",
+                uploads={CADDYFILE_PATH: self.caddyfile},
+                healthcheck=Healthcheck(
+                    test=tuple(healthcheck_command(caddy_config(["localhost", None]))),
+                    # Issuing a first certificate over ACME can take a while.
+                    start_period_seconds=60,
+                ),
+                memory_mb=args.memory_mb,
+                cpus=args.cpus,
+                volumes={"/data": certificates.name},
+                ports=(
+                    PublishedPort(port=args.http_port, public=True),
+                    PublishedPort(port=args.https_port, public=True),
+                ),
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        port_suffix = "" if args.https_port == 443 else f":{args.https_port}"
+        self.url = pulumi.Output.format("https://{0}{1}", args.domain, port_suffix)
+        self.health_url = pulumi.Output.format("{0}/health", self.url)
+        self.media_url = pulumi.Output.format("wss://{0}.{1}{2}", args.media_subdomain, args.domain, port_suffix)
+        self.register_outputs({"url": self.url, "healthUrl": self.health_url, "mediaUrl": self.media_url})

@@ -1,0 +1,166 @@
+"""LiveKit server, and LiveKit Egress uploading recordings to the object store."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+
+from components.container import ContainerSpec, Healthcheck, run_container
+from components.networking import ContainerNetwork, PublishedPort, sidecar_network
+from components.object_store import S3Endpoint
+from components.secrets import generated_password
+from renderers.livekit import (
+    EGRESS_CONFIG_ENV,
+    LIVEKIT_CONFIG_ENV,
+    EgressConfig,
+    LiveKitServerConfig,
+    S3Upload,
+    egress_healthcheck,
+    livekit_healthcheck,
+    render_egress_yaml,
+    render_livekit_yaml,
+)
+from renderers.ports import MediaPorts
+
+TYPE = "backing-services:index:MediaServer"
+LIVEKIT_REPOSITORY = "livekit/livekit-server"
+EGRESS_REPOSITORY = "livekit/egress"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaServerArgs:
+    network: ContainerNetwork
+    redis_address: pulumi.Input[str]
+    redis_password: pulumi.Input[str]
+    ports: MediaPorts = MediaPorts()
+    version: str = "v1.13.5"
+    memory_mb: int = 1024
+    cpus: float = 2.0
+    use_external_ip: bool = False
+    node_ip: str | None = None
+    egress_enabled: bool = True
+    egress_version: str = "v1.14.1"
+    egress_memory_mb: int = 2048
+    egress_cpus: float = 2.0
+    recordings: S3Endpoint | None = None  # required when egress is enabled
+    recordings_bucket: str = "recordings"
+    platform: str | None = None
+
+
+class MediaServer(pulumi.ComponentResource):
+    def __init__(self, name: str, args: MediaServerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        if args.egress_enabled and args.recordings is None:
+            raise ValueError(f"{name}: egress is enabled but no recordings store was given")
+        api_key = random.RandomString(
+            f"{name}-api-key", length=14, special=False, opts=pulumi.ResourceOptions(parent=self)
+        ).result.apply(lambda s: f"API{s}")
+        api_secret = generated_password(f"{name}-api-secret", parent=self, length=48)
+        ports = args.ports
+        # On the VM the signal port is reached through the gateway on loopback only.
+        bind = (args.network.bind_address,) if args.network.bind_address != "0.0.0.0" else ()
+
+        def livekit_config(values: list[str]) -> LiveKitServerConfig:
+            key, secret, redis_address, redis_password = values
+            return LiveKitServerConfig(
+                ports=ports,
+                api_key=key,
+                api_secret=secret,
+                redis_address=redis_address,
+                redis_password=redis_password,
+                bind_addresses=bind,
+                use_external_ip=args.use_external_ip,
+                node_ip=args.node_ip,
+            )
+
+        # The healthcheck depends only on ports, not on the secrets, so it is computed from placeholders.
+        probe = livekit_config(["probe", "x" * 48, "redis:6379", ""])
+        livekit_env = pulumi.Output.all(api_key, api_secret, args.redis_address, args.redis_password).apply(
+            lambda values: [f"{LIVEKIT_CONFIG_ENV}={render_livekit_yaml(livekit_config(values))}"]
+        )
+        published = [
+            PublishedPort(port=ports.signal_port),  # server SDKs on the host call the API directly
+            PublishedPort(port=ports.tcp_port, public=True),
+        ]
+        if ports.udp_mux_port is not None:
+            published.append(PublishedPort(port=ports.udp_mux_port, protocol="udp", public=True))
+        if ports.turn_udp_port is not None:
+            published.append(PublishedPort(port=ports.turn_udp_port, protocol="udp", public=True))
+        self.livekit = run_container(
+            f"{name}-livekit",
+            ContainerSpec(
+                image=f"{LIVEKIT_REPOSITORY}:{args.version}",
+                alias="livekit",
+                env=pulumi.Output.secret(livekit_env),
+                healthcheck=Healthcheck(test=tuple(livekit_healthcheck(probe))),
+                memory_mb=args.memory_mb,
+                cpus=args.cpus,
+                ports=tuple(published),
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        self.signal_address = pulumi.Output.from_input(args.network.address("livekit", ports.signal_port))
+
+        self.egress = None
+        if args.egress_enabled and args.recordings is not None:
+            self.egress = self._egress(name, args, api_key, api_secret)
+
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.register_outputs({"apiKey": api_key, "apiSecret": api_secret, "signalAddress": self.signal_address})
+
+    def _egress(self, name: str, args: MediaServerArgs, api_key, api_secret):
+        store = args.recordings
+        network = sidecar_network(args.network, self.livekit)
+        ws_url = f"ws://{network.address('livekit', args.ports.signal_port)}"
+
+        def egress_config(values: list[str]) -> EgressConfig:
+            key, secret, redis_address, redis_password, endpoint, region, access_key, secret_key = values
+            return EgressConfig(
+                api_key=key,
+                api_secret=secret,
+                ws_url=ws_url,
+                redis_address=redis_address,
+                redis_password=redis_password,
+                s3=S3Upload(
+                    endpoint=endpoint,
+                    region=region,
+                    bucket=args.recordings_bucket,
+                    access_key=access_key,
+                    secret_key=secret_key,
+                    force_path_style=store.path_style,
+                ),
+            )
+
+        values = pulumi.Output.all(
+            api_key,
+            api_secret,
+            args.redis_address,
+            args.redis_password,
+            store.internal_endpoint,
+            store.region,
+            store.access_key,
+            store.secret_key,
+        )
+        # The healthcheck depends only on ports, not on the secrets, so it is computed from placeholders.
+        probe = egress_config(["probe", "probe", "redis:6379", "", "http://probe", "probe", "probe", "probe"])
+        env = values.apply(lambda v: [f"{EGRESS_CONFIG_ENV}={render_egress_yaml(egress_config(v))}"])
+        return run_container(
+            f"{name}-egress",
+            ContainerSpec(
+                image=f"{EGRESS_REPOSITORY}:{args.egress_version}",
+                alias="egress",
+                env=pulumi.Output.secret(env),
+                healthcheck=Healthcheck(test=tuple(egress_healthcheck(probe)), start_period_seconds=60),
+                memory_mb=args.egress_memory_mb,
+                cpus=args.egress_cpus,
+            ),
+            network=network,
+            platform=args.platform,
+            parent=self,
+            # Egress registers with LiveKit through Redis at start; LiveKit must be serving first.
+            depends_on=[self.livekit],
+        )

@@ -1,0 +1,48 @@
+"""The dev S3 server: Versity S3 Gateway (versitygw) over a plain directory.
+
+Why versitygw: MinIO stopped publishing community images in 2025, LocalStack now
+needs an account token, and Garage needs a layout plus CLI calls before a bucket
+exists. versitygw is maintained, multi-arch (amd64/arm64), Apache-2.0, keeps
+objects as plain files, and with its posix backend a bucket is a top-level
+directory, so buckets exist after a `mkdir` with no client or init job.
+"""
+from __future__ import annotations
+
+import re
+import shlex
+
+S3_DATA_PATH = "/data"
+HEALTH_PATH = "/_health"  # the underscore cannot clash with a bucket name
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def s3_server_image(version: str) -> str:
+    return f"versity/versitygw:{version}"
+
+
+ENTRYPOINT = ("/bin/sh", "-c")
+
+
+def s3_server_command(*, buckets: tuple[str, ...]) -> list[str]:
+    """Create every configured bucket (idempotent), then serve the directory over S3."""
+    for bucket in buckets:
+        if not _BUCKET.match(bucket):
+            raise ValueError(f"bucket {bucket!r} is not a valid S3 bucket name")
+    dirs = " ".join(shlex.quote(f"{S3_DATA_PATH}/{b}") for b in buckets)
+    return [f"mkdir -p {dirs} && exec versitygw posix {S3_DATA_PATH}"]
+
+
+def s3_server_env(access_key: str, secret_key: str, region: str, port: int) -> list[str]:
+    return [
+        f"ROOT_ACCESS_KEY_ID={access_key}",
+        f"ROOT_SECRET_ACCESS_KEY={secret_key}",
+        # versitygw rejects signatures made for any other region.
+        f"VGW_REGION={region}",
+        f"VGW_PORT=:{port}",
+        f"VGW_HEALTH={HEALTH_PATH}",
+    ]
+
+
+def s3_server_healthcheck(port: int) -> tuple[str, ...]:
+    # The image is Alpine: busybox wget, no curl. The health path needs no credentials.
+    return ("CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{port}{HEALTH_PATH}")

@@ -1,0 +1,1 @@
+"""Composition of the components into one stack, the same for every target."""

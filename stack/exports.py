@@ -1,0 +1,69 @@
+"""Stack outputs: every URL, the credentials (as secrets) and the `.env` text for apps."""
+from __future__ import annotations
+
+import pulumi
+
+from config.model import StackConfig
+from renderers.env_file import render_env_file
+from stack.compose import Services
+from targets.base import Target
+
+
+def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
+    gateway = services.gateway
+    pulumi.export("target", target.name)
+    pulumi.export("gatewayUrl", gateway.url)
+    pulumi.export("healthUrl", gateway.health_url)
+    env: dict[str, pulumi.Input[str]] = {"PUBLIC_URL": gateway.url}
+
+    if services.database is not None:
+        db = services.database
+        pulumi.export("databaseUrl", db.url)
+        pulumi.export("databaseHost", db.host)
+        pulumi.export("databasePort", db.port)
+        pulumi.export("databaseName", db.database)
+        pulumi.export("databaseUser", db.user)
+        pulumi.export("databasePassword", db.password)
+        pulumi.export("databaseBackupCommand", db.backup_command)
+        env["DATABASE_URL"] = db.url
+
+    if services.cache is not None:
+        pulumi.export("redisUrl", services.cache.url)
+        env["REDIS_URL"] = services.cache.url
+
+    if services.object_store is not None:
+        store = services.object_store
+        pulumi.export("s3Endpoint", store.endpoint)
+        pulumi.export("s3Region", store.region)
+        pulumi.export("s3Bucket", store.bucket)
+        pulumi.export("s3Buckets", store.buckets)
+        pulumi.export("s3AccessKeyId", store.access_key)
+        pulumi.export("s3SecretAccessKey", store.secret_key)
+        pulumi.export("s3ForcePathStyle", store.path_style)
+        env |= {
+            "S3_ENDPOINT": store.endpoint,
+            "S3_REGION": store.region,
+            "S3_BUCKET": store.bucket,
+            "S3_ACCESS_KEY_ID": store.access_key,
+            "S3_SECRET_ACCESS_KEY": store.secret_key,
+            "S3_FORCE_PATH_STYLE": store.path_style.apply(lambda v: "true" if v else "false"),
+        }
+
+    if services.media is not None:
+        pulumi.export("livekitUrl", gateway.media_url)
+        pulumi.export("livekitApiKey", services.media.api_key)
+        pulumi.export("livekitApiSecret", services.media.api_secret)
+        env |= {
+            "LIVEKIT_URL": gateway.media_url,
+            "LIVEKIT_API_KEY": services.media.api_key,
+            "LIVEKIT_API_SECRET": services.media.api_secret,
+        }
+
+    for key, value in target.extra_outputs.items():
+        pulumi.export(key, value)
+
+    names = list(env)
+    pulumi.export(
+        "env",
+        pulumi.Output.secret(pulumi.Output.all(*env.values()).apply(lambda vals: render_env_file(dict(zip(names, vals))))),
+    )

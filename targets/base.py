@@ -1,0 +1,28 @@
+"""What a target hands to the components: where containers run and how they connect."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_docker as docker
+
+from components.networking import ContainerNetwork
+from components.object_store import ObjectStoreBackend
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str  # "docker" or "oci", for outputs only
+    docker_provider: docker.Provider
+    network: ContainerNetwork
+    platform: str | None  # image platform to pull, e.g. "linux/arm64"
+    domain: pulumi.Output[str]  # the name the gateway serves
+    object_store_backend: ObjectStoreBackend
+    # LiveKit's view of its own address: the VM discovers its public IP via STUN;
+    # on a laptop, ICE candidates must point at the loopback Docker Desktop publishes to.
+    media_use_external_ip: bool
+    media_node_ip: str | None
+    # How containers reach apps running on the host, for gateway routes.
+    host_gateway: str
+    extra_outputs: dict[str, pulumi.Input] = field(default_factory=dict)
+    oci_provider: pulumi.ProviderResource | None = None

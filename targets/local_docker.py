@@ -1,0 +1,54 @@
+"""The laptop target: the local Docker engine (Docker Desktop, Colima, or Docker on Linux)."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_docker as docker
+
+from components.networking import BridgeNetwork
+from components.object_store import ContainerBackend
+from config.model import StackConfig
+from targets.base import Target
+
+TYPE = "backing-services:index:LocalDockerHost"
+
+
+class LocalDockerHost(pulumi.ComponentResource):
+    """The Docker engine on this machine and the bridge network the services share."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        # Uses DOCKER_HOST or the default socket, like the docker CLI does.
+        self.provider = docker.Provider(f"{name}-engine", opts=pulumi.ResourceOptions(parent=self))
+        self.network = docker.Network(
+            f"{name}-network",
+            name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
+            driver="bridge",
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
+        self.register_outputs({"network": self.network.name})
+
+
+def local_docker_target(cfg: StackConfig) -> Target:
+    host = LocalDockerHost("local")
+    network = BridgeNetwork(host.network.name)
+    store = cfg.object_store
+    return Target(
+        name="docker",
+        docker_provider=host.provider,
+        network=network,
+        platform=None,  # the engine's own architecture: arm64 on Apple silicon, amd64 elsewhere
+        domain=pulumi.Output.from_input(cfg.domain or "localhost"),
+        object_store_backend=ContainerBackend(
+            version=store.version,
+            region=store.region,
+            port=store.port,
+            memory_mb=store.memory_mb,
+            cpus=store.cpus,
+            network=network,
+            platform=None,
+            protect_data=cfg.protect_data,
+        ),
+        media_use_external_ip=False,
+        media_node_ip="127.0.0.1",
+        host_gateway=network.host_gateway_name,
+    )

@@ -1,0 +1,195 @@
+"""Pulumi mocks that record everything a program asks for.
+
+Inputs reach the mocks in engine form (camelCase keys, numbers as floats, secrets
+wrapped). Resource options (protect, ignoreChanges, ...) are not part of
+MockResourceArgs, so a MockMonitor subclass captures them from the raw request.
+"""
+from __future__ import annotations
+
+import json
+import runpy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc, settings
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "backing-services"
+MOCK_PUBLIC_IP = "203.0.113.10"
+MOCK_NAMESPACE = "mocknamespace"
+
+
+@dataclass
+class Registered:
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    custom: bool
+    parent: str
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+    ignore_changes: list[str]
+    additional_secret_outputs: list[str]
+    dependencies: list[str]
+    aliases: list[Any]
+    provider: str
+
+
+def mock_password(name: str) -> str:
+    # Long enough for every consumer's minimum (LiveKit wants >= 32 characters).
+    return f"MockPw{name.replace('-', '')}9".ljust(40, "x")
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict]] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        state = dict(args.inputs)
+        typ = args.typ
+        if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
+            state["result"] = mock_password(args.name)
+        elif typ == "docker:index/remoteImage:RemoteImage":
+            state["imageId"] = f"sha256:{args.name}"
+            state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{'0' * 64}"
+        elif typ == "oci:Core/instance:Instance":
+            state["publicIp"] = MOCK_PUBLIC_IP
+            state["privateIp"] = "10.0.0.2"
+        elif typ == "oci:Identity/customerSecretKey:CustomerSecretKey":
+            state["key"] = "MockOciSecretKeyValue9"
+        elif typ == "docker:index/network:Network":
+            state.setdefault("name", args.name)
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        self.calls.append((args.token, args.args))
+        token = args.token.lower()
+        if "getavailabilitydomains" in token:
+            return {
+                "availabilityDomains": [
+                    {"name": "Uocm:EU-FRANKFURT-1-AD-1", "id": "ad1", "compartmentId": args.args.get("compartmentId")},
+                    {"name": "Uocm:EU-FRANKFURT-1-AD-2", "id": "ad2", "compartmentId": args.args.get("compartmentId")},
+                ],
+                "compartmentId": args.args.get("compartmentId"),
+                "id": "ads",
+            }
+        if "getimages" in token:
+            return {
+                "images": [
+                    {
+                        "id": "ocid1.image.oc1.eu-frankfurt-1.newest",
+                        "displayName": "Canonical-Ubuntu-24.04-aarch64-2026.10.31-0",
+                        "operatingSystem": "Canonical Ubuntu",
+                        "operatingSystemVersion": "24.04",
+                    }
+                ],
+                "compartmentId": args.args.get("compartmentId"),
+                "id": "images",
+            }
+        if "getnamespace" in token:
+            return {"namespace": MOCK_NAMESPACE, "id": "ns"}
+        raise NotImplementedError(f"unexpected invoke {args.token}")
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.registered: list[Registered] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registered.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    inputs=rpc.deserialize_properties(request.object),
+                    custom=request.custom,
+                    parent=request.parent,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                    delete_before_replace=request.deleteBeforeReplace,
+                    ignore_changes=list(request.ignoreChanges),
+                    additional_secret_outputs=list(request.additionalSecretOutputs),
+                    dependencies=list(request.dependencies),
+                    aliases=list(request.aliases),
+                    provider=request.provider,
+                )
+            )
+        return response
+
+    def by_type(self, typ: str) -> list[Registered]:
+        return [r for r in self.registered if r.type == typ]
+
+    def one(self, name: str) -> Registered:
+        found = [r for r in self.registered if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {[r.urn for r in found]}"
+        return found[0]
+
+
+def install_mocks(stack: str = "dev") -> RecordingMonitor:
+    """Fresh mocks and a fresh root stack, so no state leaks between tests."""
+    monitor = RecordingMonitor(RecordingMocks())
+    settings.set_root_resource(None)
+    pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    return monitor
+
+
+def stack_file_config(stack: str) -> dict[str, Any]:
+    """The `config:` block of Pulumi.<stack>.yaml, keys still namespaced."""
+    doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
+    return dict(doc.get("config") or {})
+
+
+def set_config(values: dict[str, Any], secret_keys: list[str] = ()) -> None:
+    """Hand config to the runtime the way the engine does: objects JSON-encoded, scalars as strings."""
+    encoded = {
+        key: json.dumps(value) if isinstance(value, (dict, list)) else str(value).lower() if isinstance(value, bool) else str(value)
+        for key, value in values.items()
+    }
+    pulumi.runtime.set_all_config(encoded, list(secret_keys))
+
+
+def run_program() -> None:
+    """Evaluate __main__.py as `pulumi up` would."""
+    runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+
+def exported() -> dict[str, pulumi.Output]:
+    """The program's `pulumi.export`s, as Outputs (resolve them inside a @pulumi.runtime.test)."""
+    root = settings.get_root_resource()
+    return {name: pulumi.Output.from_input(value) for name, value in root.outputs.items()}
+
+
+def normalized_urn(urn: str) -> str:
+    """The URN as the real engine writes it: the mocks prefix top-level types with the Stack's."""
+    return urn.replace("::pulumi:pulumi:Stack$", "::")
+
+
+def unwrap(value: Any) -> Any:
+    """Strip secret wrappers, keeping the plain values (to search them)."""
+    if rpc.is_rpc_secret(value):
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def plaintext_strings(value: Any) -> list[str]:
+    """Every string in ``value`` that is NOT inside a secret wrapper."""
+    if rpc.is_rpc_secret(value):
+        return []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in plaintext_strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in plaintext_strings(v)]
+    return [value] if isinstance(value, str) else []

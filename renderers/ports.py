@@ -1,0 +1,176 @@
+"""The single source of truth for which ports the stack exposes.
+
+The cloud firewall (OCI security list), the host firewall (iptables on the
+VM) and the LiveKit ``rtc`` section are all derived from one ``MediaPorts``
+value, so they cannot drift apart.
+"""
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Protocol = Literal["tcp", "udp"]
+
+# Unprivileged, so LiveKit never needs CAP_NET_BIND_SERVICE; also keeps the media
+# ports clear of every well-known service port.
+MEDIA_PORT_MIN = 1024
+MEDIA_PORT_MAX = 65535
+
+# Taken on every host regardless of configuration: SSH, and Caddy's ACME/redirect and TLS ports.
+_ALWAYS_TAKEN: Mapping[int, str] = {22: "SSH", 80: "HTTP", 443: "HTTPS"}
+
+# Persisting is separate from the rule commands so tests can apply the rules
+# without writing /etc/iptables/rules.v4.
+HOST_FIREWALL_PERSIST_COMMAND = "netfilter-persistent save"
+
+# iptables' xt_comment limit.
+_MAX_COMMENT_LEN = 256
+
+
+@dataclass(frozen=True, kw_only=True)
+class PortRule:
+    """One inbound rule: a protocol and an inclusive port range."""
+
+    protocol: Protocol
+    start: int
+    end: int
+    purpose: str
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.start <= self.end <= 65535):
+            raise ValueError(f"invalid port range {self.start}-{self.end}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class MediaPorts:
+    """LiveKit's ports.
+
+    ``udp_mux_port`` set: all WebRTC media goes through that single UDP port
+    (works behind Docker Desktop's port publishing). Unset: media uses the
+    ``udp_range_start``..``udp_range_end`` range (host networking on a VM).
+    """
+
+    signal_port: int = 7880
+    tcp_port: int = 7881
+    udp_mux_port: int | None = None
+    udp_range_start: int = 50000
+    udp_range_end: int = 60000
+    turn_udp_port: int | None = 3478
+
+
+def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 443) -> tuple[PortRule, ...]:
+    """Every port the internet must reach, in a fixed order.
+
+    The signal port is absent on purpose: clients reach it through Caddy on 443.
+    """
+    rules = [
+        PortRule(protocol="tcp", start=http_port, end=http_port, purpose="HTTP: ACME challenge and redirect to HTTPS"),
+        PortRule(protocol="tcp", start=https_port, end=https_port, purpose="HTTPS: Caddy gateway"),
+        PortRule(protocol="tcp", start=media.tcp_port, end=media.tcp_port, purpose="LiveKit ICE over TCP"),
+    ]
+    if media.turn_udp_port is not None:
+        rules.append(
+            PortRule(protocol="udp", start=media.turn_udp_port, end=media.turn_udp_port, purpose="LiveKit TURN over UDP")
+        )
+    if media.udp_mux_port is not None:
+        rules.append(
+            PortRule(protocol="udp", start=media.udp_mux_port, end=media.udp_mux_port, purpose="LiveKit WebRTC media (UDP mux)")
+        )
+    else:
+        rules.append(
+            PortRule(
+                protocol="udp",
+                start=media.udp_range_start,
+                end=media.udp_range_end,
+                purpose="LiveKit WebRTC media (UDP range)",
+            )
+        )
+    return tuple(rules)
+
+
+def _exposed_media_ports(media: MediaPorts) -> list[tuple[str, int, int]]:
+    """(field name, first, last) for each publicly exposed LiveKit port."""
+    exposed = [("tcp_port", media.tcp_port, media.tcp_port)]
+    if media.turn_udp_port is not None:
+        exposed.append(("turn_udp_port", media.turn_udp_port, media.turn_udp_port))
+    if media.udp_mux_port is not None:
+        exposed.append(("udp_mux_port", media.udp_mux_port, media.udp_mux_port))
+    else:
+        exposed.append(("udp_range_start..udp_range_end", media.udp_range_start, media.udp_range_end))
+    return exposed
+
+
+def _describe(name: str, first: int, last: int) -> str:
+    return f"{name} ({first})" if first == last else f"{name} ({first}-{last})"
+
+
+def media_port_problems(media: MediaPorts, *, reserved: Mapping[int, str]) -> list[str]:
+    """Every reason ``media`` cannot be used, as sentences naming the field.
+
+    ``reserved`` maps ports held by other services to who holds them. Collisions
+    are checked by port number regardless of protocol: a UDP range covering
+    5432 is harmless to PostgreSQL but opens a confusing hole in both firewalls.
+    """
+    problems: list[str] = []
+    exposed = _exposed_media_ports(media)
+
+    if media.udp_mux_port is None and media.udp_range_start > media.udp_range_end:
+        problems.append(
+            f"udp_range_start ({media.udp_range_start}) is greater than udp_range_end ({media.udp_range_end})"
+        )
+    for name, first, last in [("signal_port", media.signal_port, media.signal_port), *exposed]:
+        for port in sorted({first, last}):
+            if not MEDIA_PORT_MIN <= port <= MEDIA_PORT_MAX:
+                problems.append(f"{name}: port {port} is outside {MEDIA_PORT_MIN}..{MEDIA_PORT_MAX}")
+
+    taken = {**_ALWAYS_TAKEN, media.signal_port: "LiveKit signal (signal_port)", **reserved}
+    for name, first, last in exposed:
+        for port, holder in sorted(taken.items()):
+            if first <= port <= last:
+                problems.append(f"{_describe(name, first, last)} includes port {port}, already used by {holder}")
+
+    for i, (name_a, first_a, last_a) in enumerate(exposed):
+        for name_b, first_b, last_b in exposed[i + 1 :]:
+            if first_a <= last_b and first_b <= last_a:
+                problems.append(f"{_describe(name_a, first_a, last_a)} overlaps {_describe(name_b, first_b, last_b)}")
+    return problems
+
+
+def _rule_spec(rule: PortRule) -> list[str]:
+    """iptables match for ``rule``, in the style of Oracle's own rules.v4 lines."""
+    if len(rule.purpose) > _MAX_COMMENT_LEN or not rule.purpose.isprintable():
+        raise ValueError(f"purpose must be printable and at most {_MAX_COMMENT_LEN} characters: {rule.purpose!r}")
+    ports = str(rule.start) if rule.start == rule.end else f"{rule.start}:{rule.end}"
+    return [
+        "-p", rule.protocol,
+        "-m", "state", "--state", "NEW",
+        "-m", rule.protocol, "--dport", ports,
+        "-m", "comment", "--comment", rule.purpose,
+        "-j", "ACCEPT",
+    ]  # fmt: skip
+
+
+# Position of the first REJECT in INPUT (Oracle's images end INPUT with
+# `-j REJECT --reject-with icmp-host-prohibited`), so ACCEPTs land above it;
+# with no REJECT, one past the last rule, i.e. an append. Read at run time
+# because the image's rule count is not ours to hard-code.
+_BEFORE_FIRST_REJECT = (
+    "\"$(iptables -S INPUT | awk '$1 == \"-A\" {n++} $1 == \"-A\" && / -j REJECT/ && !at {at = n} "
+    "END {print at ? at : n + 1}')\""
+)
+
+
+def host_firewall_commands(rules: Sequence[PortRule]) -> list[str]:
+    """POSIX sh commands that ACCEPT each rule above the image's catch-all REJECT.
+
+    One iptables rule per ``PortRule`` so the host firewall matches the cloud
+    security list one for one. Each command checks first (``-C``) so re-running
+    adds nothing. Persist afterwards with ``HOST_FIREWALL_PERSIST_COMMAND``.
+    """
+    commands = []
+    for rule in rules:
+        spec = shlex.join(_rule_spec(rule))
+        commands.append(f"iptables -C INPUT {spec} 2>/dev/null || iptables -I INPUT {_BEFORE_FIRST_REJECT} {spec}")
+    return commands

@@ -1,0 +1,167 @@
+"""Structure and order of operations of the prod VM's cloud-init user-data."""
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+import pytest
+import yaml
+
+from renderers.cloud_init import (
+    DOCKER_DAEMON_JSON_PATH,
+    DOCKER_MOUNT_DROPIN_PATH,
+    PREPARE_DATA_VOLUME_PATH,
+    CloudInitConfig,
+    render_cloud_init,
+)
+from renderers.ports import HOST_FIREWALL_PERSIST_COMMAND, MediaPorts, PortRule, host_firewall_commands, public_ingress
+
+INGRESS = public_ingress(MediaPorts())
+
+
+def render(**overrides: Any) -> dict[str, Any]:
+    text = render_cloud_init(CloudInitConfig(ingress=INGRESS, **overrides))
+    assert text.startswith("#cloud-config\n")
+    return yaml.safe_load(text)
+
+
+def files(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["path"]: f for f in doc["write_files"]}
+
+
+def index_of(runcmd: list[Any], predicate: Any) -> int:
+    matches = [i for i, entry in enumerate(runcmd) if predicate(entry)]
+    assert len(matches) == 1, f"expected exactly one match, got {matches}"
+    return matches[0]
+
+
+def as_text(entry: str | list[str]) -> str:
+    return entry if isinstance(entry, str) else shlex.join(entry)
+
+
+def firewall_rule(command: str) -> tuple[str, int, int]:
+    """(protocol, first, last) from the `iptables -C INPUT ...` half of a rendered command."""
+    argv = shlex.split(command.partition(" 2>/dev/null || ")[0])
+    opts = dict(zip(argv[3::2], argv[4::2]))
+    first, _, last = opts["--dport"].partition(":")
+    return opts["-p"], int(first), int(last or first)
+
+
+def test_only_the_modules_we_rely_on_are_used() -> None:
+    assert set(render()) == {"package_update", "packages", "write_files", "runcmd"}
+
+
+def test_docker_is_not_installed_by_the_packages_module() -> None:
+    # package_update_upgrade_install runs before runcmd, i.e. before the data volume is mounted.
+    assert all("docker" not in p for p in render()["packages"])
+
+
+def test_daemon_json_puts_everything_on_the_volume_with_bounded_logs() -> None:
+    daemon = json.loads(files(render())[DOCKER_DAEMON_JSON_PATH]["content"])
+    assert daemon == {
+        "data-root": "/srv/data/docker",
+        "features": {"containerd-snapshotter": False},
+        "live-restore": True,
+        "log-driver": "json-file",
+        "log-opts": {"max-size": "10m", "max-file": "3"},
+    }
+
+
+def test_docker_waits_for_the_data_mount() -> None:
+    dropin = files(render())[DOCKER_MOUNT_DROPIN_PATH]["content"]
+    assert dropin.splitlines() == ["[Unit]", "RequiresMountsFor=/srv/data/docker"]
+
+
+def test_written_files_have_explicit_modes() -> None:
+    modes = {path: f["permissions"] for path, f in files(render()).items()}
+    assert modes == {PREPARE_DATA_VOLUME_PATH: "0755", DOCKER_DAEMON_JSON_PATH: "0644", DOCKER_MOUNT_DROPIN_PATH: "0644"}
+
+
+def test_runcmd_fails_fast() -> None:
+    assert render()["runcmd"][0] == "set -eu"
+
+
+def test_order_volume_then_firewall_then_persist_then_docker() -> None:
+    runcmd = render()["runcmd"]
+    volume = index_of(runcmd, lambda e: as_text(e).startswith(PREPARE_DATA_VOLUME_PATH))
+    rules = [i for i, e in enumerate(runcmd) if as_text(e).startswith("iptables ")]
+    persist = index_of(runcmd, lambda e: e == HOST_FIREWALL_PERSIST_COMMAND)
+    install = index_of(runcmd, lambda e: "apt-get install" in as_text(e))
+    group = index_of(runcmd, lambda e: as_text(e).startswith("usermod "))
+    verify = index_of(runcmd, lambda e: "DockerRootDir" in as_text(e))
+    assert rules == list(range(volume + 1, volume + 1 + len(INGRESS)))
+    assert rules[-1] < persist < install < group < verify
+
+
+def test_volume_step_gets_device_mount_wait_and_fstab() -> None:
+    runcmd = render(data_device="/dev/sdb", data_mount="/mnt/state", device_wait_seconds=30)["runcmd"]
+    assert [PREPARE_DATA_VOLUME_PATH, "/dev/sdb", "/mnt/state", "30", "/etc/fstab"] in runcmd
+
+
+def test_firewall_rules_match_ingress_one_for_one_and_insert_before_reject() -> None:
+    runcmd = render()["runcmd"]
+    commands = [e for e in runcmd if isinstance(e, str) and e.startswith("iptables ")]
+    assert commands == host_firewall_commands(INGRESS)
+    assert [firewall_rule(c) for c in commands] == [(r.protocol, r.start, r.end) for r in INGRESS]
+    for command in commands:
+        assert 'iptables -I INPUT "$(iptables -S INPUT | awk ' in command and "-j REJECT" in command
+        assert "iptables -A" not in command
+
+
+def test_ingress_change_changes_the_firewall() -> None:
+    mux = public_ingress(MediaPorts(udp_mux_port=7882, turn_udp_port=None))
+    runcmd = yaml.safe_load(render_cloud_init(CloudInitConfig(ingress=mux)))["runcmd"]
+    rules = [firewall_rule(e) for e in runcmd if isinstance(e, str) and e.startswith("iptables ")]
+    assert rules == [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 7882, 7882)]
+
+
+def test_login_user_joins_the_docker_group() -> None:
+    assert ["usermod", "-aG", "docker", "opc"] in render(login_user="opc")["runcmd"]
+
+
+def test_docker_install_is_noninteractive_and_keeps_our_daemon_json() -> None:
+    install = next(e for e in render()["runcmd"] if "apt-get install" in as_text(e))
+    assert install.startswith("DEBIAN_FRONTEND=noninteractive ")
+    assert "--force-confold" in install and "DPkg::Lock::Timeout=" in install
+    assert install.split()[-1] == "docker.io"
+
+
+def test_custom_mount_moves_docker_data_root() -> None:
+    doc = render(data_mount="/mnt/state", docker_log_max_size="50m", docker_log_max_file=5)
+    daemon = json.loads(files(doc)[DOCKER_DAEMON_JSON_PATH]["content"])
+    assert daemon["data-root"] == "/mnt/state/docker"
+    assert daemon["log-opts"] == {"max-size": "50m", "max-file": "5"}
+    assert "RequiresMountsFor=/mnt/state/docker" in files(doc)[DOCKER_MOUNT_DROPIN_PATH]["content"]
+    assert any("DockerRootDir" in as_text(e) and "/mnt/state/docker" in as_text(e) for e in doc["runcmd"])
+
+
+def test_volume_script_never_formats_a_device_with_a_signature() -> None:
+    script = files(render())[PREPARE_DATA_VOLUME_PATH]["content"]
+    # mkfs only on the branch where blkid -p found nothing (exit 2); behaviour is tested for real in tests/real.
+    mkfs_lines = [line.strip() for line in script.splitlines() if "mkfs" in line]
+    assert mkfs_lines == ['2) mkfs.ext4 -q -L data "$device" </dev/null ;;']
+    assert "defaults,nofail" in script
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"data_mount": "relative/path"},
+        {"data_mount": "/"},
+        {"data_mount": "/srv/with space"},
+        {"data_device": "/dev/sdb; rm -rf /"},
+        {"login_user": "Root Admin"},
+        {"docker_log_max_size": "10 MB"},
+        {"docker_log_max_file": 0},
+        {"device_wait_seconds": 0},
+    ],
+)
+def test_unsafe_values_are_refused(overrides: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match=next(iter(overrides))):
+        CloudInitConfig(ingress=INGRESS, **overrides)
+
+
+def test_rendering_is_deterministic() -> None:
+    cfg = CloudInitConfig(ingress=(PortRule(protocol="tcp", start=443, end=443, purpose="HTTPS"),))
+    assert render_cloud_init(cfg) == render_cloud_init(cfg)

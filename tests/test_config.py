@@ -1,0 +1,210 @@
+"""The config model: bad config is rejected with every problem named, before any resource."""
+from __future__ import annotations
+
+import json
+import string
+
+import pulumi
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from config import ConfigError, parse_stack_config
+from tests import harness
+
+NS = "backing-services"
+
+
+def raw_from_stack_file(stack: str) -> dict[str, str]:
+    """Config as the engine hands it over: keys without namespace, objects JSON-encoded."""
+    out = {}
+    for key, value in harness.stack_file_config(stack).items():
+        name = key.split(":", 1)[1]
+        out[name] = json.dumps(value) if isinstance(value, (dict, list)) else str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def with_changes(base: dict[str, str], **changes: dict) -> dict[str, str]:
+    """Merge object-valued changes into the JSON-encoded base config."""
+    out = dict(base)
+    for key, patch in changes.items():
+        current = json.loads(out[key]) if key in out else {}
+        current.update(patch)
+        out[key] = json.dumps(current)
+    return out
+
+
+PROD_PERSONAL = {
+    "compartmentId": "ocid1.compartment.oc1..aaaaaaaaexamplecompartment",
+    "userId": "ocid1.user.oc1..aaaaaaaaexampleuser",
+    "region": "eu-frankfurt-1",
+    "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyMaterial user@laptop",
+    "adminCidrs": ["198.51.100.7/32"],
+}
+
+
+def prod_raw() -> dict[str, str]:
+    raw = with_changes(raw_from_stack_file("prod"), oci=PROD_PERSONAL)
+    return with_changes(raw, gateway={"acmeEmail": "ops@example.com"})
+
+
+def problems_of(raw: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw)
+    return [str(p) for p in caught.value.problems]
+
+
+def test_checked_in_stack_files_are_valid():
+    assert parse_stack_config(raw_from_stack_file("dev")).target == "docker"
+    assert parse_stack_config(prod_raw()).target == "oci"
+
+
+def test_prod_file_alone_names_every_personal_key_it_still_needs():
+    messages = problems_of(raw_from_stack_file("prod"))
+    for key in ("compartmentId", "region", "userId", "sshPublicKey", "adminCidrs"):
+        assert any(m.startswith(f"{NS}:oci.{key}: got '<missing>'") for m in messages), (key, messages)
+
+
+DEV = raw_from_stack_file("dev")
+
+# (description, raw config, the key the message must name, a fragment of what is allowed)
+MALFORMED = [
+    ("unknown service", {**DEV, "influxdb": "{}"}, f"{NS}:influxdb", "unknown key"),
+    ("unknown target", {**DEV, "target": "kubernetes"}, f"{NS}:target", "'docker' or 'oci'"),
+    ("latest image", with_changes(DEV, cache={"version": "latest"}), f"{NS}:cache.version", "never 'latest'"),
+    ("postgres version", with_changes(DEV, database={"version": "18"}), f"{NS}:database.version", "major.minor"),
+    ("port out of range", with_changes(DEV, gateway={"httpsPort": 70000}), f"{NS}:gateway.httpsPort", "65535"),
+    ("memory not a number", with_changes(DEV, database={"memoryMb": "lots"}), f"{NS}:database.memoryMb", "integer"),
+    ("bad domain", {**DEV, "domain": "my_site!.com"}, f"{NS}:domain", "DNS name"),
+    ("bad upstream", with_changes(DEV, gateway={"routes": [{"path": "/", "upstream": "nohostport"}]}), f"{NS}:gateway.routes[0].upstream", "host:port"),
+    ("route without path", with_changes(DEV, gateway={"routes": [{"upstream": "app:3000"}]}), f"{NS}:gateway.routes[0].path", "required"),
+    ("typo in a key", with_changes(DEV, cache={"memoryMB": 256}), f"{NS}:cache.memoryMB", "unknown key"),
+    ("over capacity", with_changes(DEV, database={"memoryMb": 9000}), f"{NS}:docker.memoryMb", "more than the target's 8192 MB"),
+    ("cpu over capacity", with_changes(DEV, cache={"cpus": 16}), f"{NS}:cache.cpus", "4 CPUs"),
+    ("udp range on docker", with_changes(DEV, mediaServer={"udpMuxPort": None}), f"{NS}:mediaServer.udpMuxPort", "10,000-port"),
+    ("mux port clash", with_changes(DEV, mediaServer={"udpMuxPort": 6379}), f"{NS}:mediaServer.udpMuxPort", "cache.port"),
+    ("acme without email", with_changes(DEV, gateway={"tls": "acme"}), f"{NS}:gateway.acmeEmail", "required"),
+    ("media without cache", with_changes(DEV, cache={"enabled": False}), f"{NS}:cache.enabled", "mediaServer"),
+    ("egress without store", with_changes(DEV, objectStore={"enabled": False}), f"{NS}:objectStore.enabled", "egress"),
+    ("bad bucket", with_changes(DEV, objectStore={"buckets": ["Recordings_2024"]}), f"{NS}:objectStore.buckets[0]", "bucket name"),
+    ("plaintext secret", {**DEV, "databasePassword": "hunter2hunter2"}, f"{NS}:databasePassword", "--secret"),
+    ("health route taken", with_changes(DEV, gateway={"routes": [{"path": "/health", "upstream": "app:3000"}]}), f"{NS}:gateway.routes[0].path", "/health"),
+]
+
+
+@pytest.mark.parametrize("raw,key,allowed", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])
+def test_malformed_config_is_rejected_naming_the_key(raw, key, allowed):
+    messages = problems_of(raw)
+    matching = [m for m in messages if m.startswith(f"{key}: got ")]
+    assert matching, f"no problem names {key}: {messages}"
+    assert any(allowed in m for m in matching), matching
+
+
+def test_every_problem_is_reported_at_once():
+    raw = with_changes(DEV, cache={"version": "latest"}, database={"memoryMb": "x"}, gateway={"httpPort": 0})
+    raw["influxdb"] = "{}"
+    keys = {m.split(": got ")[0] for m in problems_of(raw)}
+    assert keys >= {f"{NS}:cache.version", f"{NS}:database.memoryMb", f"{NS}:gateway.httpPort", f"{NS}:influxdb"}
+
+
+@pytest.mark.parametrize(
+    "oci_patch,key,allowed",
+    [
+        ({"ocpus": 8}, "oci.ocpus", "4 OCPUs"),
+        ({"memoryGb": 48}, "oci.memoryGb", "24 GB"),
+        ({"dataVolumeGb": 180}, "oci.dataVolumeGb", "200 GB"),
+        ({"adminCidrs": ["0.0.0.0/0"]}, "oci.adminCidrs[0]", "must not be open to the world"),
+        ({"adminCidrs": ["::/0"]}, "oci.adminCidrs[0]", "must not be open to the world"),
+        ({"adminCidrs": ["not-a-cidr"]}, "oci.adminCidrs[0]", "CIDR"),
+    ],
+)
+def test_prod_limits_and_ssh_exposure(oci_patch, key, allowed):
+    messages = problems_of(with_changes(prod_raw(), oci=oci_patch))
+    assert any(m.startswith(f"{NS}:{key}: got ") and allowed in m for m in messages), messages
+
+
+def test_allow_paid_lifts_the_always_free_limits():
+    cfg = parse_stack_config(with_changes(prod_raw(), oci={"ocpus": 8, "memoryGb": 48, "allowPaid": True}))
+    assert cfg.oci.ocpus == 8
+
+
+@pytest.mark.parametrize("missing", ["compartmentId", "region", "sshPublicKey"])
+def test_prod_missing_key_is_named(missing):
+    raw = prod_raw()
+    oci = json.loads(raw["oci"])
+    del oci[missing]
+    raw["oci"] = json.dumps(oci)
+    assert any(m.startswith(f"{NS}:oci.{missing}: got '<missing>'") for m in problems_of(raw))
+
+
+@pytest.mark.parametrize("port", [22, 80, 443, 5432, 6379, 7880, 9000])
+def test_media_range_over_a_reserved_port_is_rejected(port):
+    raw = with_changes(prod_raw(), mediaServer={"udpRangeStart": max(1024, port - 10), "udpRangeEnd": port + 10})
+    messages = problems_of(raw)
+    assert any(m.startswith(f"{NS}:mediaServer.") for m in messages), messages
+
+
+# --- property tests -------------------------------------------------------------
+
+versions = st.from_regex(r"\A[0-9]{1,2}\.[0-9]{1,2}(\.[0-9]{1,2})?\Z")
+labels = st.from_regex(r"\A[a-z][a-z0-9]{0,10}\Z")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    version=versions,
+    domain=st.lists(labels, min_size=1, max_size=3).map(".".join),
+    db_memory=st.integers(64, 1024),
+    mux=st.integers(20000, 40000),
+    routes=st.lists(st.tuples(labels, st.integers(1, 65535)), max_size=4, unique_by=lambda r: r[0]),
+)
+def test_any_valid_config_parses(version, domain, db_memory, mux, routes):
+    raw = with_changes(
+        DEV,
+        cache={"version": version},
+        database={"memoryMb": db_memory},
+        mediaServer={"udpMuxPort": mux},
+        gateway={"routes": [{"path": f"/{name}/*", "upstream": f"{name}:{port}"} for name, port in routes]},
+    )
+    raw["domain"] = domain
+    cfg = parse_stack_config(raw)
+    assert cfg.cache.version == version and cfg.domain == domain
+    assert [r.path for r in cfg.gateway.routes] == [f"/{name}/*" for name, _ in routes]
+
+
+@settings(max_examples=60, deadline=None)
+@given(port=st.one_of(st.integers(max_value=0), st.integers(min_value=65536)))
+def test_any_invalid_port_is_rejected_naming_the_key(port):
+    messages = problems_of(with_changes(DEV, gateway={"httpPort": port}))
+    assert any(m.startswith(f"{NS}:gateway.httpPort: got {port}") for m in messages)
+
+
+@settings(max_examples=60, deadline=None)
+@given(version=st.text(alphabet=string.ascii_letters + string.digits + ".-:", max_size=12).filter(
+    lambda v: not __import__("re").fullmatch(r"v?\d+\.\d+(\.\d+)?", v)
+))
+def test_any_invalid_version_is_rejected_naming_the_key(version):
+    messages = problems_of(with_changes(DEV, cache={"version": version}))
+    assert any(m.startswith(f"{NS}:cache.version: got ") for m in messages)
+
+
+@settings(max_examples=60, deadline=None)
+@given(domain=st.text(min_size=1, max_size=30).filter(lambda d: not __import__("re").fullmatch(r"[a-z0-9.-]+", d.lower())))
+def test_any_invalid_domain_is_rejected_naming_the_key(domain):
+    raw = dict(DEV)
+    raw["domain"] = domain
+    assert any(m.startswith(f"{NS}:domain: got ") for m in problems_of(raw))
+
+
+# --- fail fast: nothing registered --------------------------------------------
+
+
+@pytest.mark.parametrize("raw,key,allowed", [m[1:] for m in MALFORMED[:12]], ids=[m[0] for m in MALFORMED[:12]])
+@pulumi.runtime.test
+def test_bad_config_stops_the_program_before_any_resource(raw, key, allowed):
+    monitor = harness.install_mocks("dev")
+    harness.set_config({f"{NS}:{k}": v for k, v in raw.items()})
+    with pytest.raises(ConfigError) as caught:
+        harness.run_program()
+    assert key in str(caught.value)
+    assert monitor.registered == []

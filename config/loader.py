@@ -44,10 +44,9 @@ def load_stack_config(ns: str = PROJECT) -> StackConfig:
     everything = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     prefix = f"{ns}:"
     raw = {key[len(prefix):]: value for key, value in everything.items() if key.startswith(prefix)}
+    env_secret_keys = set(runtime_config.get_config_secret_keys_env())
     secret_keys = frozenset(
-        key[len(prefix):]
-        for key in raw.keys() | set()
-        if runtime_config.is_config_secret(prefix + key) or prefix + key in runtime_config.get_config_secret_keys_env()
+        key for key in raw if runtime_config.is_config_secret(prefix + key) or prefix + key in env_secret_keys
     )
     return parse_stack_config(raw, secret_keys, ns)
 

@@ -87,7 +87,7 @@ class CacheConfig(_Model):
 
 class ObjectStoreConfig(_Model):
     enabled: bool = True
-    version: ImageVersion = "v1.0.18"
+    version: ImageVersion = "v1.7.0"
     buckets: tuple[BucketName, ...] = Field(default=("recordings",), min_length=1)
     region: S3Region = "us-east-1"
     port: Port = 9000
@@ -97,14 +97,14 @@ class ObjectStoreConfig(_Model):
 
 class EgressConfig(_Model):
     enabled: bool = True
-    version: ImageVersion = "v1.10.0"
+    version: ImageVersion = "v1.14.1"
     memory_mb: MemoryMb = 2048
     cpus: Cpus = 2.0
 
 
 class MediaServerConfig(_Model):
     enabled: bool = True
-    version: ImageVersion = "v1.9.1"
+    version: ImageVersion = "v1.13.5"
     subdomain: Label = "livekit"
     signal_port: UnprivilegedPort = 7880
     tcp_port: UnprivilegedPort = 7881

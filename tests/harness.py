@@ -193,3 +193,58 @@ def plaintext_strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in plaintext_strings(v)]
     return [value] if isinstance(value, str) else []
+
+
+PROD_PERSONAL_CONFIG = {
+    "compartmentId": "ocid1.compartment.oc1..aaaaaaaaexamplecompartment",
+    "userId": "ocid1.user.oc1..aaaaaaaaexampleuser",
+    "region": "eu-frankfurt-1",
+    "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyMaterial user@laptop",
+    "adminCidrs": ["198.51.100.7/32"],
+}
+
+
+def stack_config_as_user_sets_it(stack: str) -> dict[str, Any]:
+    """Pulumi.<stack>.yaml plus what the README tells a user to `pulumi config set` themselves."""
+    values = stack_file_config(stack)
+    if stack == "prod":
+        values[f"{PROJECT}:oci"] = {**values[f"{PROJECT}:oci"], **PROD_PERSONAL_CONFIG}
+        values[f"{PROJECT}:gateway"] = {**values[f"{PROJECT}:gateway"], "acmeEmail": "ops@example.com"}
+    return values
+
+
+@dataclass
+class Evaluation:
+    monitor: RecordingMonitor
+    outputs: dict[str, Any]  # exported values, secrets unwrapped
+    secret_outputs: set[str]  # names of exports that are secret
+
+
+def evaluate(stack: str, values: dict[str, Any] | None = None, secret_keys: list[str] = ()) -> Evaluation:
+    """Run __main__.py once under fresh mocks and return what it registered and exported.
+
+    The inner function carries @pulumi.runtime.test, so every Output is awaited.
+    """
+    monitor = install_mocks(stack)
+    set_config(stack_config_as_user_sets_it(stack) if values is None else values, list(secret_keys))
+    result: dict[str, Any] = {}
+    secret: set[str] = set()
+
+    @pulumi.runtime.test
+    def run():
+        run_program()
+        outputs = exported()
+
+        def record(name: str, output: pulumi.Output):
+            async def is_secret():
+                if await output.is_secret():
+                    secret.add(name)
+
+            return pulumi.Output.all(output, pulumi.Output.from_input(is_secret())).apply(
+                lambda vals: result.__setitem__(name, vals[0])
+            )
+
+        return pulumi.Output.all(*[record(n, o) for n, o in outputs.items()])
+
+    run()
+    return Evaluation(monitor, result, secret)

@@ -1,0 +1,31 @@
+"""Resource names are part of the contract: a rename without an alias would delete and
+recreate the resource (for a volume or bucket: lose its data). These lists catch that.
+
+After an intended change, add an alias for any renamed resource and regenerate with
+`UPDATE_GOLDEN=1 scripts/test tests/test_golden_urns.py`.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests import harness
+
+GOLDEN = harness.ROOT / "tests" / "golden"
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_urns_match_the_golden_list(stack):
+    run = harness.evaluate(stack)
+    urns = sorted(harness.normalized_urn(r.urn) for r in run.monitor.registered)
+    path = GOLDEN / f"{stack}.urns"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text("\n".join(urns) + "\n")
+    expected = path.read_text().split()
+    missing = sorted(set(expected) - set(urns))
+    added = sorted(set(urns) - set(expected))
+    assert not missing and not added, (
+        f"{stack} URNs changed.\n  gone (would be DELETED): {missing}\n  new: {added}\n"
+        "If this is a rename, add `aliases=[...]` to the resource; then regenerate the list (see module docstring)."
+    )

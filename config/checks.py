@@ -2,11 +2,16 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 
+from pydantic.alias_generators import to_camel
+
 from config.capacity import ALWAYS_FREE, container_limits, target_capacity
+from config.derived import media_ports
 from config.errors import Problem
 from config.model import StackConfig
+from renderers.ports import media_port_problems
 
 # Plain-HTTP listener inside the gateway for its own healthcheck (loopback only).
 GATEWAY_HEALTH_PORT = 9180
@@ -80,31 +85,14 @@ def reserved_ports(cfg: StackConfig) -> dict[int, str]:
 
 
 def _media_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
-    media = cfg.media_server
-    if not media.enabled:
+    if not cfg.media_server.enabled:
         return
-    reserved = reserved_ports(cfg)
-    key = f"{ns}:mediaServer"
-    if media.udp_range_start > media.udp_range_end:
-        yield Problem(f"{key}.udpRangeStart", media.udp_range_start, f"must be <= mediaServer.udpRangeEnd ({media.udp_range_end})")
-    for port, holder in sorted(reserved.items()):
-        if holder != "mediaServer.signalPort" and port == media.signal_port:
-            yield Problem(f"{key}.signalPort", port, f"already used by {holder}")
-        if media.udp_mux_port is None and media.udp_range_start <= port <= media.udp_range_end:
-            yield Problem(
-                f"{key}.udpRangeStart",
-                f"{media.udp_range_start}-{media.udp_range_end}",
-                f"the UDP range must not include port {port} ({holder})",
-            )
-    singles = {"tcpPort": media.tcp_port, "udpMuxPort": media.udp_mux_port, "turnUdpPort": media.turn_udp_port}
-    for field, port in singles.items():
-        if port is None:
-            continue
-        if port in reserved:
-            yield Problem(f"{key}.{field}", port, f"already used by {reserved[port]}")
-        in_range = media.udp_mux_port is None and media.udp_range_start <= port <= media.udp_range_end
-        if field != "tcpPort" and in_range:
-            yield Problem(f"{key}.{field}", port, f"overlaps the UDP media range {media.udp_range_start}-{media.udp_range_end}")
+    media = media_ports(cfg)
+    reserved = {port: holder for port, holder in reserved_ports(cfg).items() if holder != "mediaServer.signalPort"}
+    for message in media_port_problems(media, reserved=reserved):
+        # Each message starts with the MediaPorts field it is about, e.g. "udp_range_start..udp_range_end (...)".
+        field = re.match(r"[a-z_]+", message).group(0)
+        yield Problem(f"{ns}:mediaServer.{to_camel(field)}", getattr(media, field), message)
 
 
 def _capacity_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

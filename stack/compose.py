@@ -10,9 +10,9 @@ from components.database import Database, DatabaseArgs
 from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
+from config.derived import media_ports
 from config.model import StackConfig
 from renderers.caddyfile import Route
-from renderers.ports import MediaPorts
 from targets.base import Target
 
 
@@ -27,19 +27,6 @@ class Services:
     @property
     def enabled(self) -> list[pulumi.ComponentResource]:
         return [s for s in (self.database, self.cache, self.object_store, self.media, self.gateway) if s is not None]
-
-
-def media_ports(cfg: StackConfig) -> MediaPorts:
-    """The one MediaPorts value that LiveKit's config and both firewalls are derived from."""
-    m = cfg.media_server
-    return MediaPorts(
-        signal_port=m.signal_port,
-        tcp_port=m.tcp_port,
-        udp_mux_port=m.udp_mux_port,
-        udp_range_start=m.udp_range_start,
-        udp_range_end=m.udp_range_end,
-        turn_udp_port=m.turn_udp_port,
-    )
 
 
 def compose_services(cfg: StackConfig, target: Target) -> Services:

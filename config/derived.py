@@ -1,0 +1,18 @@
+"""Values derived from the config, computed in one place so every consumer agrees."""
+from __future__ import annotations
+
+from config.model import StackConfig
+from renderers.ports import MediaPorts
+
+
+def media_ports(cfg: StackConfig) -> MediaPorts:
+    """The one MediaPorts value that LiveKit's config and both firewalls are derived from."""
+    m = cfg.media_server
+    return MediaPorts(
+        signal_port=m.signal_port,
+        tcp_port=m.tcp_port,
+        udp_mux_port=m.udp_mux_port,
+        udp_range_start=m.udp_range_start,
+        udp_range_end=m.udp_range_end,
+        turn_udp_port=m.turn_udp_port,
+    )

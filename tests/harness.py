@@ -6,6 +6,7 @@ MockResourceArgs, so a MockMonitor subclass captures them from the raw request.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import runpy
 from dataclasses import dataclass
@@ -56,7 +57,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if typ in ("random:index/randomPassword:RandomPassword", "random:index/randomString:RandomString"):
             state["result"] = mock_password(args.name)
         elif typ == "docker:index/remoteImage:RemoteImage":
-            state["imageId"] = f"sha256:{args.name}"
+            # Like the real provider, the id follows the image reference, so a new tag changes it.
+            digest = hashlib.sha256(str(args.inputs.get("name")).encode()).hexdigest()
+            state["imageId"] = f"sha256:{digest}"
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{'0' * 64}"
         elif typ == "oci:Core/instance:Instance":
             state["publicIp"] = MOCK_PUBLIC_IP

@@ -151,13 +151,16 @@ def stack_file_config(stack: str) -> dict[str, Any]:
     return dict(doc.get("config") or {})
 
 
-def set_config(values: dict[str, Any], secret_keys: list[str] = ()) -> None:
-    """Hand config to the runtime the way the engine does: objects JSON-encoded, scalars as strings."""
-    encoded = {
+def engine_form(values: dict[str, Any]) -> dict[str, str]:
+    """Config the way the engine hands it to a program: objects JSON-encoded, scalars as strings."""
+    return {
         key: json.dumps(value) if isinstance(value, (dict, list)) else str(value).lower() if isinstance(value, bool) else str(value)
         for key, value in values.items()
     }
-    pulumi.runtime.set_all_config(encoded, list(secret_keys))
+
+
+def set_config(values: dict[str, Any], secret_keys: list[str] = ()) -> None:
+    pulumi.runtime.set_all_config(engine_form(values), list(secret_keys))
 
 
 def run_program() -> None:

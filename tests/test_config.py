@@ -16,12 +16,8 @@ NS = "backing-services"
 
 
 def raw_from_stack_file(stack: str) -> dict[str, str]:
-    """Config as the engine hands it over: keys without namespace, objects JSON-encoded."""
-    out = {}
-    for key, value in harness.stack_file_config(stack).items():
-        name = key.split(":", 1)[1]
-        out[name] = json.dumps(value) if isinstance(value, (dict, list)) else str(value).lower() if isinstance(value, bool) else str(value)
-    return out
+    """Config as the engine hands it over, keys without the namespace."""
+    return {key.split(":", 1)[1]: value for key, value in harness.engine_form(harness.stack_file_config(stack)).items()}
 
 
 def with_changes(base: dict[str, str], **changes: dict) -> dict[str, str]:
@@ -34,18 +30,9 @@ def with_changes(base: dict[str, str], **changes: dict) -> dict[str, str]:
     return out
 
 
-PROD_PERSONAL = {
-    "compartmentId": "ocid1.compartment.oc1..aaaaaaaaexamplecompartment",
-    "userId": "ocid1.user.oc1..aaaaaaaaexampleuser",
-    "region": "eu-frankfurt-1",
-    "sshPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyMaterial user@laptop",
-    "adminCidrs": ["198.51.100.7/32"],
-}
-
-
 def prod_raw() -> dict[str, str]:
-    raw = with_changes(raw_from_stack_file("prod"), oci=PROD_PERSONAL)
-    return with_changes(raw, gateway={"acmeEmail": "ops@example.com"})
+    values = harness.engine_form(harness.stack_config_as_user_sets_it("prod"))
+    return {key.split(":", 1)[1]: value for key, value in values.items()}
 
 
 def problems_of(raw: dict[str, str]) -> list[str]:

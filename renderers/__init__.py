@@ -1,0 +1,1 @@
+"""Pure renderers: typed inputs in, configuration text out. No Pulumi in here."""

@@ -27,13 +27,20 @@ class RedisSettings:
         return max(16, self.memory_limit_mb * 3 // 4)
 
 
+def _conf_quoted(value: str) -> str:
+    """Inside double quotes redis.conf reads backslash escapes (\\xHH, \\n, \\\\), so a literal
+    backslash must be doubled or redis would enforce a different password than clients send.
+    Whitespace and '"' are rejected by RedisSettings, so nothing else needs escaping."""
+    return value.replace("\\", "\\\\")
+
+
 def render_redis_conf(s: RedisSettings) -> str:
     return "\n".join(
         [
             f"bind {s.bind_address}",
             f"port {s.port}",
             "protected-mode yes",
-            f'requirepass "{s.password}"',
+            f'requirepass "{_conf_quoted(s.password)}"',
             f"dir {s.data_dir}",
             # Durability: every write is in the append-only file within a second of acknowledging it.
             "appendonly yes",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ class Registered:
     dependencies: list[str]
     aliases: list[Any]
     provider: str
+    on_error_hooks: list[str] = field(default_factory=list)  # names of registered ErrorHooks
 
 
 def mock_password(name: str) -> str:
@@ -61,6 +62,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             digest = hashlib.sha256(str(args.inputs.get("name")).encode()).hexdigest()
             state["imageId"] = f"sha256:{digest}"
             state["repoDigest"] = f"{args.inputs.get('name')}@sha256:{'0' * 64}"
+        elif typ == "oci:Core/vcn:Vcn":
+            state["defaultSecurityListId"] = f"{args.name}-default-security-list-id"
         elif typ == "oci:Core/instance:Instance":
             state["publicIp"] = MOCK_PUBLIC_IP
             state["privateIp"] = "10.0.0.2"
@@ -124,6 +127,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     dependencies=list(request.dependencies),
                     aliases=list(request.aliases),
                     provider=request.provider,
+                    on_error_hooks=list(request.hooks.on_error),
                 )
             )
         return response

@@ -1,0 +1,186 @@
+"""The cloud target: an Oracle Cloud Ampere A1 VM (ARM64) running Docker, reached over SSH."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+import pulumi_oci as oci
+
+from components.networking import HostNetwork
+from components.object_store import OciBucketBackend
+from config.errors import ConfigError, Problem
+from config.loader import PROJECT
+from config.model import StackConfig
+from renderers.cloud_init import CloudInitConfig, render_cloud_init
+from renderers.ports import PortRule, public_ingress
+from renderers.remote_host import HOST_READY_COMMAND, docker_host, docker_ssh_opts, ssh_command, sslip_domain
+from stack.compose import media_ports
+from targets.base import Target
+from targets.oci_instance import InstanceSpec, ampere_instance, capacity_error_hook
+from targets.oci_network import public_network
+from targets.oci_volume import DATA_DEVICE, data_volume
+
+TYPE = "backing-services:index:AmpereHost"
+PLATFORM = "linux/arm64"
+# Reads ~/.oci/config like the OCI CLI does; the README's prerequisites set it up.
+OCI_CONFIG_PROFILE = "DEFAULT"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AmpereHostArgs:
+    compartment_id: str
+    region: str
+    availability_domain: str | None
+    image_id: str | None
+    ocpus: int
+    memory_gb: int
+    boot_volume_gb: int
+    data_volume_gb: int
+    allow_paid: bool
+    ssh_public_key: str
+    ssh_user: str
+    ssh_private_key_file: str  # as configured; ssh expands a leading ~ itself
+    ssh_private_key: pulumi.Input[str]  # the key's contents, for the readiness check
+    admin_cidrs: tuple[str, ...]
+    # Every port the internet may reach: the security list and the host firewall both come from it.
+    ingress: tuple[PortRule, ...]
+    protect_data: bool = True
+
+
+class AmpereHost(pulumi.ComponentResource):
+    """Network, firewall, VM, data volume, and a docker provider that deploys onto the VM."""
+
+    def __init__(self, name: str, args: AmpereHostArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        self.oci_provider = oci.Provider(
+            f"{name}-oci",
+            region=args.region,
+            auth="ApiKey",
+            config_file_profile=OCI_CONFIG_PROFILE,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        child = pulumi.ResourceOptions(parent=self, provider=self.oci_provider)
+        subnet = public_network(
+            name,
+            compartment_id=args.compartment_id,
+            ingress=args.ingress,
+            admin_cidrs=args.admin_cidrs,
+            opts=child,
+        )
+        user_data = render_cloud_init(
+            CloudInitConfig(ingress=args.ingress, login_user=args.ssh_user, data_device=DATA_DEVICE)
+        )
+        instance = ampere_instance(
+            name,
+            InstanceSpec(
+                compartment_id=args.compartment_id,
+                availability_domain=args.availability_domain,
+                image_id=args.image_id,
+                ocpus=args.ocpus,
+                memory_gb=args.memory_gb,
+                boot_volume_gb=args.boot_volume_gb,
+                allow_paid=args.allow_paid,
+                ssh_public_key=args.ssh_public_key,
+                user_data=user_data,
+            ),
+            subnet_id=subnet.id,
+            parent=self,
+            provider=self.oci_provider,
+            on_error=capacity_error_hook(f"{name}-out-of-host-capacity", compartment_id=args.compartment_id),
+        )
+        attachment = data_volume(
+            name,
+            compartment_id=args.compartment_id,
+            instance=instance,
+            size_gb=args.data_volume_gb,
+            protect=args.protect_data,
+            opts=child,
+        )
+        self.public_ip = instance.public_ip
+        ready = command.remote.Command(
+            f"{name}-ready",
+            connection={
+                "host": self.public_ip,
+                "user": args.ssh_user,
+                "private_key": pulumi.Output.secret(args.ssh_private_key),
+                # sshd answers a minute or two after the VM reports RUNNING; bounded, not forever.
+                "dial_error_limit": 60,
+                "per_dial_timeout": 10,
+            },
+            create=HOST_READY_COMMAND,
+            # cloud-init mounts the volume before it installs Docker, so it cannot finish without
+            # the attachment; depending on it makes a failed attachment fail here by name, not as
+            # a cloud-init timeout.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
+        )
+        self.docker_provider = docker.Provider(
+            f"{name}-docker",
+            host=self.public_ip.apply(lambda ip: docker_host(args.ssh_user, ip)),
+            ssh_opts=docker_ssh_opts(args.ssh_private_key_file),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
+        )
+        self.ssh_command = self.public_ip.apply(
+            lambda ip: ssh_command(args.ssh_user, ip, args.ssh_private_key_file)
+        )
+        self.register_outputs({"publicIp": self.public_ip, "sshCommand": self.ssh_command})
+
+
+def read_private_key(path: str) -> str:
+    """The SSH private key's contents; a missing file is a config problem, reported as one."""
+    try:
+        return Path(path).expanduser().read_text()
+    except OSError as err:
+        problem = Problem(
+            f"{PROJECT}:oci.sshPrivateKeyFile", path, f"cannot read it ({err.strerror}); give the private half of oci.sshPublicKey"
+        )
+        raise ConfigError([problem]) from None
+
+
+def oci_ampere_target(cfg: StackConfig) -> Target:
+    oci_cfg = cfg.oci
+    assert oci_cfg is not None, "config validation requires the oci block for target 'oci'"
+    ingress = public_ingress(media_ports(cfg), http_port=cfg.gateway.http_port, https_port=cfg.gateway.https_port)
+    host = AmpereHost(
+        "ampere",
+        AmpereHostArgs(
+            compartment_id=oci_cfg.compartment_id,
+            region=oci_cfg.region,
+            availability_domain=oci_cfg.availability_domain,
+            image_id=oci_cfg.image_id,
+            ocpus=oci_cfg.ocpus,
+            memory_gb=oci_cfg.memory_gb,
+            boot_volume_gb=oci_cfg.boot_volume_gb,
+            data_volume_gb=oci_cfg.data_volume_gb,
+            allow_paid=oci_cfg.allow_paid,
+            ssh_public_key=oci_cfg.ssh_public_key,
+            ssh_user=oci_cfg.ssh_user,
+            ssh_private_key_file=oci_cfg.ssh_private_key_file,
+            ssh_private_key=pulumi.Output.secret(read_private_key(oci_cfg.ssh_private_key_file)),
+            admin_cidrs=oci_cfg.admin_cidrs,
+            ingress=ingress,
+            protect_data=cfg.protect_data,
+        ),
+    )
+    domain = pulumi.Output.from_input(cfg.domain) if cfg.domain else host.public_ip.apply(sslip_domain)
+    return Target(
+        name="oci",
+        docker_provider=host.docker_provider,
+        network=HostNetwork(),
+        platform=PLATFORM,
+        domain=domain,
+        object_store_backend=OciBucketBackend(
+            compartment_id=oci_cfg.compartment_id,
+            region=oci_cfg.region,
+            user_id=oci_cfg.user_id,
+            protect_data=cfg.protect_data,
+        ),
+        # The VM learns its public address over STUN; there is no NAT of ours to describe.
+        media_use_external_ip=True,
+        media_node_ip=None,
+        host_gateway=HostNetwork().host_gateway_name,
+        extra_outputs={"publicIp": host.public_ip, "sshCommand": host.ssh_command},
+        oci_provider=host.oci_provider,
+    )

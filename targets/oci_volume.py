@@ -1,0 +1,59 @@
+"""The block volume that holds all service data (Docker's data-root), with scheduled backups."""
+from __future__ import annotations
+
+import pulumi
+import pulumi_oci as oci
+
+from renderers.oci_backup import BackupPlan, backup_schedules
+
+# OCI's consistent device path for the first attached block volume. The attachment names
+# it, and cloud-init formats and mounts exactly this path, so the two cannot disagree.
+DATA_DEVICE = "/dev/oracleoci/oraclevdb"
+
+
+def data_volume(
+    name: str,
+    *,
+    compartment_id: str,
+    instance: oci.core.Instance,
+    size_gb: int,
+    protect: bool,
+    opts: pulumi.ResourceOptions,
+) -> oci.core.VolumeAttachment:
+    """Volume, backup policy and its assignment, and the paravirtualized attachment to ``instance``.
+
+    ``opts`` carries the parent and the provider every child shares.
+    """
+    label = f"{pulumi.get_project()}-{pulumi.get_stack()}"
+    volume = oci.core.Volume(
+        f"{name}-data",
+        compartment_id=compartment_id,
+        # Taken from the instance, so the volume exists only once a launch succeeded: after
+        # "Out of host capacity", moving to another AD meets no protected volume in the old one.
+        availability_domain=instance.availability_domain,
+        size_in_gbs=str(size_gb),
+        display_name=f"{label}-data",
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect, retain_on_delete=protect)),
+    )
+    policy = oci.core.VolumeBackupPolicy(
+        f"{name}-data-backup-policy",
+        compartment_id=compartment_id,
+        display_name=f"{label}-data-always-free",
+        schedules=backup_schedules(BackupPlan()),
+        opts=opts,
+    )
+    oci.core.VolumeBackupPolicyAssignment(
+        f"{name}-data-backup",
+        asset_id=volume.id,
+        policy_id=policy.id,
+        opts=opts,
+    )
+    return oci.core.VolumeAttachment(
+        f"{name}-data-attachment",
+        attachment_type="paravirtualized",
+        instance_id=instance.id,
+        volume_id=volume.id,
+        device=DATA_DEVICE,
+        display_name=f"{label}-data",
+        opts=opts,
+    )

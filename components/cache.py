@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated
 from renderers.redis_conf import RedisSettings, redis_healthcheck, render_redis_conf
@@ -41,7 +41,7 @@ class Cache(pulumi.ComponentResource):
         self.container = run_container(
             f"{name}-redis",
             ContainerSpec(
-                image=f"redis:{args.version}-alpine",
+                image=image_ref("redis", args.version, "alpine"),
                 alias="redis",
                 command=["redis-server", CONF_PATH],
                 # redis-cli in the healthcheck authenticates from this variable.

@@ -46,6 +46,13 @@ class ContainerSpec:
     stop_grace_seconds: int = 30
 
 
+def image_ref(repository: str, version: str, variant: str | None = None) -> str:
+    """`repository:version[-variant][@digest]`: a digest pin goes after the whole tag."""
+    tag, at, digest = version.partition("@")
+    suffix = f"-{variant}" if variant else ""
+    return f"{repository}:{tag}{suffix}{at}{digest}"
+
+
 def run_container(
     name: str,
     spec: ContainerSpec,

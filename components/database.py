@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated
 from renderers.postgres import (
@@ -55,7 +55,7 @@ class Database(pulumi.ComponentResource):
         self.container = run_container(
             container_name,
             ContainerSpec(
-                image=f"postgres:{args.version}-alpine",
+                image=image_ref("postgres", args.version, "alpine"),
                 alias="postgres",
                 command=["postgres", *postgres_server_args(settings)],
                 env=pulumi.Output.secret(

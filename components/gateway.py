@@ -6,7 +6,7 @@ from typing import Literal
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
 from renderers.caddyfile import CaddyConfig, Route, healthcheck_command, render_caddyfile
 
@@ -60,7 +60,7 @@ class Gateway(pulumi.ComponentResource):
         self.container = run_container(
             f"{name}-caddy",
             ContainerSpec(
-                image=f"caddy:{args.version}-alpine",
+                image=image_ref("caddy", args.version, "alpine"),
                 alias="gateway",
                 uploads={CADDYFILE_PATH: self.caddyfile},
                 healthcheck=Healthcheck(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_random as random
 
-from components.container import ContainerSpec, Healthcheck, run_container
+from components.container import ContainerSpec, Healthcheck, image_ref, run_container
 from components.networking import ContainerNetwork, PublishedPort, sidecar_network
 from components.object_store import S3Endpoint
 from components.secrets import generated_password
@@ -90,7 +90,7 @@ class MediaServer(pulumi.ComponentResource):
         self.livekit = run_container(
             f"{name}-livekit",
             ContainerSpec(
-                image=f"{LIVEKIT_REPOSITORY}:{args.version}",
+                image=image_ref(LIVEKIT_REPOSITORY, args.version),
                 alias="livekit",
                 env=pulumi.Output.secret(livekit_env),
                 healthcheck=Healthcheck(test=tuple(livekit_healthcheck(probe))),
@@ -151,7 +151,7 @@ class MediaServer(pulumi.ComponentResource):
         return run_container(
             f"{name}-egress",
             ContainerSpec(
-                image=f"{EGRESS_REPOSITORY}:{args.egress_version}",
+                image=image_ref(EGRESS_REPOSITORY, args.egress_version),
                 alias="egress",
                 env=pulumi.Output.secret(env),
                 healthcheck=Healthcheck(test=tuple(egress_healthcheck(probe)), start_period_seconds=60),

@@ -11,16 +11,16 @@ from typing import Protocol
 import pulumi
 import pulumi_oci as oci
 
-from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.container import ContainerSpec, Healthcheck, data_volume, image_ref, run_container
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import generated_password
 from renderers.object_store import (
     ENTRYPOINT,
+    IMAGE_REPOSITORY,
     S3_DATA_PATH,
     s3_server_command,
     s3_server_env,
     s3_server_healthcheck,
-    s3_server_image,
 )
 
 TYPE = "backing-services:index:ObjectStore"
@@ -61,7 +61,7 @@ class ContainerBackend:
         run_container(
             f"{name}-s3",
             ContainerSpec(
-                image=s3_server_image(self.version),
+                image=image_ref(IMAGE_REPOSITORY, self.version),
                 alias="objectstore",
                 entrypoint=ENTRYPOINT,
                 command=s3_server_command(buckets=buckets),

@@ -16,10 +16,7 @@ HEALTH_PATH = "/_health"  # the underscore cannot clash with a bucket name
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-def s3_server_image(version: str) -> str:
-    return f"versity/versitygw:{version}"
-
-
+IMAGE_REPOSITORY = "versity/versitygw"
 ENTRYPOINT = ("/bin/sh", "-c")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import runpy
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,17 @@ def plaintext_strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
+MOCK_SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMockPrivateKeyMaterialForTests9\n-----END OPENSSH PRIVATE KEY-----\n"
+# Not a real key; written at run time so no key-shaped file is committed. A fixed path keeps inputs stable.
+MOCK_SSH_KEY_FILE = Path(tempfile.gettempdir()) / "backing-services-tests" / "id_ed25519"
+
+
+def mock_ssh_key_file() -> str:
+    MOCK_SSH_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    MOCK_SSH_KEY_FILE.write_text(MOCK_SSH_PRIVATE_KEY)
+    return str(MOCK_SSH_KEY_FILE)
+
+
 PROD_PERSONAL_CONFIG = {
     "compartmentId": "ocid1.compartment.oc1..aaaaaaaaexamplecompartment",
     "userId": "ocid1.user.oc1..aaaaaaaaexampleuser",
@@ -218,7 +230,11 @@ def stack_config_as_user_sets_it(stack: str) -> dict[str, Any]:
     """Pulumi.<stack>.yaml plus what the README tells a user to `pulumi config set` themselves."""
     values = stack_file_config(stack)
     if stack == "prod":
-        values[f"{PROJECT}:oci"] = {**values[f"{PROJECT}:oci"], **PROD_PERSONAL_CONFIG}
+        values[f"{PROJECT}:oci"] = {
+            **values[f"{PROJECT}:oci"],
+            **PROD_PERSONAL_CONFIG,
+            "sshPrivateKeyFile": mock_ssh_key_file(),
+        }
         values[f"{PROJECT}:gateway"] = {**values[f"{PROJECT}:gateway"], "acmeEmail": "ops@example.com"}
     return values
 

@@ -1,0 +1,203 @@
+"""Debian's PostgreSQL initialised and run the way the official image's entrypoint does it.
+
+The steps mirror docker-library/postgres's docker-entrypoint.sh (18/alpine3.23):
+``initdb --username=$POSTGRES_USER --pwfile=<password> $POSTGRES_INITDB_ARGS``, then
+``host all all all <password_encryption>`` appended to pg_hba.conf, then a socket-only
+temporary server (``-c listen_addresses= -p $PGPORT`` after the container's own
+arguments, PGPASSWORD exported) that creates $POSTGRES_DB, then a fast stop.
+
+Postgres refuses to run as root, and CI runs as root: server-side programs then run
+as the ``postgres`` OS user, with the data dir in a temp dir that user owns (pytest's
+tmp_path is private to root). Client programs run as the test's own user.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from renderers.postgres import PostgresSettings, postgres_server_args
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+SERVER_USER = "postgres"
+STARTUP_TIMEOUT_S = 30
+STOP_TIMEOUT_S = 30
+CLIENT_TIMEOUT_S = 60
+
+
+def pg_tool(name: str) -> str:
+    path = PG_BIN / name
+    if not path.is_file():
+        raise AssertionError(f"{path} not found: install Debian's postgresql (15) package (CI does)")
+    return str(path)
+
+
+def _as_server_user(argv: Sequence[str]) -> list[str]:
+    # setpriv execs in place (unlike runuser, which forks), so signals reach postgres itself.
+    if os.geteuid() != 0:
+        return list(argv)
+    return ["setpriv", f"--reuid={SERVER_USER}", f"--regid={SERVER_USER}", "--init-groups", "--", *argv]
+
+
+def _run_as_server_user(argv: Sequence[str], *, cwd: Path, env: dict[str, str] | None = None) -> str:
+    result = subprocess.run(
+        _as_server_user(argv), cwd=cwd, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"{shlex.join(argv)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def client_env(password: str | None) -> dict[str, str]:
+    """The test's environment without any ambient libpq settings: no PGPASSWORD, no ~/.pgpass."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["PATH"] = f"{PG_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    # A path that cannot exist (below a non-directory): libpq skips it silently, ~/.pgpass is never read.
+    env["PGPASSFILE"] = os.path.join(os.devnull, "pgpass")
+    env["PGCONNECT_TIMEOUT"] = "5"
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return env
+
+
+@dataclass(frozen=True)
+class Cluster:
+    settings: PostgresSettings
+    password: str
+    root: Path
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def log_path(self) -> Path:
+        return self.root / "postgres.log"
+
+    def server_args(self) -> list[str]:
+        """The container's ``postgres <server args>``; only the socket dir is this machine's."""
+        return [*postgres_server_args(self.settings), "-c", f"unix_socket_directories={self.socket_dir}"]
+
+    def server_argv(self) -> list[str]:
+        return [pg_tool("postgres"), "-D", str(self.data_dir), *self.server_args()]
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no log)"
+
+
+@contextmanager
+def server_workdir() -> Iterator[Path]:
+    root = Path(tempfile.mkdtemp(prefix="pg-real-"))
+    try:
+        (root / "run").mkdir()
+        if os.geteuid() == 0:
+            for path in (root, root / "run"):
+                shutil.chown(path, SERVER_USER, SERVER_USER)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def psql(
+    cluster: Cluster, sql: str, *, password: str | None, host: str = "127.0.0.1", database: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """One non-interactive statement; -w: never prompt, so a missing password is an error."""
+    argv = [
+        pg_tool("psql"), "-w", "-X", "-At", "-v", "ON_ERROR_STOP=1",
+        "-h", host, "-p", str(cluster.settings.port),
+        "-U", cluster.settings.user, "-d", database or cluster.settings.database,
+        "-c", sql,
+    ]
+    return subprocess.run(
+        argv, env=client_env(password), capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False
+    )
+
+
+def init_cluster(settings: PostgresSettings, password: str, root: Path, *, initdb_args: str) -> Cluster:
+    """What the official entrypoint does on an empty data dir, given POSTGRES_* and the server args."""
+    cluster = Cluster(settings=settings, password=password, root=root)
+    pwfile = root / "pwfile"
+    pwfile.write_text(password + "\n")
+    if os.geteuid() == 0:
+        shutil.chown(pwfile, SERVER_USER, SERVER_USER)
+    # The entrypoint evals POSTGRES_INITDB_ARGS, i.e. splits it into shell words.
+    _run_as_server_user(
+        [pg_tool("initdb"), "-D", str(cluster.data_dir), f"--username={settings.user}", f"--pwfile={pwfile}",
+         *shlex.split(initdb_args)],
+        cwd=root,
+    )
+    pwfile.unlink()
+
+    auth = _run_as_server_user(
+        [*cluster.server_argv(), "-C", "password_encryption"], cwd=root
+    ).strip()
+    with (cluster.data_dir / "pg_hba.conf").open("a") as hba:
+        hba.write(f"\nhost all all all {auth}\n")
+
+    temp_server_args = [*cluster.server_args(), "-c", "listen_addresses=", "-p", str(settings.port)]
+    env = {**client_env(password), "PGUSER": settings.user}
+    pg_ctl = [pg_tool("pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_path)]
+    _run_as_server_user([*pg_ctl, "-o", shlex.join(temp_server_args), "-w", "-t", str(STARTUP_TIMEOUT_S), "start"],
+                        cwd=root, env=env)
+    try:
+        exists = psql(cluster, f"SELECT 1 FROM pg_database WHERE datname = '{settings.database}'",
+                      password=password, host=str(cluster.socket_dir), database="postgres")
+        assert exists.returncode == 0, f"entrypoint setup query failed: {exists.stderr}\n{cluster.log()}"
+        if not exists.stdout.strip():
+            created = psql(cluster, f'CREATE DATABASE "{settings.database}"',
+                           password=password, host=str(cluster.socket_dir), database="postgres")
+            assert created.returncode == 0, f"CREATE DATABASE failed: {created.stderr}"
+    finally:
+        _run_as_server_user([*pg_ctl, "-m", "fast", "-w", "-t", str(STOP_TIMEOUT_S), "stop"], cwd=root, env=env)
+    return cluster
+
+
+def _socket_ready(cluster: Cluster) -> bool:
+    probe = subprocess.run(
+        [pg_tool("pg_isready"), "-q", "-h", str(cluster.socket_dir), "-p", str(cluster.settings.port)],
+        env=client_env(None), timeout=CLIENT_TIMEOUT_S, check=False,
+    )
+    return probe.returncode == 0
+
+
+@contextmanager
+def running_postgres(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
+    """The container's main process, until the block exits; stopped with SIGINT (the image's STOPSIGNAL)."""
+    with cluster.log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            _as_server_user(cluster.server_argv()), cwd=cluster.root, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not _socket_ready(cluster):
+            if proc.poll() is not None:
+                raise AssertionError(f"postgres exited with {proc.returncode}:\n{cluster.log()}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"postgres not ready after {STARTUP_TIMEOUT_S}s:\n{cluster.log()}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT_S)

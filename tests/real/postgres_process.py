@@ -1,4 +1,4 @@
-"""Debian's PostgreSQL initialised and run the way the official image's entrypoint does it.
+"""Debian's PostgreSQL (the packaged major: 15 on bookworm) set up the way the official image does it.
 
 The steps mirror docker-library/postgres's docker-entrypoint.sh (18/alpine3.23):
 ``initdb --username=$POSTGRES_USER --pwfile=<password> $POSTGRES_INITDB_ARGS``, then
@@ -26,17 +26,25 @@ from pathlib import Path
 
 from renderers.postgres import PostgresSettings, postgres_server_args
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_LIB = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"
 STARTUP_TIMEOUT_S = 30
 STOP_TIMEOUT_S = 30
 CLIENT_TIMEOUT_S = 60
 
 
+def pg_bin() -> Path:
+    """The newest server Debian/Ubuntu installed (bookworm: 15, noble: 16); the tests need 14+ (scram default)."""
+    majors = sorted(int(d.name) for d in PG_LIB.glob("*") if d.name.isdigit() and (d / "bin" / "postgres").is_file())
+    if not majors:
+        raise AssertionError(f"no {PG_LIB}/<major>/bin/postgres: install the postgresql package (CI does)")
+    return PG_LIB / str(majors[-1]) / "bin"
+
+
 def pg_tool(name: str) -> str:
-    path = PG_BIN / name
+    path = pg_bin() / name
     if not path.is_file():
-        raise AssertionError(f"{path} not found: install Debian's postgresql (15) package (CI does)")
+        raise AssertionError(f"{path} not found: install the postgresql package (CI does)")
     return str(path)
 
 
@@ -59,7 +67,7 @@ def _run_as_server_user(argv: Sequence[str], *, cwd: Path, env: dict[str, str] |
 def client_env(password: str | None) -> dict[str, str]:
     """The test's environment without any ambient libpq settings: no PGPASSWORD, no ~/.pgpass."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PATH"] = f"{PG_BIN}:{env.get('PATH', '/usr/bin:/bin')}"
+    env["PATH"] = f"{pg_bin()}:{env.get('PATH', '/usr/bin:/bin')}"
     # A path that cannot exist (below a non-directory): libpq skips it silently, ~/.pgpass is never read.
     env["PGPASSFILE"] = os.path.join(os.devnull, "pgpass")
     env["PGCONNECT_TIMEOUT"] = "5"

@@ -1,4 +1,4 @@
-"""Debian's PostgreSQL 15, initialised and started with the Database component's settings.
+"""Debian's PostgreSQL, initialised and started with the Database component's settings.
 
 initdb gets the component's INITDB_ARGS and the server exactly postgres_server_args
 (only the port, the loopback listen address and the socket dir are this machine's),
@@ -43,9 +43,9 @@ CHECKSUM_SQL = (
 
 def _settings() -> PostgresSettings:
     (port,) = free_tcp_ports(1)
-    # user != database, so the entrypoint's CREATE DATABASE step is exercised.
+    # user != database, so the entrypoint's CREATE DATABASE step is exercised; version only picks paths.
     return PostgresSettings(
-        version="15.14", user="app_owner", database="app", port=port,
+        version="18.1", user="app_owner", database="app", port=port,
         listen_address="127.0.0.1", memory_limit_mb=MEMORY_LIMIT_MB,
     )
 
@@ -64,7 +64,7 @@ def _ok(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def _healthcheck(settings: PostgresSettings) -> subprocess.CompletedProcess[str]:
-    """The container's CMD healthcheck, exec'd as Docker would, with PG15's pg_isready."""
+    """The container's CMD healthcheck, exec'd as Docker would, with the packaged pg_isready."""
     kind, program, *args = postgres_healthcheck(settings)
     assert (kind, program) == ("CMD", "pg_isready")
     return subprocess.run(
@@ -111,7 +111,8 @@ def test_server_runs_with_the_rendered_settings(db: Cluster) -> None:
     assert show("port") == str(db.settings.port)
     assert show("password_encryption") == "scram-sha-256"
     assert show("log_min_duration_statement") == "1s"
-    hba_methods = _ok(psql(db, "SELECT string_agg(DISTINCT auth_method, ',') FROM pg_hba_file_rules", password=PASSWORD))
+    hba_sql = "SELECT string_agg(DISTINCT auth_method, ',') FROM pg_hba_file_rules"
+    hba_methods = _ok(psql(db, hba_sql, password=PASSWORD))
     assert hba_methods == "scram-sha-256", f"pg_hba.conf allows: {hba_methods}"
     stored = _ok(psql(db, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{db.settings.user}'", password=PASSWORD))
     assert stored.startswith("SCRAM-SHA-256$"), "the password must be stored as a SCRAM verifier"
@@ -141,7 +142,8 @@ def _docker_exec_stand_in(bin_dir: Path, cluster: Cluster) -> None:
 
 
 def test_backup_command_round_trip_keeps_every_row(db: Cluster, tmp_path: Path) -> None:
-    _ok(psql(db, "CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL, amount numeric(12,2))", password=PASSWORD))
+    table = "CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL, amount numeric(12,2))"
+    _ok(psql(db, table, password=PASSWORD))
     _ok(psql(
         db,
         f"INSERT INTO items SELECT g, md5(g::text) || E'\\t''\"', g * 1.25 FROM generate_series(1, {ROW_COUNT}) g",

@@ -128,6 +128,8 @@ def snapshot(monitor: RecordingMonitor) -> dict[str, dict[str, Any]]:
         assert r.name not in resources, f"two resources named {r.name}"
         state = dict(harness.unwrap(r.inputs))
         state.update({f"opts.{option}": getattr(r, option) for option in _OPTIONS})
+        # The SDK gathers dependencies in a set: their order differs from run to run.
+        state["opts.dependencies"] = sorted(r.dependencies)
         state["secret_inputs"] = sorted(k for k, v in r.inputs.items() if rpc.is_rpc_secret(v))
         resources[r.name] = state
     return resources

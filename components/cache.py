@@ -7,7 +7,7 @@ import pulumi
 
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
-from components.secrets import password_or_generated
+from components.secrets import password_or_generated, url_quoted
 from renderers.redis_conf import RedisSettings, redis_healthcheck, render_redis_conf
 
 TYPE = "backing-services:index:Cache"
@@ -60,7 +60,7 @@ class Cache(pulumi.ComponentResource):
         self.password = password
         self.host = pulumi.Output.from_input("127.0.0.1")
         self.port = pulumi.Output.from_input(args.port)
-        self.url = pulumi.Output.secret(pulumi.Output.format("redis://:{0}@127.0.0.1:{1}/0", password, args.port))
+        self.url = pulumi.Output.secret(pulumi.Output.format("redis://:{0}@127.0.0.1:{1}/0", password.apply(url_quoted), args.port))
         # For sibling containers (LiveKit, Egress): the bridge alias or loopback on the VM.
         self.internal_address = pulumi.Output.from_input(args.network.address("redis", args.port))
         self.register_outputs({"host": self.host, "port": self.port, "url": self.url})

@@ -7,7 +7,7 @@ import pulumi
 
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
-from components.secrets import password_or_generated
+from components.secrets import password_or_generated, url_quoted
 from renderers.postgres import (
     INITDB_ARGS,
     PostgresSettings,
@@ -89,7 +89,9 @@ class Database(pulumi.ComponentResource):
         self.user = pulumi.Output.from_input(args.user)
         self.password = password
         self.url = pulumi.Output.secret(
-            pulumi.Output.format("postgresql://{0}:{1}@127.0.0.1:{2}/{3}", args.user, password, args.port, args.database)
+            pulumi.Output.format(
+                "postgresql://{0}:{1}@127.0.0.1:{2}/{3}", args.user, password.apply(url_quoted), args.port, args.database
+            )
         )
         self.internal_address = pulumi.Output.from_input(args.network.address("postgres", args.port))
         self.backup_command = pulumi.Output.from_input(backup_command(settings, container_name))

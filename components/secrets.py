@@ -1,6 +1,8 @@
 """Generated credentials: pulumi-random, kept secret from the moment they exist."""
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pulumi
 import pulumi_random as random
 
@@ -25,3 +27,8 @@ def password_or_generated(
     if given is not None:
         return pulumi.Output.secret(given)
     return generated_password(name, parent=parent)
+
+
+def url_quoted(password: str) -> str:
+    """A bring-your-own password may hold '@', '/' or ':', which would break a connection URL."""
+    return quote(password, safe="")

@@ -157,7 +157,8 @@ class OciTargetConfig(_Model):
     boot_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 50
     data_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 150
     allow_paid: bool = False
-    ssh_user: Identifier = "ubuntu"
+    # The key goes to the image's default user; cloud-init creates no other.
+    ssh_user: Literal["ubuntu"] = "ubuntu"
     ssh_private_key_file: str = "~/.ssh/id_ed25519"
 
 

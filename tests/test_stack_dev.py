@@ -118,3 +118,13 @@ def test_urls_and_env(dev):
 def test_dev_volumes_are_not_protected_so_destroy_works(dev):
     for v in dev.monitor.by_type("docker:index/volume:Volume"):
         assert not v.protect, v.name
+
+
+def test_own_passwords_with_url_characters_are_escaped_in_urls():
+    values = harness.stack_config_as_user_sets_it("dev")
+    values[f"{NS}:databasePassword"] = "p@ss/w:rd"
+    values[f"{NS}:cachePassword"] = "r@dis/pw"
+    run = harness.evaluate("dev", values, secret_keys=[f"{NS}:databasePassword", f"{NS}:cachePassword"])
+    assert run.outputs["databaseUrl"] == "postgresql://app:p%40ss%2Fw%3Ard@127.0.0.1:5432/app"
+    assert run.outputs["redisUrl"] == "redis://:r%40dis%2Fpw@127.0.0.1:6379/0"
+    assert run.outputs["databasePassword"] == "p@ss/w:rd"

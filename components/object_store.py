@@ -58,7 +58,7 @@ class ContainerBackend:
         secret_key = generated_password(f"{name}-secret-key", parent=store, length=40)
         volume = data_volume(f"{name}-data", protect=self.protect_data, parent=store)
         env = pulumi.Output.all(access_key, secret_key).apply(lambda keys: s3_server_env(keys[0], keys[1], self.region, self.port))
-        run_container(
+        container = run_container(
             f"{name}-s3",
             ContainerSpec(
                 image=image_ref(IMAGE_REPOSITORY, self.version),
@@ -78,7 +78,8 @@ class ContainerBackend:
         )
         return S3Endpoint(
             endpoint=pulumi.Output.from_input(f"http://127.0.0.1:{self.port}"),
-            internal_endpoint=pulumi.Output.from_input(f"http://{self.network.address('objectstore', self.port)}"),
+            # Derived from the container, so Egress waits for a healthy store.
+            internal_endpoint=container.id.apply(lambda _: f"http://{self.network.address('objectstore', self.port)}"),
             region=pulumi.Output.from_input(self.region),
             access_key=access_key,
             secret_key=secret_key,

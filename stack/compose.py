@@ -103,8 +103,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 recordings_bucket=cfg.object_store.buckets[0],
                 **common,
             ),
-            # LiveKit refuses to start without Redis; wait until the cache is healthy.
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[cache])),
+            opts,
         )
 
     gw = cfg.gateway

@@ -128,3 +128,12 @@ def test_own_passwords_with_url_characters_are_escaped_in_urls():
     assert run.outputs["databaseUrl"] == "postgresql://app:p%40ss%2Fw%3Ard@127.0.0.1:5432/app"
     assert run.outputs["redisUrl"] == "redis://:r%40dis%2Fpw@127.0.0.1:6379/0"
     assert run.outputs["databasePassword"] == "p@ss/w:rd"
+
+
+def test_livekit_waits_for_redis_and_egress_for_livekit_and_the_store(dev):
+    urn = {r.name: r.urn for r in dev.monitor.registered}
+    livekit, egress = dev.monitor.one("media-livekit"), dev.monitor.one("media-egress")
+    assert urn["cache-redis"] in livekit.dependencies
+    assert {urn["media-livekit"], urn["object-store-s3"], urn["cache-redis"]} <= set(egress.dependencies)
+    # ...and nothing else in the media server waits for the cache.
+    assert urn["cache-redis"] not in dev.monitor.one("media-livekit-image").dependencies

@@ -20,3 +20,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if skipped:
         reporter.write_line(f"CI: {skipped} test(s) were skipped; every test must run in CI", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Everything under tests/real runs a real program: mark it so it can be selected or left out."""
+    real = ROOT / "tests" / "real"
+    for item in items:
+        if real in Path(item.fspath).parents:
+            item.add_marker(pytest.mark.real_binary)

@@ -1,0 +1,45 @@
+"""The README's config reference stays in step with the config model."""
+from __future__ import annotations
+
+import re
+import typing
+
+from pydantic import BaseModel
+
+from config.model import StackConfig
+from tests.harness import ROOT
+
+
+def config_keys(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        key = prefix + (field.alias or name)
+        nested = [c for c in (field.annotation, *typing.get_args(field.annotation)) if isinstance(c, type) and issubclass(c, BaseModel)]
+        if nested and key != "gateway.routes" and not key.endswith("routes"):
+            keys += config_keys(nested[0], key + ".")
+        else:
+            keys.append(key)
+    return keys
+
+
+def documented_keys() -> set[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Config reference", 1)[1].split("\n## ", 1)[0]
+    keys: set[str] = set()
+    for cell in re.findall(r"^\| `([^|]+)` \|", section, flags=re.M):
+        # "mediaServer.memoryMb` / `cpus" documents two keys of one object.
+        parts = [p.strip(" `") for p in cell.split("/")]
+        head = parts[0].rsplit(".", 1)[0] + "." if "." in parts[0] else ""
+        keys.add(parts[0])
+        keys.update(head + p for p in parts[1:])
+    return keys
+
+
+def test_every_config_key_is_documented():
+    missing = [k for k in config_keys() if k not in documented_keys()]
+    assert not missing, f"README's config reference lacks: {missing}"
+
+
+def test_no_documented_key_is_unknown():
+    unknown = documented_keys() - set(config_keys())
+    assert not unknown, f"README documents keys the config does not have: {sorted(unknown)}"

@@ -8,7 +8,7 @@ import pulumi
 
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
-from renderers.caddyfile import CaddyConfig, Route, healthcheck_command, render_caddyfile
+from renderers.caddyfile import HEALTH_PORT, CaddyConfig, Route, healthcheck_command, render_caddyfile
 
 TYPE = "backing-services:index:Gateway"
 CADDYFILE_PATH = "/etc/caddy/Caddyfile"
@@ -64,7 +64,7 @@ class Gateway(pulumi.ComponentResource):
                 alias="gateway",
                 uploads={CADDYFILE_PATH: self.caddyfile},
                 healthcheck=Healthcheck(
-                    test=tuple(healthcheck_command(caddy_config(["localhost", None]))),
+                    test=tuple(healthcheck_command(HEALTH_PORT)),
                     # Issuing a first certificate over ACME can take a while.
                     start_period_seconds=60,
                 ),

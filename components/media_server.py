@@ -12,6 +12,7 @@ from components.object_store import S3Endpoint
 from components.secrets import generated_password
 from renderers.livekit import (
     EGRESS_CONFIG_ENV,
+    EGRESS_HEALTH_PORT,
     LIVEKIT_CONFIG_ENV,
     EgressConfig,
     LiveKitServerConfig,
@@ -74,8 +75,6 @@ class MediaServer(pulumi.ComponentResource):
                 node_ip=args.node_ip,
             )
 
-        # The healthcheck depends only on ports, not on the secrets, so it is computed from placeholders.
-        probe = livekit_config(["probe", "x" * 48, "redis:6379", ""])
         livekit_env = pulumi.Output.all(api_key, api_secret, args.redis_address, args.redis_password).apply(
             lambda values: [f"{LIVEKIT_CONFIG_ENV}={render_livekit_yaml(livekit_config(values))}"]
         )
@@ -93,7 +92,7 @@ class MediaServer(pulumi.ComponentResource):
                 image=image_ref(LIVEKIT_REPOSITORY, args.version),
                 alias="livekit",
                 env=pulumi.Output.secret(livekit_env),
-                healthcheck=Healthcheck(test=tuple(livekit_healthcheck(probe))),
+                healthcheck=Healthcheck(test=tuple(livekit_healthcheck(signal_port=ports.signal_port, bind_addresses=bind))),
                 memory_mb=args.memory_mb,
                 cpus=args.cpus,
                 ports=tuple(published),
@@ -145,8 +144,6 @@ class MediaServer(pulumi.ComponentResource):
             store.access_key,
             store.secret_key,
         )
-        # The healthcheck depends only on ports, not on the secrets, so it is computed from placeholders.
-        probe = egress_config(["probe", "probe", "redis:6379", "", "http://probe", "probe", "probe", "probe"])
         env = values.apply(lambda v: [f"{EGRESS_CONFIG_ENV}={render_egress_yaml(egress_config(v))}"])
         return run_container(
             f"{name}-egress",
@@ -154,7 +151,7 @@ class MediaServer(pulumi.ComponentResource):
                 image=image_ref(EGRESS_REPOSITORY, args.egress_version),
                 alias="egress",
                 env=pulumi.Output.secret(env),
-                healthcheck=Healthcheck(test=tuple(egress_healthcheck(probe)), start_period_seconds=60),
+                healthcheck=Healthcheck(test=tuple(egress_healthcheck(EGRESS_HEALTH_PORT)), start_period_seconds=60),
                 memory_mb=args.egress_memory_mb,
                 cpus=args.egress_cpus,
             ),

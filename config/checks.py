@@ -11,12 +11,10 @@ from config.capacity import ALWAYS_FREE, container_limits, target_capacity
 from config.derived import media_ports
 from config.errors import Problem
 from config.model import StackConfig
+from renderers.caddyfile import HEALTH_PORT as GATEWAY_HEALTH_PORT
+from renderers.livekit import EGRESS_HEALTH_PORT
 from renderers.ports import media_port_problems
 
-# Plain-HTTP listener inside the gateway for its own healthcheck (loopback only).
-GATEWAY_HEALTH_PORT = 9180
-# Egress's health endpoint (loopback only on the VM).
-EGRESS_HEALTH_PORT = 9090
 SSH_PORT = 22
 
 

@@ -14,6 +14,8 @@ from typing import Literal
 LETSENCRYPT_STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_PATH = "/health"
 HEALTH_BODY = "OK"
+# Loopback-only plain-HTTP listener for the container healthcheck.
+HEALTH_PORT = 9180
 
 # Lower case only: Caddy lower-cases site addresses anyway, and one spelling
 # keeps equality checks (e.g. media site vs. main site) honest.
@@ -89,7 +91,7 @@ class CaddyConfig:
     routes: tuple[Route, ...] = ()
     media_subdomain: str = "livekit"
     media_upstream: str | None = None
-    health_port: int = 9180
+    health_port: int = HEALTH_PORT
     hsts_max_age_seconds: int = 31536000
 
     def __post_init__(self) -> None:
@@ -207,9 +209,9 @@ def render_caddyfile(cfg: CaddyConfig) -> str:
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 
 
-def healthcheck_command(cfg: CaddyConfig) -> list[str]:
+def healthcheck_command(health_port: int) -> list[str]:
     """Docker HEALTHCHECK ``test`` for the official caddy alpine image.
 
     Only options common to busybox and GNU wget; Docker applies its own timeout.
     """
-    return ["CMD", "wget", "-q", "-O", "-", f"http://127.0.0.1:{cfg.health_port}{HEALTH_PATH}"]
+    return ["CMD", "wget", "-q", "-O", "-", f"http://127.0.0.1:{health_port}{HEALTH_PATH}"]

@@ -36,6 +36,9 @@ from renderers.ports import MediaPorts
 LIVEKIT_SERVER_IMAGE = "livekit/livekit-server:v1.13.5"
 EGRESS_IMAGE = "livekit/egress:v1.14.1"
 
+# Egress answers its healthcheck here (all interfaces; the firewalls keep it off the internet).
+EGRESS_HEALTH_PORT = 9090
+
 LIVEKIT_CONFIG_ENV = "LIVEKIT_CONFIG"
 EGRESS_CONFIG_ENV = "EGRESS_CONFIG_BODY"
 
@@ -157,14 +160,14 @@ def render_livekit_yaml(cfg: LiveKitServerConfig) -> str:
     return _dump(document)
 
 
-def livekit_healthcheck(cfg: LiveKitServerConfig) -> list[str]:
+def livekit_healthcheck(*, signal_port: int, bind_addresses: tuple[str, ...] = ()) -> list[str]:
     """Docker healthcheck test for livekit-server.
 
     ``GET /`` on the signal port answers 200 "OK" only while the node's stats are
     fresh (406 otherwise). The image is Alpine, whose busybox provides ``wget``
     (no curl), and busybox wget exits non-zero on any non-2xx status.
     """
-    url = f"http://{_probe_host(cfg.bind_addresses)}:{cfg.ports.signal_port}/"
+    url = f"http://{_probe_host(bind_addresses)}:{signal_port}/"
     return ["CMD", "wget", "-q", "-O", "/dev/null", url]
 
 
@@ -196,7 +199,7 @@ class EgressConfig:
     redis_address: str
     redis_password: str
     s3: S3Upload
-    health_port: int = 9090
+    health_port: int = EGRESS_HEALTH_PORT
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -236,11 +239,11 @@ def render_egress_yaml(cfg: EgressConfig) -> str:
     return _dump(document)
 
 
-def egress_healthcheck(cfg: EgressConfig) -> list[str]:
+def egress_healthcheck(health_port: int) -> list[str]:
     """Docker healthcheck test for egress.
 
     The health server listens on all interfaces and answers any path with 200 and
     a JSON status; it only starts once egress has connected to Redis. The image
     (Ubuntu-based) installs both wget and curl explicitly.
     """
-    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{cfg.health_port}/"]
+    return ["CMD", "wget", "-q", "-O", "/dev/null", f"http://127.0.0.1:{health_port}/"]

@@ -3,13 +3,9 @@ from __future__ import annotations
 
 from config.model import StackConfig
 from targets.base import Target
+from targets.local_docker import local_docker_target
+from targets.oci_ampere import oci_ampere_target
 
 
 def build_target(cfg: StackConfig) -> Target:
-    if cfg.target == "oci":
-        from targets.oci_ampere import oci_ampere_target
-
-        return oci_ampere_target(cfg)
-    from targets.local_docker import local_docker_target
-
-    return local_docker_target(cfg)
+    return oci_ampere_target(cfg) if cfg.target == "oci" else local_docker_target(cfg)

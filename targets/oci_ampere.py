@@ -11,13 +11,13 @@ import pulumi_oci as oci
 
 from components.networking import HostNetwork
 from components.object_store import OciBucketBackend
+from config.derived import media_ports
 from config.errors import ConfigError, Problem
 from config.loader import PROJECT
 from config.model import StackConfig
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.ports import PortRule, public_ingress
 from renderers.remote_host import HOST_READY_COMMAND, docker_host, docker_ssh_opts, ssh_command, sslip_domain
-from config.derived import media_ports
 from targets.base import Target
 from targets.oci_instance import InstanceSpec, ampere_instance, capacity_error_hook
 from targets.oci_network import public_network

@@ -219,7 +219,7 @@ def test_container_healthcheck_command_succeeds(gateway: Gateway) -> None:
     # The caddy alpine image's wget is busybox's; run that same implementation.
     busybox = shutil.which("busybox")
     assert busybox, "busybox not installed (apt-get install busybox): needed to run the HEALTHCHECK as the image does"
-    command = healthcheck_command(gateway.cfg)
+    command = healthcheck_command(gateway.cfg.health_port)
     assert command[0] == "CMD"
     ok = subprocess.run([busybox, *command[1:]], capture_output=True, text=True, timeout=30, check=False)
     assert (ok.returncode, ok.stdout) == (0, HEALTH_BODY), ok.stderr

@@ -153,7 +153,7 @@ def test_health_listener_is_plain_http_on_loopback() -> None:
 
 def test_healthcheck_command_targets_loopback_listener() -> None:
     cfg = CaddyConfig(domain="localhost", tls="internal", health_port=9999)
-    assert healthcheck_command(cfg) == ["CMD", "wget", "-q", "-O", "-", "http://127.0.0.1:9999/health"]
+    assert healthcheck_command(cfg.health_port) == ["CMD", "wget", "-q", "-O", "-", "http://127.0.0.1:9999/health"]
 
 
 # --- input validation --------------------------------------------------------

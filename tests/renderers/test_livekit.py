@@ -230,7 +230,7 @@ def test_egress_secrets_survive_a_yaml_round_trip(secret, api_secret):
     ],
 )
 def test_livekit_healthcheck_dials_an_address_the_signal_port_listens_on(bind, url):
-    assert livekit_healthcheck(livekit_cfg(bind_addresses=bind)) == ["CMD", "wget", "-q", "-O", "/dev/null", url]
+    assert livekit_healthcheck(signal_port=7880, bind_addresses=bind) == ["CMD", "wget", "-q", "-O", "/dev/null", url]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -273,7 +273,7 @@ def require(binary: str) -> str:
 def test_livekit_healthcheck_with_busybox_wget_as_in_the_alpine_image(status, healthy):
     busybox = require("busybox")
     with http_server(status) as port:
-        test = livekit_healthcheck(livekit_cfg(ports=MediaPorts(signal_port=port, udp_mux_port=7882)))
+        test = livekit_healthcheck(signal_port=port)
         assert test[:2] == ["CMD", "wget"]
         assert (run_probe([busybox, *test[1:]]) == 0) is healthy
 
@@ -282,7 +282,7 @@ def test_livekit_healthcheck_with_busybox_wget_as_in_the_alpine_image(status, he
 def test_egress_healthcheck_with_gnu_wget_as_in_the_ubuntu_image(status, healthy):
     wget = require("wget")
     with http_server(status) as port:
-        test = egress_healthcheck(egress_cfg(health_port=port))
+        test = egress_healthcheck(port)
         assert test[:2] == ["CMD", "wget"]
         assert (run_probe([wget, *test[2:]]) == 0) is healthy
 
@@ -291,7 +291,7 @@ def test_healthchecks_fail_when_nothing_listens():
     busybox, wget = require("busybox"), require("wget")
     with http_server(200) as port:
         pass  # closed again: the port is now free
-    lk = livekit_healthcheck(livekit_cfg(ports=MediaPorts(signal_port=port, udp_mux_port=7882)))
-    eg = egress_healthcheck(egress_cfg(health_port=port))
+    lk = livekit_healthcheck(signal_port=port)
+    eg = egress_healthcheck(port)
     assert run_probe([busybox, *lk[1:]]) != 0
     assert run_probe([wget, *eg[2:]]) != 0

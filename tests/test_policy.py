@@ -454,10 +454,10 @@ def test_the_pack_catches_unprotected_data_in_the_prod_capture(prod):
 # --- the real entry point, served the way the CLI runs it --------------------------------------
 
 
-def test_pack_manifest_runs_python_from_the_project_venv():
+def test_pack_manifest_runs_python_from_its_own_venv():
     manifest = yaml.safe_load((ROOT / "policy" / "PulumiPolicy.yaml").read_text())
     assert manifest["runtime"]["name"] == "python"
-    assert manifest["runtime"]["options"]["virtualenv"] == "../venv"
+    assert manifest["runtime"]["options"]["virtualenv"] == "venv"
     assert "pulumi-policy" in (ROOT / "policy" / "requirements.txt").read_text()
 
 

@@ -62,6 +62,7 @@ class Cache(pulumi.ComponentResource):
         self.port = pulumi.Output.from_input(args.port)
         self.url = pulumi.Output.secret(pulumi.Output.format("redis://:{0}@127.0.0.1:{1}/0", password.apply(url_quoted), args.port))
         # For sibling containers (LiveKit, Egress): the bridge alias or loopback on the VM. Derived from
-        # the container, so whatever uses it waits until Redis is up and healthy, and nothing else does.
-        self.internal_address = self.container.id.apply(lambda _: args.network.address("redis", args.port))
+        # the container, so whatever uses it waits until Redis is up and healthy, and nothing else does;
+        # from its name (an input, known in a preview) so replacing Redis does not show LiveKit as changing.
+        self.internal_address = self.container.name.apply(lambda _: args.network.address("redis", args.port))
         self.register_outputs({"host": self.host, "port": self.port, "url": self.url})

@@ -78,8 +78,8 @@ class ContainerBackend:
         )
         return S3Endpoint(
             endpoint=pulumi.Output.from_input(f"http://127.0.0.1:{self.port}"),
-            # Derived from the container, so Egress waits for a healthy store.
-            internal_endpoint=container.id.apply(lambda _: f"http://{self.network.address('objectstore', self.port)}"),
+            # Derived from the container (its name is known in a preview), so Egress waits for a healthy store.
+            internal_endpoint=container.name.apply(lambda _: f"http://{self.network.address('objectstore', self.port)}"),
             region=pulumi.Output.from_input(self.region),
             access_key=access_key,
             secret_key=secret_key,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
+
+from .processes import free_tcp_ports, wait_until_ready
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -50,15 +50,6 @@ def root_ca_path(home: Path) -> Path:
     return home / "data" / "caddy" / "pki" / "authorities" / "local" / "root.crt"
 
 
-def free_tcp_ports(count: int) -> list[int]:
-    """Distinct ports the kernel just handed out on loopback (all held until all are picked)."""
-    with ExitStack() as stack:
-        sockets = [stack.enter_context(closing(socket.socket())) for _ in range(count)]
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-
-
 @contextmanager
 def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool]) -> Iterator[Path]:
     """Run ``caddy run`` until the block exits; yields the log path.
@@ -80,13 +71,7 @@ def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool]) -> I
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not ready():
-            if proc.poll() is not None:
-                raise AssertionError(f"caddy exited with {proc.returncode}:\n{log_path.read_text()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"caddy not ready after {STARTUP_TIMEOUT_S}s:\n{log_path.read_text()}")
-            time.sleep(0.2)
+        wait_until_ready(proc, ready, name="caddy", timeout_s=STARTUP_TIMEOUT_S, log=log_path.read_text)
         yield log_path
     finally:
         proc.terminate()

@@ -18,13 +18,14 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from renderers.postgres import PostgresSettings, postgres_server_args
+
+from .processes import wait_until_ready
 
 PG_LIB = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"
@@ -188,13 +189,9 @@ def running_postgres(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
             _as_server_user(cluster.server_argv()), cwd=cluster.root, stdout=log, stderr=subprocess.STDOUT
         )
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _socket_ready(cluster):
-            if proc.poll() is not None:
-                raise AssertionError(f"postgres exited with {proc.returncode}:\n{cluster.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"postgres not ready after {STARTUP_TIMEOUT_S}s:\n{cluster.log()}")
-            time.sleep(0.2)
+        wait_until_ready(
+            proc, lambda: _socket_ready(cluster), name="postgres", timeout_s=STARTUP_TIMEOUT_S, log=cluster.log
+        )
         yield proc
     finally:
         stop(proc)

@@ -9,11 +9,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .processes import wait_until_ready
 
 STARTUP_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 10.0
@@ -119,13 +120,9 @@ def running_redis(conf_path: Path, *, port: int, password: str, log_path: Path) 
         proc = subprocess.Popen([redis_binary(), str(conf_path)], stdout=log, stderr=subprocess.STDOUT)
     server = RedisServer(proc, port, log_path)
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _answers_pong(port, password):
-            if proc.poll() is not None:
-                raise AssertionError(f"redis-server exited with {proc.returncode}:\n{server.log()}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"redis-server not ready after {STARTUP_TIMEOUT_S}s:\n{server.log()}")
-            time.sleep(0.1)
+        wait_until_ready(
+            proc, lambda: _answers_pong(port, password), name="redis-server", timeout_s=STARTUP_TIMEOUT_S, log=server.log
+        )
         yield server
     finally:
         if proc.poll() is None:

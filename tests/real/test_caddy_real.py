@@ -32,7 +32,8 @@ from renderers.caddyfile import (
     render_caddyfile,
 )
 
-from .caddy_process import caddy_cli, free_tcp_ports, root_ca_path, running_caddy
+from .caddy_process import caddy_cli, root_ca_path, running_caddy
+from .processes import free_tcp_ports
 from .caddy_stubs import echo_body, echo_server
 from .caddy_websocket import ECHO_PREFIX, websocket_echo_server, websocket_roundtrip
 

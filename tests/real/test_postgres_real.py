@@ -16,7 +16,7 @@ import pytest
 
 from renderers.postgres import INITDB_ARGS, PostgresSettings, backup_command, postgres_healthcheck
 
-from .caddy_process import free_tcp_ports
+from .processes import free_tcp_ports
 from .postgres_process import (
     CLIENT_TIMEOUT_S,
     Cluster,

@@ -19,7 +19,7 @@ import pytest
 
 from renderers.redis_conf import MAXMEMORY_POLICY, RedisSettings, redis_healthcheck, render_redis_conf
 
-from .caddy_process import free_tcp_ports
+from .processes import free_tcp_ports
 from .redis_process import RedisServer, RespError, redis_binary, redis_client, running_redis
 
 pytestmark = pytest.mark.real_binary

@@ -1,0 +1,36 @@
+"""What every real-binary test needs: free loopback ports and a bounded wait for a server."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from contextlib import ExitStack, closing
+
+
+def free_tcp_ports(count: int) -> list[int]:
+    """Distinct ports the kernel just handed out on loopback (all held until all are picked)."""
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(closing(socket.socket())) for _ in range(count)]
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+
+
+def wait_until_ready(
+    proc: subprocess.Popen,
+    ready: Callable[[], bool],
+    *,
+    name: str,
+    timeout_s: float,
+    log: Callable[[], str],
+    poll_s: float = 0.2,
+) -> None:
+    """Return once ``ready()``; fail with the server's log if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if proc.poll() is not None:
+            raise AssertionError(f"{name} exited with {proc.returncode}:\n{log()}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{name} not ready after {timeout_s}s:\n{log()}")
+        time.sleep(poll_s)

@@ -7,7 +7,7 @@ import pulumi
 import pulumi_random as random
 
 from components.container import ContainerSpec, Healthcheck, image_ref, run_container
-from components.networking import ContainerNetwork, PublishedPort, sidecar_network
+from components.networking import ANY, ContainerNetwork, PublishedPort, sidecar_network
 from components.object_store import S3Endpoint
 from components.secrets import generated_password
 from renderers.livekit import (
@@ -60,7 +60,7 @@ class MediaServer(pulumi.ComponentResource):
         api_secret = generated_password(f"{name}-api-secret", parent=self, length=48)
         ports = args.ports
         # On the VM the signal port is reached through the gateway on loopback only.
-        bind = (args.network.bind_address,) if args.network.bind_address != "0.0.0.0" else ()
+        bind = (args.network.bind_address,) if args.network.bind_address != ANY else ()
 
         def livekit_config(values: list[str]) -> LiveKitServerConfig:
             key, secret, redis_address, redis_password = values

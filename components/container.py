@@ -108,7 +108,7 @@ def run_container(
         **network.container_args(spec.alias, spec.ports),
         opts=pulumi.ResourceOptions(
             parent=parent,
-            depends_on=list(depends_on),
+            depends_on=list(depends_on),  # the caller says why, where it passes them
             # The replacement binds the same ports and volumes, so the old container must stop first.
             delete_before_replace=True,
         ),

@@ -111,15 +111,14 @@ class AmpereHost(pulumi.ComponentResource):
                 "per_dial_timeout": 10,
             },
             create=HOST_READY_COMMAND,
-            # cloud-init mounts the volume before it installs Docker, so it cannot finish without
-            # the attachment; depending on it makes a failed attachment fail here by name, not as
-            # a cloud-init timeout.
+            # cloud-init needs the attached volume to finish; a failed attachment then fails by name, not as a timeout.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
         )
         self.docker_provider = docker.Provider(
             f"{name}-docker",
             host=self.public_ip.apply(lambda ip: docker_host(args.ssh_user, ip)),
             ssh_opts=docker_ssh_opts(args.ssh_private_key_file),
+            # Docker on the VM answers only once cloud-init has installed it and added the user to its group.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
         )
         self.ssh_command = self.public_ip.apply(

@@ -131,8 +131,7 @@ def ampere_instance(
         opts=pulumi.ResourceOptions(
             parent=parent,
             provider=provider,
-            # A newer image or edited cloud-init would replace the VM and everything running on it;
-            # both only matter at first boot.
+            # A newer image or edited cloud-init must not replace a running VM; both only matter at first boot.
             ignore_changes=["sourceDetails.sourceId", "metadata.user_data"],
             hooks=pulumi.ResourceHookBinding(on_error=[on_error]),
         ),

@@ -255,6 +255,7 @@ def test_log_rotation_passes_for_the_local_driver():
 # --- images-pinned and images-pinned-by-digest ----------------------------------------------
 
 DIGEST = "@sha256:" + "e" * 64
+LATEST = "latest"  # the floating tag the policy must refuse
 
 
 @pytest.mark.parametrize(
@@ -277,11 +278,11 @@ def test_pinned_images_pass(resource_type, props):
     "resource_type, props, expected",
     [
         (DOCKER_REMOTE_IMAGE, {"name": "postgres"}, "no tag"),
-        (DOCKER_REMOTE_IMAGE, {"name": "postgres:latest"}, "'latest'"),
-        (DOCKER_REMOTE_IMAGE, {"name": "redis:latest" + DIGEST}, "'latest'"),
+        (DOCKER_REMOTE_IMAGE, {"name": f"postgres:{LATEST}"}, "'latest'"),
+        (DOCKER_REMOTE_IMAGE, {"name": f"redis:{LATEST}" + DIGEST}, "'latest'"),
         (DOCKER_REMOTE_IMAGE, {"name": "localhost:5000/team/redis"}, "no tag"),
         (DOCKER_REMOTE_IMAGE, {"name": "caddy:alpine"}, "names no version"),
-        (DOCKER_CONTAINER, {"image": "nginx:latest"}, "'latest'"),
+        (DOCKER_CONTAINER, {"image": f"nginx:{LATEST}"}, "'latest'"),
     ],
 )
 def test_unpinned_images_fail(resource_type, props, expected):

@@ -5,10 +5,11 @@ which upstream a route really reached and what path arrived there.
 """
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from .processes import serving_in_thread
 
 # Caddy's encode skips bodies under 512 bytes; the padding keeps every stub
 # answer compressible so the compression test measures the gateway, not luck.
@@ -40,11 +41,5 @@ def echo_server(name: str) -> Iterator[str]:
     """Serve in a thread; yields the upstream as 'host:port'."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(name))
     server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_in_thread(server) as upstream:
+        yield upstream

@@ -11,10 +11,11 @@ import os
 import socket
 import socketserver
 import struct
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
+
+from .processes import serving_in_thread
 
 _GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 OP_TEXT = 0x1
@@ -104,15 +105,8 @@ class _Server(socketserver.ThreadingTCPServer):
 @contextmanager
 def websocket_echo_server() -> Iterator[str]:
     """Serve in a thread; yields the upstream as 'host:port'."""
-    server = _Server(("127.0.0.1", 0), _EchoHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving_in_thread(_Server(("127.0.0.1", 0), _EchoHandler)) as upstream:
+        yield upstream
 
 
 def websocket_roundtrip(sock: socket.socket, host: str, path: str, message: bytes) -> tuple[str, dict[str, str], bytes]:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import socket
+import socketserver
 import subprocess
+import threading
 import time
-from collections.abc import Callable
-from contextlib import ExitStack, closing
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 
 
 def free_tcp_ports(count: int) -> list[int]:
@@ -34,3 +36,16 @@ def wait_until_ready(
         if time.monotonic() > deadline:
             raise AssertionError(f"{name} not ready after {timeout_s}s:\n{log()}")
         time.sleep(poll_s)
+
+
+@contextmanager
+def serving_in_thread(server: socketserver.BaseServer) -> Iterator[str]:
+    """Serve ``server`` (bound to loopback) in a thread; yields 'host:port'; always shut down."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

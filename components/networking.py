@@ -59,7 +59,6 @@ class BridgeNetwork:
 @dataclass(frozen=True)
 class HostNetwork:
     bind_address: str = LOOPBACK
-    host_gateway_name: str = LOOPBACK
 
     def address(self, alias: str, port: int) -> str:
         return f"{LOOPBACK}:{port}"
@@ -78,7 +77,6 @@ class SharedNamespace:
 
     container_id: pulumi.Input[str]
     bind_address: str = LOOPBACK
-    host_gateway_name: str = LOOPBACK
 
     def address(self, alias: str, port: int) -> str:
         return f"{LOOPBACK}:{port}"

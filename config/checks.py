@@ -68,7 +68,7 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
 
 
 def reserved_ports(cfg: StackConfig) -> dict[int, str]:
-    """Ports the media ranges must stay clear of, with who holds them."""
+    """Ports other services hold, which LiveKit's ports must stay clear of."""
     return {
         SSH_PORT: "SSH",
         cfg.gateway.http_port: "gateway.httpPort",
@@ -78,7 +78,6 @@ def reserved_ports(cfg: StackConfig) -> dict[int, str]:
         cfg.database.port: "database.port",
         cfg.cache.port: "cache.port",
         cfg.object_store.port: "objectStore.port",
-        cfg.media_server.signal_port: "mediaServer.signalPort",
     }
 
 
@@ -86,8 +85,7 @@ def _media_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     if not cfg.media_server.enabled:
         return
     media = media_ports(cfg)
-    reserved = {port: holder for port, holder in reserved_ports(cfg).items() if holder != "mediaServer.signalPort"}
-    for message in media_port_problems(media, reserved=reserved):
+    for message in media_port_problems(media, reserved=reserved_ports(cfg)):
         # Each message starts with the MediaPorts field it is about, e.g. "udp_range_start..udp_range_end (...)".
         field = re.match(r"[a-z_]+", message).group(0)
         yield Problem(f"{ns}:mediaServer.{to_camel(field)}", getattr(media, field), message)

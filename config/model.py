@@ -6,7 +6,6 @@ is an error instead of being silently ignored.
 """
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -179,4 +178,3 @@ class StackConfig(_Model):
 
 
 SECRET_KEYS = ("databasePassword", "cachePassword")
-HOSTNAME_RE = re.compile(HOSTNAME_PATTERN)

@@ -22,7 +22,5 @@ class Target:
     # on a laptop, ICE candidates must point at the loopback Docker Desktop publishes to.
     media_use_external_ip: bool
     media_node_ip: str | None
-    # How containers reach apps running on the host, for gateway routes.
-    host_gateway: str
     extra_outputs: dict[str, pulumi.Input] = field(default_factory=dict)
     oci_provider: pulumi.ProviderResource | None = None

@@ -50,5 +50,4 @@ def local_docker_target(cfg: StackConfig) -> Target:
         ),
         media_use_external_ip=False,
         media_node_ip="127.0.0.1",
-        host_gateway=network.host_gateway_name,
     )

@@ -179,7 +179,6 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
         # The VM learns its public address over STUN; there is no NAT of ours to describe.
         media_use_external_ip=True,
         media_node_ip=None,
-        host_gateway=HostNetwork().host_gateway_name,
         extra_outputs={"publicIp": host.public_ip, "sshCommand": host.ssh_command},
         oci_provider=host.oci_provider,
     )

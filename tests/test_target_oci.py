@@ -306,7 +306,7 @@ async def test_target_contract(key_file):
     assert target.name == "oci"
     assert target.platform == "linux/arm64"
     assert isinstance(target.network, HostNetwork)
-    assert (target.media_use_external_ip, target.media_node_ip, target.host_gateway) == (True, None, "127.0.0.1")
+    assert (target.media_use_external_ip, target.media_node_ip) == (True, None)
     assert await target.domain.future() == "203-0-113-10.sslip.io"
     assert target.object_store_backend == OciBucketBackend(
         compartment_id=PERSONAL["compartmentId"], region=PERSONAL["region"], user_id=PERSONAL["userId"], protect_data=True

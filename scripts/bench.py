@@ -69,8 +69,7 @@ def longest_chain(run: harness.Evaluation) -> list[str]:
 
 
 def bench(stack: str) -> None:
-    encoded = harness.engine_form(harness.stack_config_as_user_sets_it(stack))
-    cfg = parse_stack_config({key.split(":", 1)[1]: value for key, value in encoded.items()})
+    cfg = parse_stack_config(harness.raw_config(harness.stack_config_as_user_sets_it(stack)))
     timings = []
     run = None
     for _ in range(RUNS):

@@ -164,6 +164,11 @@ def engine_form(values: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def raw_config(values: dict[str, Any]) -> dict[str, str]:
+    """Engine-form config with the namespace stripped: what config.parse_stack_config takes."""
+    return {key.split(":", 1)[1]: value for key, value in engine_form(values).items()}
+
+
 def set_config(values: dict[str, Any], secret_keys: list[str] = ()) -> None:
     pulumi.runtime.set_all_config(engine_form(values), list(secret_keys))
 

@@ -17,7 +17,7 @@ NS = "backing-services"
 
 def raw_from_stack_file(stack: str) -> dict[str, str]:
     """Config as the engine hands it over, keys without the namespace."""
-    return {key.split(":", 1)[1]: value for key, value in harness.engine_form(harness.stack_file_config(stack)).items()}
+    return harness.raw_config(harness.stack_file_config(stack))
 
 
 def with_changes(base: dict[str, str], **changes: dict) -> dict[str, str]:
@@ -31,8 +31,7 @@ def with_changes(base: dict[str, str], **changes: dict) -> dict[str, str]:
 
 
 def prod_raw() -> dict[str, str]:
-    values = harness.engine_form(harness.stack_config_as_user_sets_it("prod"))
-    return {key.split(":", 1)[1]: value for key, value in values.items()}
+    return harness.raw_config(harness.stack_config_as_user_sets_it("prod"))
 
 
 def problems_of(raw: dict[str, str]) -> list[str]:

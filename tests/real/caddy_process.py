@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .processes import free_tcp_ports, wait_until_ready
+from .processes import free_tcp_ports, stop_process, wait_until_ready
 
 STARTUP_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -74,9 +74,4 @@ def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool]) -> I
         wait_until_ready(proc, ready, name="caddy", timeout_s=STARTUP_TIMEOUT_S, log=log_path.read_text)
         yield log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=STOP_TIMEOUT_S)
+        stop_process(proc, timeout_s=STOP_TIMEOUT_S)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from renderers.postgres import PostgresSettings, postgres_server_args
 
-from .processes import wait_until_ready
+from .processes import stop_process, wait_until_ready
 
 PG_LIB = Path("/usr/lib/postgresql")
 SERVER_USER = "postgres"
@@ -198,11 +198,4 @@ def running_postgres(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT_S)
+    stop_process(proc, timeout_s=STOP_TIMEOUT_S, sig=signal.SIGINT)

@@ -1,6 +1,7 @@
 """What every real-binary test needs: free loopback ports and a bounded wait for a server."""
 from __future__ import annotations
 
+import signal
 import socket
 import socketserver
 import subprocess
@@ -49,3 +50,15 @@ def serving_in_thread(server: socketserver.BaseServer) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+def stop_process(proc: subprocess.Popen, *, timeout_s: float, sig: int = signal.SIGTERM) -> None:
+    """Ask ``proc`` to stop with ``sig``; kill it if it has not exited within ``timeout_s``."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout_s)

@@ -85,7 +85,10 @@ def _media_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     if not cfg.media_server.enabled:
         return
     media = media_ports(cfg)
-    for message in media_port_problems(media, reserved=reserved_ports(cfg)):
+    reserved = reserved_ports(cfg)
+    if media.signal_port in reserved:
+        yield Problem(f"{ns}:mediaServer.signalPort", media.signal_port, f"already used by {reserved[media.signal_port]}")
+    for message in media_port_problems(media, reserved=reserved):
         # Each message starts with the MediaPorts field it is about, e.g. "udp_range_start..udp_range_end (...)".
         field = re.match(r"[a-z_]+", message).group(0)
         yield Problem(f"{ns}:mediaServer.{to_camel(field)}", getattr(media, field), message)

@@ -194,3 +194,8 @@ def test_bad_config_stops_the_program_before_any_resource(raw, key, allowed):
         harness.run_program()
     assert key in str(caught.value)
     assert monitor.registered == []
+
+
+def test_signal_port_on_a_service_port_is_rejected():
+    messages = problems_of(with_changes(DEV, mediaServer={"signalPort": 6379}))
+    assert any(m.startswith(f"{NS}:mediaServer.signalPort: got 6379") and "cache.port" in m for m in messages), messages

@@ -44,6 +44,38 @@ class ContainerSpec:
     capabilities: tuple[str, ...] = ()  # extra Linux capabilities; see policy/exceptions.py
     shm_size_mb: int | None = None
     stop_grace_seconds: int = 30
+    # Uploads written at creation only; later content reaches the running container another way
+    # (the gateway reloads its Caddyfile in place instead of being replaced).
+    uploads_first_boot_only: bool = False
+
+
+def docker_cpus(cpus: float) -> str:
+    """``cpus`` in the exact text the docker provider reads back, so a second `up` sees no change.
+
+    Read stores NanoCPUs through nanoInt64ToDecimalString (kreuzwerker/terraform-provider-docker
+    internal/provider/helpers.go:133-149@v4.5.0): nine decimals, then "N.N" when that text holds
+    exactly nine zeros, else trailing zeros trimmed. So 1 reads back as "1.0", 10 as "10.",
+    0.5 as "0.5". `cpus` is force-new (resource_docker_container.go:1158-1163), so sending "1"
+    would replace the container on every run. Config allows multiples of 0.1 only, which this
+    form keeps exactly.
+    """
+    nanos = round(cpus * 1_000_000_000)
+    whole, fraction = divmod(nanos, 1_000_000_000)
+    nine = f"{whole}.{fraction:09d}"
+    if nine.count("0") == 9:
+        return f"{whole}.{round(fraction / 100_000_000)}"
+    return nine.rstrip("0")
+
+
+def go_duration(seconds: int) -> str:
+    """Whole seconds as Go's time.Duration.String(), the form the provider reads healthcheck
+    durations back in (resource_docker_container_funcs.go:960-971@v4.5.0): 60 -> "1m0s", not "60s".
+    """
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes}m{secs}s"
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
 
 
 def image_ref(repository: str, version: str, variant: str | None = None) -> str:
@@ -85,22 +117,26 @@ def run_container(
         + spec.healthcheck.retries * (spec.healthcheck.interval_seconds + spec.healthcheck.timeout_seconds),
         healthcheck=docker.ContainerHealthcheckArgs(
             tests=list(spec.healthcheck.test),
-            interval=f"{spec.healthcheck.interval_seconds}s",
-            timeout=f"{spec.healthcheck.timeout_seconds}s",
+            interval=go_duration(spec.healthcheck.interval_seconds),
+            timeout=go_duration(spec.healthcheck.timeout_seconds),
             retries=spec.healthcheck.retries,
-            start_period=f"{spec.healthcheck.start_period_seconds}s",
+            start_period=go_duration(spec.healthcheck.start_period_seconds),
         ),
         memory=spec.memory_mb,
         # Without a swap limit a memory-capped container can still swap without bound.
         memory_swap=spec.memory_mb,
-        cpus=f"{spec.cpus:g}",
+        cpus=docker_cpus(spec.cpus),
         log_driver="json-file",
         log_opts={"max-size": LOG_MAX_SIZE, "max-file": LOG_MAX_FILES},
         security_opts=["no-new-privileges:true"],
         privileged=False,
         capabilities=docker.ContainerCapabilitiesArgs(adds=list(spec.capabilities)) if spec.capabilities else None,
         shm_size=spec.shm_size_mb,
+        # Pulumi's own stop on replace/destroy (the provider kills at once when unset).
         destroy_grace_seconds=spec.stop_grace_seconds,
+        # Docker's stop timeout: `docker stop`, daemon and host shutdown (moby stops each container
+        # with its StopTimeout, default 10 s, and extends its own shutdown to the longest + 5 s).
+        stop_timeout=spec.stop_grace_seconds,
         volumes=[
             docker.ContainerVolumeArgs(container_path=path, volume_name=volume) for path, volume in spec.volumes.items()
         ],
@@ -111,6 +147,10 @@ def run_container(
             depends_on=list(depends_on),  # the caller says why, where it passes them
             # The replacement binds the same ports and volumes, so the old container must stop first.
             delete_before_replace=True,
+            # The provider neither updates nor replaces on a healthcheck change (v4.5.0): the new check would never run.
+            replace_on_changes=["healthcheck"],
+            # Uploads are force-new; a component that applies new content in place keeps its container.
+            ignore_changes=["uploads"] if spec.uploads_first_boot_only else None,
         ),
     )
 
@@ -120,5 +160,11 @@ def data_volume(name: str, *, protect: bool, parent: pulumi.Resource) -> docker.
     return docker.Volume(
         name,
         name=name,
-        opts=pulumi.ResourceOptions(parent=parent, protect=protect, retain_on_delete=protect),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            protect=protect,
+            retain_on_delete=protect,
+            # Create-first would "create" the same named volume (Docker returns the existing one), then force-delete it.
+            delete_before_replace=True,
+        ),
     )

@@ -14,7 +14,9 @@ from pydantic.alias_generators import to_camel
 Port = Annotated[int, Field(ge=1, le=65535)]
 UnprivilegedPort = Annotated[int, Field(ge=1024, le=65535)]
 MemoryMb = Annotated[int, Field(ge=32, le=1_048_576)]
-Cpus = Annotated[float, Field(gt=0, le=64)]
+# Docker reads a CPU limit back in its own decimal text (components/container.docker_cpus);
+# tenths are the steps whose text reads back as the same number (0.05 would read back as 0.1).
+Cpus = Annotated[float, Field(gt=0, le=64, multiple_of=0.1)]
 
 # A tag with at least major.minor, optionally pinned to a digest; never "latest".
 _TAG = r"v?\d+\.\d+(\.\d+)?(@sha256:[0-9a-f]{64})?"
@@ -148,6 +150,8 @@ class OciTargetConfig(_Model):
     region: Region
     user_id: Ocid
     ssh_public_key: SshPublicKey
+    # More keys allowed to log in as sshUser: teammates, or the next key during a rotation.
+    extra_ssh_public_keys: tuple[SshPublicKey, ...] = ()
     admin_cidrs: tuple[str, ...] = Field(min_length=1)
     availability_domain: str | None = None
     image_id: Ocid | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_docker as docker
 
+from components.host_shell import LocalShell
 from components.networking import BridgeNetwork
 from components.object_store import ContainerBackend
 from config.model import StackConfig
@@ -23,7 +24,8 @@ class LocalDockerHost(pulumi.ComponentResource):
             f"{name}-network",
             name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
             driver="bridge",
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            # Create-first fails on a fixed name ("network with name ... already exists").
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, delete_before_replace=True),
         )
         self.register_outputs({"network": self.network.name})
 
@@ -49,5 +51,6 @@ def local_docker_target(cfg: StackConfig) -> Target:
             protect_data=cfg.protect_data,
         ),
         media_use_external_ip=False,
-        media_node_ip="127.0.0.1",
+        media_loopback_candidate=True,
+        host_shell=LocalShell(),
     )

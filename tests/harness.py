@@ -37,6 +37,7 @@ class Registered:
     retain_on_delete: bool
     delete_before_replace: bool
     ignore_changes: list[str]
+    replace_on_changes: list[str]
     additional_secret_outputs: list[str]
     dependencies: list[str]
     aliases: list[Any]
@@ -124,6 +125,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     retain_on_delete=request.retainOnDelete,
                     delete_before_replace=request.deleteBeforeReplace,
                     ignore_changes=list(request.ignoreChanges),
+                    replace_on_changes=list(request.replaceOnChanges),
                     additional_secret_outputs=list(request.additionalSecretOutputs),
                     dependencies=list(request.dependencies),
                     aliases=list(request.aliases),
@@ -216,10 +218,12 @@ MOCK_SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMockPrivateKeyMater
 MOCK_SSH_KEY_FILE = Path(tempfile.gettempdir()) / "backing-services-tests" / "id_ed25519"
 
 
-def mock_ssh_key_file() -> str:
-    MOCK_SSH_KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-    MOCK_SSH_KEY_FILE.write_text(MOCK_SSH_PRIVATE_KEY)
-    return str(MOCK_SSH_KEY_FILE)
+def mock_ssh_key_file(name: str = MOCK_SSH_KEY_FILE.name) -> str:
+    path = MOCK_SSH_KEY_FILE.parent / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    other = name != MOCK_SSH_KEY_FILE.name
+    path.write_text(MOCK_SSH_PRIVATE_KEY.replace("Mock", "MockNext") if other else MOCK_SSH_PRIVATE_KEY)
+    return str(path)
 
 
 PROD_PERSONAL_CONFIG = {

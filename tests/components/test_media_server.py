@@ -8,6 +8,7 @@ import yaml
 from components.media_server import MediaServer, MediaServerArgs
 from components.networking import BridgeNetwork, HostNetwork
 from components.object_store import S3Endpoint
+from renderers.livekit import egress_cpu_costs
 from renderers.ports import MediaPorts
 from tests import harness
 from tests.components.helpers import (
@@ -40,13 +41,13 @@ def recordings(internal_endpoint: str) -> S3Endpoint:
 
 
 def dev_media(**overrides) -> MediaServer:
-    """As the dev stack builds it: bridge network, one UDP mux port, ICE candidates on 127.0.0.1."""
+    """As the dev stack builds it: bridge network, one UDP mux port, a loopback candidate for Egress."""
     args = {
         "network": BridgeNetwork("net"),
         "redis_address": "redis:6379",
         "redis_password": pulumi.Output.secret(REDIS_PASSWORD),
         "ports": DEV_PORTS,
-        "node_ip": "127.0.0.1",
+        "loopback_candidate": True,
         "recordings": recordings("http://objectstore:9000"),
         **overrides,
     }
@@ -82,8 +83,8 @@ async def test_images_healthchecks_and_hardening():
     assert_hardened(monitor, egress, image="livekit/egress:v1.14.1", memory_mb=2048)
     assert livekit.inputs["healthcheck"]["tests"] == ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:7880/"]
     assert egress.inputs["healthcheck"]["tests"] == ["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:9090/"]
-    assert egress.inputs["healthcheck"]["startPeriod"] == "60s"
-    assert (livekit.inputs["cpus"], egress.inputs["cpus"]) == ("2", "2")
+    assert egress.inputs["healthcheck"]["startPeriod"] == "1m0s"  # Go's Duration.String(), as the provider reads it back
+    assert (livekit.inputs["cpus"], egress.inputs["cpus"]) == ("2.0", "2.0")  # the text the provider reads NanoCPUs back as
 
 
 @pulumi.runtime.test
@@ -112,7 +113,7 @@ async def test_livekit_config_is_secret_and_uses_the_udp_mux_port():
     config = config_body(monitor.one("media-livekit"), "LIVEKIT_CONFIG")
     assert config == {
         "port": 7880,
-        "rtc": {"tcp_port": 7881, "udp_port": 7882, "use_external_ip": False, "node_ip": "127.0.0.1"},
+        "rtc": {"tcp_port": 7881, "udp_port": 7882, "use_external_ip": False, "enable_loopback_candidate": True},
         "redis": {"address": "redis:6379", "password": REDIS_PASSWORD},
         "keys": {API_KEY: API_SECRET},
         "turn": {"enabled": False},
@@ -152,6 +153,8 @@ async def test_egress_config_is_secret_and_uploads_path_style_to_the_store():
         "redis": {"address": "redis:6379", "password": REDIS_PASSWORD},
         "health_port": 9090,
         "logging": {"level": "info"},
+        # Capped at the container's 2 CPUs, so room composites and web recordings are admitted.
+        "cpu_cost": egress_cpu_costs(2.0),
         "storage": {
             "s3": {
                 "access_key": "S3AccessKey0123",

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import yaml
 
-from renderers.ports import HOST_FIREWALL_PERSIST_COMMAND, PortRule, host_firewall_commands
+from renderers.host_firewall import (
+    HOST_FIREWALL_SCRIPT_PATH,
+    HOST_FIREWALL_UNIT_NAME,
+    HOST_FIREWALL_UNIT_PATH,
+    host_firewall_script,
+    host_firewall_unit,
+)
+from renderers.ports import PortRule
 
 PREPARE_DATA_VOLUME_PATH = "/usr/local/sbin/prepare-data-volume"
 DOCKER_DAEMON_JSON_PATH = "/etc/docker/daemon.json"
@@ -140,9 +147,10 @@ def _runcmd(cfg: CloudInitConfig) -> list[str | list[str]]:
         "set -eu",
         # Before Docker is installed: its first start must already find data-root mounted.
         [PREPARE_DATA_VOLUME_PATH, cfg.data_device, cfg.data_mount, str(cfg.device_wait_seconds), "/etc/fstab"],
-        *host_firewall_commands(cfg.ingress),
-        # Saved before Docker starts, so rules.v4 never captures Docker's own chains.
-        HOST_FIREWALL_PERSIST_COMMAND,
+        # The same script every `pulumi up` runs over SSH; the unit re-runs it at every boot,
+        # after the image's netfilter-persistent has restored Oracle's rules.v4.
+        [HOST_FIREWALL_SCRIPT_PATH],
+        ["systemctl", "enable", HOST_FIREWALL_UNIT_NAME],
         # Installed here, not via `packages:`: that module runs before runcmd, i.e. before the mount.
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=600"
         " -o Dpkg::Options::=--force-confold docker.io",
@@ -168,9 +176,7 @@ def render_cloud_init(cfg: CloudInitConfig) -> str:
     document = {
         # Final stage, before runcmd: a fresh index for the docker.io install.
         "package_update": True,
-        # Oracle's image already ships it; listing it makes `netfilter-persistent save` not depend on that.
-        "packages": ["iptables-persistent"],
-        # Init stage, i.e. before packages and runcmd: Docker finds its config on first start.
+        # Init stage, i.e. before runcmd: Docker finds its config on first start, runcmd finds the scripts.
         "write_files": [
             {
                 "path": PREPARE_DATA_VOLUME_PATH,
@@ -189,6 +195,18 @@ def render_cloud_init(cfg: CloudInitConfig) -> str:
                 "owner": "root:root",
                 "permissions": "0644",
                 "content": _docker_mount_dropin(cfg),
+            },
+            {
+                "path": HOST_FIREWALL_SCRIPT_PATH,
+                "owner": "root:root",
+                "permissions": "0755",
+                "content": host_firewall_script(cfg.ingress),
+            },
+            {
+                "path": HOST_FIREWALL_UNIT_PATH,
+                "owner": "root:root",
+                "permissions": "0644",
+                "content": host_firewall_unit(),
             },
         ],
         "runcmd": _runcmd(cfg),

@@ -6,7 +6,6 @@ value, so they cannot drift apart.
 """
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -21,12 +20,29 @@ MEDIA_PORT_MAX = 65535
 # Taken on every host regardless of configuration: SSH, and Caddy's ACME/redirect and TLS ports.
 _ALWAYS_TAKEN: Mapping[int, str] = {22: "SSH", 80: "HTTP", 443: "HTTPS"}
 
-# Persisting is separate from the rule commands so tests can apply the rules
-# without writing /etc/iptables/rules.v4.
-HOST_FIREWALL_PERSIST_COMMAND = "netfilter-persistent save"
+# The chain that holds every host firewall ACCEPT; INPUT only jumps to it. iptables allows
+# 28 characters in a chain name.
+HOST_FIREWALL_CHAIN = "BACKING-SERVICES-IN"
+
+# Each rule's purpose becomes its iptables comment, and the host firewall script deletes INPUT
+# ACCEPTs carrying one of these comments (left there by releases that inserted straight into
+# INPUT). Renaming one strands the old comment on upgraded VMs: keep the old string in
+# OWNED_COMMENTS too.
+HTTP_PURPOSE = "HTTP: ACME challenge and redirect to HTTPS"
+HTTPS_PURPOSE = "HTTPS: Caddy gateway"
+ICE_TCP_PURPOSE = "LiveKit ICE over TCP"
+TURN_UDP_PURPOSE = "LiveKit TURN over UDP"
+MEDIA_MUX_PURPOSE = "LiveKit WebRTC media (UDP mux)"
+MEDIA_RANGE_PURPOSE = "LiveKit WebRTC media (UDP range)"
+OWNED_COMMENTS = frozenset(
+    {HTTP_PURPOSE, HTTPS_PURPOSE, ICE_TCP_PURPOSE, TURN_UDP_PURPOSE, MEDIA_MUX_PURPOSE, MEDIA_RANGE_PURPOSE}
+)
 
 # iptables' xt_comment limit.
 _MAX_COMMENT_LEN = 256
+# iptables-restore only understands double quotes, and `iptables -S` escapes these with a
+# backslash; refusing them keeps the comment identical in the script, in `-S` and in rules.v4.
+_COMMENT_FORBIDDEN = frozenset('"\\\'')
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,17 +82,17 @@ def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 
     The signal port is absent on purpose: clients reach it through Caddy on 443.
     """
     rules = [
-        PortRule(protocol="tcp", start=http_port, end=http_port, purpose="HTTP: ACME challenge and redirect to HTTPS"),
-        PortRule(protocol="tcp", start=https_port, end=https_port, purpose="HTTPS: Caddy gateway"),
-        PortRule(protocol="tcp", start=media.tcp_port, end=media.tcp_port, purpose="LiveKit ICE over TCP"),
+        PortRule(protocol="tcp", start=http_port, end=http_port, purpose=HTTP_PURPOSE),
+        PortRule(protocol="tcp", start=https_port, end=https_port, purpose=HTTPS_PURPOSE),
+        PortRule(protocol="tcp", start=media.tcp_port, end=media.tcp_port, purpose=ICE_TCP_PURPOSE),
     ]
     if media.turn_udp_port is not None:
         rules.append(
-            PortRule(protocol="udp", start=media.turn_udp_port, end=media.turn_udp_port, purpose="LiveKit TURN over UDP")
+            PortRule(protocol="udp", start=media.turn_udp_port, end=media.turn_udp_port, purpose=TURN_UDP_PURPOSE)
         )
     if media.udp_mux_port is not None:
         rules.append(
-            PortRule(protocol="udp", start=media.udp_mux_port, end=media.udp_mux_port, purpose="LiveKit WebRTC media (UDP mux)")
+            PortRule(protocol="udp", start=media.udp_mux_port, end=media.udp_mux_port, purpose=MEDIA_MUX_PURPOSE)
         )
     else:
         rules.append(
@@ -84,7 +100,7 @@ def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 
                 protocol="udp",
                 start=media.udp_range_start,
                 end=media.udp_range_end,
-                purpose="LiveKit WebRTC media (UDP range)",
+                purpose=MEDIA_RANGE_PURPOSE,
             )
         )
     return tuple(rules)
@@ -138,39 +154,29 @@ def media_port_problems(media: MediaPorts, *, reserved: Mapping[int, str]) -> li
     return problems
 
 
-def _rule_spec(rule: PortRule) -> list[str]:
-    """iptables match for ``rule``, in the style of Oracle's own rules.v4 lines."""
-    if len(rule.purpose) > _MAX_COMMENT_LEN or not rule.purpose.isprintable():
-        raise ValueError(f"purpose must be printable and at most {_MAX_COMMENT_LEN} characters: {rule.purpose!r}")
-    ports = str(rule.start) if rule.start == rule.end else f"{rule.start}:{rule.end}"
-    return [
-        "-p", rule.protocol,
-        "-m", "state", "--state", "NEW",
-        "-m", rule.protocol, "--dport", ports,
-        "-m", "comment", "--comment", rule.purpose,
-        "-j", "ACCEPT",
-    ]  # fmt: skip
-
-
-# Position of the first REJECT in INPUT (Oracle's images end INPUT with
-# `-j REJECT --reject-with icmp-host-prohibited`), so ACCEPTs land above it;
-# with no REJECT, one past the last rule, i.e. an append. Read at run time
-# because the image's rule count is not ours to hard-code.
-_BEFORE_FIRST_REJECT = (
-    "\"$(iptables -S INPUT | awk '$1 == \"-A\" {n++} $1 == \"-A\" && / -j REJECT/ && !at {at = n} "
-    "END {print at ? at : n + 1}')\""
-)
+def _comment_problem(comment: str) -> str | None:
+    if not 1 <= len(comment) <= _MAX_COMMENT_LEN or not comment.isprintable():
+        return f"must be 1 to {_MAX_COMMENT_LEN} printable characters"
+    if _COMMENT_FORBIDDEN & set(comment):
+        return "must not contain \\, \" or '"
+    return None
 
 
 def host_firewall_commands(rules: Sequence[PortRule]) -> list[str]:
-    """POSIX sh commands that ACCEPT each rule above the image's catch-all REJECT.
+    """The iptables-restore lines that fill ``HOST_FIREWALL_CHAIN``, one ACCEPT per rule, in order.
 
-    One iptables rule per ``PortRule`` so the host firewall matches the cloud
-    security list one for one. Each command checks first (``-C``) so re-running
-    adds nothing. Persist afterwards with ``HOST_FIREWALL_PERSIST_COMMAND``.
+    One iptables rule per ``PortRule`` so the host firewall matches the cloud security list one
+    for one; the match is in the style of Oracle's own rules.v4 lines. The host firewall script
+    (renderers/host_firewall.py) feeds exactly these lines to iptables-restore.
     """
-    commands = []
+    lines = []
     for rule in rules:
-        spec = shlex.join(_rule_spec(rule))
-        commands.append(f"iptables -C INPUT {spec} 2>/dev/null || iptables -I INPUT {_BEFORE_FIRST_REJECT} {spec}")
-    return commands
+        problem = _comment_problem(rule.purpose)
+        if problem:
+            raise ValueError(f"purpose {problem}: {rule.purpose!r}")
+        ports = str(rule.start) if rule.start == rule.end else f"{rule.start}:{rule.end}"
+        lines.append(
+            f"-A {HOST_FIREWALL_CHAIN} -p {rule.protocol} -m state --state NEW -m {rule.protocol} --dport {ports}"
+            f' -m comment --comment "{rule.purpose}" -j ACCEPT'
+        )
+    return lines

@@ -9,6 +9,8 @@ import yaml
 from config.capacity import ALWAYS_FREE
 from renderers.oci_rules import WORLD
 from tests import harness
+from renderers.host_firewall import HOST_FIREWALL_SCRIPT_PATH
+from tests.renderers.test_ports import install_payloads, parse_firewall_command, script_rule_lines
 from tests.oci_view import port_rules, sources_reaching
 
 PUBLIC_PORTS = [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 3478, 3478), ("udp", 50000, 60000)]
@@ -119,8 +121,20 @@ def test_cloud_init_opens_exactly_the_public_ports(prod):
     instance = harness.unwrap(only(prod, "oci:Core/instance:Instance").inputs)
     user_data = base64.b64decode(instance["metadata"]["user_data"]).decode()
     assert user_data.startswith("#cloud-config")
-    opened = [line for line in user_data.splitlines() if "iptables -I INPUT" in line]
-    assert len(opened) == len(PUBLIC_PORTS)
+    written = {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}
+    opened = sorted(parse_firewall_command(line)[:3] for line in script_rule_lines(written[HOST_FIREWALL_SCRIPT_PATH]))
+    assert opened == sorted(PUBLIC_PORTS)
+
+
+def test_the_firewall_command_applies_the_same_script_as_first_boot(prod):
+    """cloud-init runs once; the SSH command runs the same script on every change of the port list."""
+    instance = harness.unwrap(only(prod, "oci:Core/instance:Instance").inputs)
+    user_data = yaml.safe_load(base64.b64decode(instance["metadata"]["user_data"]).decode())
+    at_boot = {f["path"]: f["content"] for f in user_data["write_files"]}[HOST_FIREWALL_SCRIPT_PATH]
+    command = harness.unwrap(prod.monitor.one("ampere-firewall").inputs)
+    script, _, _ = install_payloads(command["create"])
+    assert script == at_boot
+    assert command["triggers"] == [command["create"]]
 
 
 def test_outputs(prod):

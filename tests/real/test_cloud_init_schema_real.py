@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from renderers.cloud_init import PREPARE_DATA_VOLUME_PATH, CloudInitConfig, render_cloud_init
+from renderers.host_firewall import HOST_FIREWALL_SCRIPT_PATH, host_firewall_install_command
 from renderers.ports import MediaPorts, public_ingress
 
 TIMEOUT_S = 120
@@ -85,3 +86,18 @@ def test_volume_script_parses_under_bash(tmp_path: Path) -> None:
     script.write_text(files[PREPARE_DATA_VOLUME_PATH])
     result = subprocess.run([_tool("bash"), "-n", str(script)], capture_output=True, text=True, timeout=TIMEOUT_S)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_host_firewall_script_and_install_command_parse(tmp_path: Path, shell: str) -> None:
+    # The script runs under /bin/sh (dash) at boot and in runcmd; the install command under the
+    # SSH user's login shell (bash on Ubuntu). Running them for real is tests/real/test_host_firewall_real.py.
+    files = {f["path"]: f["content"] for f in yaml.safe_load(prod_user_data())["write_files"]}
+    sources = {
+        "script": files[HOST_FIREWALL_SCRIPT_PATH],
+        "install": host_firewall_install_command(public_ingress(MediaPorts())),
+    }
+    for name, source in sources.items():
+        (tmp_path / name).write_text(source)
+        result = subprocess.run([_tool(shell), "-n", str(tmp_path / name)], capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert result.returncode == 0, f"{name}: {result.stderr}"

@@ -15,7 +15,15 @@ from renderers.cloud_init import (
     CloudInitConfig,
     render_cloud_init,
 )
-from renderers.ports import HOST_FIREWALL_PERSIST_COMMAND, MediaPorts, PortRule, host_firewall_commands, public_ingress
+from renderers.host_firewall import (
+    HOST_FIREWALL_SCRIPT_PATH,
+    HOST_FIREWALL_UNIT_NAME,
+    HOST_FIREWALL_UNIT_PATH,
+    host_firewall_script,
+    host_firewall_unit,
+)
+from renderers.ports import MediaPorts, PortRule, public_ingress
+from tests.renderers.test_ports import parse_firewall_command, script_rule_lines
 
 INGRESS = public_ingress(MediaPorts())
 
@@ -40,21 +48,24 @@ def as_text(entry: str | list[str]) -> str:
     return entry if isinstance(entry, str) else shlex.join(entry)
 
 
-def firewall_rule(command: str) -> tuple[str, int, int]:
-    """(protocol, first, last) from the `iptables -C INPUT ...` half of a rendered command."""
-    argv = shlex.split(command.partition(" 2>/dev/null || ")[0])
-    opts = dict(zip(argv[3::2], argv[4::2]))
-    first, _, last = opts["--dport"].partition(":")
-    return opts["-p"], int(first), int(last or first)
+def firewall_rules(doc: dict[str, Any]) -> list[tuple[str, int, int]]:
+    """(protocol, first, last) of each ACCEPT in the host firewall script the user-data writes."""
+    script = files(doc)[HOST_FIREWALL_SCRIPT_PATH]["content"]
+    return [parse_firewall_command(line)[:3] for line in script_rule_lines(script)]
 
 
 def test_only_the_modules_we_rely_on_are_used() -> None:
-    assert set(render()) == {"package_update", "packages", "write_files", "runcmd"}
+    # No `packages:`: it runs before runcmd, i.e. before the data volume is mounted, so Docker
+    # is installed from runcmd; and iptables-persistent is no longer needed (nothing saves rules.v4).
+    assert set(render()) == {"package_update", "write_files", "runcmd"}
 
 
-def test_docker_is_not_installed_by_the_packages_module() -> None:
-    # package_update_upgrade_install runs before runcmd, i.e. before the data volume is mounted.
-    assert all("docker" not in p for p in render()["packages"])
+def test_nothing_saves_the_host_firewall() -> None:
+    # Saving rules.v4 would be harmless before Docker starts but is wrong after; the boot unit replaces it.
+    # (The script itself is checked in tests/renderers/test_ports.py.)
+    doc = render()
+    assert not any("netfilter-persistent" in as_text(e) or "iptables-save" in as_text(e) for e in doc["runcmd"])
+    assert "packages" not in doc
 
 
 def test_daemon_json_puts_everything_on_the_volume_with_bounded_logs() -> None:
@@ -75,23 +86,28 @@ def test_docker_waits_for_the_data_mount() -> None:
 
 def test_written_files_have_explicit_modes() -> None:
     modes = {path: f["permissions"] for path, f in files(render()).items()}
-    assert modes == {PREPARE_DATA_VOLUME_PATH: "0755", DOCKER_DAEMON_JSON_PATH: "0644", DOCKER_MOUNT_DROPIN_PATH: "0644"}
+    assert modes == {
+        PREPARE_DATA_VOLUME_PATH: "0755",
+        DOCKER_DAEMON_JSON_PATH: "0644",
+        DOCKER_MOUNT_DROPIN_PATH: "0644",
+        HOST_FIREWALL_SCRIPT_PATH: "0755",
+        HOST_FIREWALL_UNIT_PATH: "0644",
+    }
 
 
 def test_runcmd_fails_fast() -> None:
     assert render()["runcmd"][0] == "set -eu"
 
 
-def test_order_volume_then_firewall_then_persist_then_docker() -> None:
+def test_order_volume_then_firewall_then_boot_unit_then_docker() -> None:
     runcmd = render()["runcmd"]
     volume = index_of(runcmd, lambda e: as_text(e).startswith(PREPARE_DATA_VOLUME_PATH))
-    rules = [i for i, e in enumerate(runcmd) if as_text(e).startswith("iptables ")]
-    persist = index_of(runcmd, lambda e: e == HOST_FIREWALL_PERSIST_COMMAND)
+    firewall = index_of(runcmd, lambda e: e == [HOST_FIREWALL_SCRIPT_PATH])
+    enable = index_of(runcmd, lambda e: e == ["systemctl", "enable", HOST_FIREWALL_UNIT_NAME])
     install = index_of(runcmd, lambda e: "apt-get install" in as_text(e))
     group = index_of(runcmd, lambda e: as_text(e).startswith("usermod "))
     verify = index_of(runcmd, lambda e: "DockerRootDir" in as_text(e))
-    assert rules == list(range(volume + 1, volume + 1 + len(INGRESS)))
-    assert rules[-1] < persist < install < group < verify
+    assert volume < firewall < enable < install < group < verify
 
 
 def test_volume_step_gets_device_mount_wait_and_fstab() -> None:
@@ -99,20 +115,18 @@ def test_volume_step_gets_device_mount_wait_and_fstab() -> None:
     assert [PREPARE_DATA_VOLUME_PATH, "/dev/sdb", "/mnt/state", "30", "/etc/fstab"] in runcmd
 
 
-def test_firewall_rules_match_ingress_one_for_one_and_insert_before_reject() -> None:
-    runcmd = render()["runcmd"]
-    commands = [e for e in runcmd if isinstance(e, str) and e.startswith("iptables ")]
-    assert commands == host_firewall_commands(INGRESS)
-    assert [firewall_rule(c) for c in commands] == [(r.protocol, r.start, r.end) for r in INGRESS]
-    for command in commands:
-        assert 'iptables -I INPUT "$(iptables -S INPUT | awk ' in command and "-j REJECT" in command
-        assert "iptables -A" not in command
+def test_first_boot_runs_the_same_script_and_unit_that_pulumi_up_installs() -> None:
+    # One script for first boot and every later `pulumi up`: the two cannot disagree on the firewall.
+    doc = render()
+    assert files(doc)[HOST_FIREWALL_SCRIPT_PATH]["content"] == host_firewall_script(INGRESS)
+    assert files(doc)[HOST_FIREWALL_UNIT_PATH]["content"] == host_firewall_unit()
+    assert firewall_rules(doc) == [(r.protocol, r.start, r.end) for r in INGRESS]
+    assert not any(as_text(e).startswith("iptables") for e in doc["runcmd"]), "rules belong in the script only"
 
 
 def test_ingress_change_changes_the_firewall() -> None:
     mux = public_ingress(MediaPorts(udp_mux_port=7882, turn_udp_port=None))
-    runcmd = yaml.safe_load(render_cloud_init(CloudInitConfig(ingress=mux)))["runcmd"]
-    rules = [firewall_rule(e) for e in runcmd if isinstance(e, str) and e.startswith("iptables ")]
+    rules = firewall_rules(yaml.safe_load(render_cloud_init(CloudInitConfig(ingress=mux))))
     assert rules == [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 7882, 7882)]
 
 

@@ -1,14 +1,24 @@
-"""Port derivation: public ingress, media port validation and host firewall commands."""
+"""Port derivation: public ingress, media port validation and the host firewall script."""
 from __future__ import annotations
 
-import shlex
+import base64
+import re
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from renderers.host_firewall import (
+    HOST_FIREWALL_SCRIPT_PATH,
+    HOST_FIREWALL_UNIT_NAME,
+    HOST_FIREWALL_UNIT_PATH,
+    host_firewall_install_command,
+    host_firewall_script,
+    host_firewall_unit,
+)
 from renderers.ports import (
-    HOST_FIREWALL_PERSIST_COMMAND,
+    HOST_FIREWALL_CHAIN,
+    OWNED_COMMENTS,
     MediaPorts,
     PortRule,
     host_firewall_commands,
@@ -25,22 +35,40 @@ def shape(rules: tuple[PortRule, ...] | list[PortRule]) -> list[tuple[str, int, 
     return [(r.protocol, r.start, r.end) for r in rules]
 
 
-def parse_firewall_command(command: str) -> tuple[str, int, int, str]:
-    """(protocol, first, last, comment) of one rendered command; asserts its check and insert agree."""
-    check, sep, insert = command.partition(" 2>/dev/null || ")
-    assert sep, f"no check-then-insert in {command!r}"
-    check_argv = shlex.split(check)
-    assert check_argv[:3] == ["iptables", "-C", "INPUT"], check
-    spec = check_argv[3:]
-    head, sep, insert_spec = insert.partition(')" ')
-    assert sep and head.startswith('iptables -I INPUT "$(iptables -S INPUT | awk '), insert
-    assert "-j REJECT" in head, "insert position must be computed from the REJECT rule"
-    assert shlex.split(insert_spec) == spec, "check and insert must describe the same rule"
+def restore_tokens(line: str) -> list[str]:
+    """Split one iptables-restore line as iptables-restore does: on spaces, outside double quotes."""
+    return [token.strip('"') for token in re.findall(r'"[^"]*"|[^ ]+', line)]
 
+
+def parse_firewall_command(command: str) -> tuple[str, int, int, str]:
+    """(protocol, first, last, comment) of one rule line the host firewall script feeds to iptables-restore."""
+    argv = restore_tokens(command)
+    assert argv[:2] == ["-A", HOST_FIREWALL_CHAIN], command
+    spec = argv[2:]
     opts = dict(zip(spec[::2], spec[1::2]))
     assert spec.count("-m") == 3 and opts["--state"] == "NEW" and opts["-j"] == "ACCEPT", spec
+    assert opts["-m"] == "comment" and spec[spec.index("--dport") - 1] == opts["-p"], spec
     first, _, last = opts["--dport"].partition(":")
     return opts["-p"], int(first), int(last or first), opts["--comment"]
+
+
+def script_rule_lines(script: str) -> list[str]:
+    """The lines of the script's iptables-restore document that ACCEPT something."""
+    document = script.split("<<'RULES'\n", 1)[1].split("\nRULES\n", 1)[0].splitlines()
+    assert document[:3] == ["*filter", f":{HOST_FIREWALL_CHAIN} - [0:0]", f"-F {HOST_FIREWALL_CHAIN}"]
+    assert document[-1] == "COMMIT"
+    return document[3:-1]
+
+
+def install_payloads(command: str) -> tuple[str, str, str]:
+    """(script, unit, the command with both base64 bodies cut out) of a rendered install command."""
+    found = re.findall(r"<<'([A-Z0-9-]+)'\n(.*?)\n\1\n", command, flags=re.S)
+    assert [end for end, _ in found] == ["SCRIPT-BASE64-END", "UNIT-BASE64-END"], command
+    script, unit = (base64.b64decode(body, validate=False).decode() for _, body in found)
+    skeleton = command
+    for _, body in found:
+        skeleton = skeleton.replace(body, "<base64>")
+    return script, unit, skeleton
 
 
 # --- public_ingress ---------------------------------------------------------------------------
@@ -127,19 +155,76 @@ def test_every_problem_is_reported_not_just_the_first() -> None:
     ]
 
 
-# --- host_firewall_commands ------------------------------------------------------------------
+# --- host firewall script, unit and install command ---------------------------------------
 
 
-def test_commands_insert_never_append() -> None:
-    for command in host_firewall_commands(public_ingress(MediaPorts())):
-        assert " -A " not in command
-        assert command.count("iptables -I INPUT ") == 1
+def test_script_is_posix_sh_that_stops_at_the_first_failure() -> None:
+    script = host_firewall_script(public_ingress(MediaPorts()))
+    assert script.startswith("#!/bin/sh\n")
+    assert "\nset -eu\n" in script
+    assert "pipefail" not in script and "[[" not in script, "dash has neither"
 
 
-def test_persist_command_is_separate_from_the_rules() -> None:
-    commands = host_firewall_commands(public_ingress(MediaPorts()))
-    assert HOST_FIREWALL_PERSIST_COMMAND == "netfilter-persistent save"
-    assert all("netfilter-persistent" not in c for c in commands)
+def test_script_never_persists_docker_chains() -> None:
+    # netfilter-persistent save (or iptables-save into rules.v4) once Docker runs would write its chains to disk.
+    script = host_firewall_script(public_ingress(MediaPorts()))
+    code = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert not any("netfilter-persistent" in line or "iptables-save" in line or "rules.v4" in line for line in code)
+
+
+def test_script_rebuilds_the_chain_in_one_restore_document() -> None:
+    script = host_firewall_script(public_ingress(MediaPorts()))
+    assert "iptables-restore -w --noflush <<'RULES'\n" in script
+    assert script_rule_lines(script) == host_firewall_commands(public_ingress(MediaPorts()))
+
+
+def test_only_our_comments_are_ever_deleted_from_input() -> None:
+    script = host_firewall_script(public_ingress(MediaPorts()))
+    assert sorted(re.findall(r'owned\["([^"]*)"\] = 1', script)) == sorted(OWNED_COMMENTS)
+    assert "SSH" not in OWNED_COMMENTS and all("22" not in c for c in OWNED_COMMENTS)
+
+
+def test_owned_comments_are_usable_as_rule_comments() -> None:
+    # The script embeds them in a single-quoted awk program; host_firewall_commands refuses quotes and backslashes.
+    rules = [PortRule(protocol="tcp", start=80, end=80, purpose=c) for c in sorted(OWNED_COMMENTS)]
+    assert len(host_firewall_commands(rules)) == len(OWNED_COMMENTS)
+
+
+def test_unit_runs_the_script_once_per_boot_after_oracles_rules_and_before_docker() -> None:
+    unit = host_firewall_unit()
+    sections: dict[str, dict[str, str]] = {}
+    for line in unit.splitlines():
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+        elif line and not line.startswith("#"):
+            key, _, value = line.partition("=")
+            current[key] = value
+    assert sections == {
+        "Unit": {
+            "Description": "Open the backing services' public ports in the host firewall",
+            "After": "netfilter-persistent.service",
+            "Before": "docker.service",
+        },
+        "Service": {"Type": "oneshot", "RemainAfterExit": "yes", "ExecStart": HOST_FIREWALL_SCRIPT_PATH},
+        "Install": {"WantedBy": "multi-user.target"},
+    }
+    assert HOST_FIREWALL_UNIT_PATH == f"/etc/systemd/system/{HOST_FIREWALL_UNIT_NAME}"
+
+
+def test_install_command_installs_enables_and_runs_the_script() -> None:
+    command = host_firewall_install_command(public_ingress(MediaPorts()))
+    script, unit, skeleton = install_payloads(command)
+    assert script == host_firewall_script(public_ingress(MediaPorts()))
+    assert unit == host_firewall_unit()
+    steps = [line for line in skeleton.splitlines() if line.startswith("sudo ")]
+    assert steps == [
+        f'sudo install -o root -g root -m 0755 "$work/script" {HOST_FIREWALL_SCRIPT_PATH}',
+        f'sudo install -o root -g root -m 0644 "$work/unit" {HOST_FIREWALL_UNIT_PATH}',
+        "sudo systemctl daemon-reload",
+        f"sudo systemctl enable {HOST_FIREWALL_UNIT_NAME}",
+        f"sudo {HOST_FIREWALL_SCRIPT_PATH}",
+    ]
+    assert skeleton.startswith("set -eu\n")
 
 
 def test_purpose_becomes_the_rule_comment() -> None:
@@ -149,10 +234,12 @@ def test_purpose_becomes_the_rule_comment() -> None:
     )
 
 
-@pytest.mark.parametrize("purpose", ["line\nbreak", "x" * 257])
+@pytest.mark.parametrize("purpose", ["line\nbreak", "x" * 257, "", 'say "hi"', "back\\slash", "it's"])
 def test_unusable_comments_are_refused(purpose: str) -> None:
     with pytest.raises(ValueError, match="purpose"):
         host_firewall_commands([PortRule(protocol="tcp", start=80, end=80, purpose=purpose)])
+    with pytest.raises(ValueError, match="purpose"):
+        host_firewall_script([PortRule(protocol="tcp", start=80, end=80, purpose=purpose)])
 
 
 # --- properties -----------------------------------------------------------------------------
@@ -187,12 +274,26 @@ def test_disjoint_ports_have_no_problems(media: MediaPorts) -> None:
 
 
 @given(valid_media())
-def test_host_firewall_matches_ingress_one_for_one(media: MediaPorts) -> None:
+def test_host_firewall_script_accepts_ingress_one_for_one(media: MediaPorts) -> None:
     rules = public_ingress(media)
-    commands = host_firewall_commands(rules)
-    parsed = [parse_firewall_command(c) for c in commands]
+    parsed = [parse_firewall_command(line) for line in script_rule_lines(host_firewall_script(rules))]
     assert [p[:3] for p in parsed] == shape(rules)
     assert [p[3] for p in parsed] == [r.purpose for r in rules]
+
+
+@given(valid_media())
+def test_every_purpose_the_stack_writes_is_one_the_script_may_clean_up(media: MediaPorts) -> None:
+    # Otherwise a rule an older release left in INPUT with that comment would never be removed.
+    assert {r.purpose for r in public_ingress(media)} <= OWNED_COMMENTS
+
+
+@given(valid_media(), valid_media())
+def test_install_command_carries_the_rules_only_inside_base64(a: MediaPorts, b: MediaPorts) -> None:
+    # Whatever the ports, the shell text around the payloads is the same, so no rule can change what the shell runs.
+    script_a, _, skeleton_a = install_payloads(host_firewall_install_command(public_ingress(a)))
+    _, _, skeleton_b = install_payloads(host_firewall_install_command(public_ingress(b)))
+    assert skeleton_a == skeleton_b
+    assert script_a == host_firewall_script(public_ingress(a))
 
 
 @given(valid_media())

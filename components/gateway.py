@@ -7,11 +7,19 @@ from typing import Literal
 import pulumi
 
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
+from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork, PublishedPort
-from renderers.caddyfile import HEALTH_PORT, CaddyConfig, Route, healthcheck_command, render_caddyfile
+from renderers.caddyfile import (
+    CADDYFILE_PATH,
+    HEALTH_PORT,
+    CaddyConfig,
+    Route,
+    healthcheck_command,
+    reload_command,
+    render_caddyfile,
+)
 
 TYPE = "backing-services:index:Gateway"
-CADDYFILE_PATH = "/etc/caddy/Caddyfile"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +40,7 @@ class GatewayArgs:
     cpus: float = 1.0
     platform: str | None = None
     protect_data: bool = True
+    host_shell: HostShell = LocalShell()
 
 
 class Gateway(pulumi.ComponentResource):
@@ -57,8 +66,9 @@ class Gateway(pulumi.ComponentResource):
         # Certificates and ACME account keys live in /data: losing them means re-issuing and rate limits.
         certificates = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         self.caddyfile = config.apply(render_caddyfile)
+        container_name = f"{name}-caddy"
         self.container = run_container(
-            f"{name}-caddy",
+            container_name,
             ContainerSpec(
                 image=image_ref("caddy", args.version, "alpine"),
                 alias="gateway",
@@ -68,6 +78,8 @@ class Gateway(pulumi.ComponentResource):
                     # Issuing a first certificate over ACME can take a while.
                     start_period_seconds=60,
                 ),
+                # Routes, headers and names change in place: see the reload below.
+                uploads_first_boot_only=True,
                 memory_mb=args.memory_mb,
                 cpus=args.cpus,
                 volumes={"/data": certificates.name},
@@ -79,6 +91,18 @@ class Gateway(pulumi.ComponentResource):
             network=args.network,
             platform=args.platform,
             parent=self,
+        )
+        # A changed Caddyfile is validated and loaded by the running Caddy: live HTTPS and WebSocket
+        # connections stay up (renderers/caddyfile.py). It runs again whenever the container is new,
+        # since a replacement starts from the Caddyfile it was first created with.
+        reload = self.caddyfile.apply(lambda text: reload_command(text, container=container_name))
+        args.host_shell.run(
+            f"{name}-reload",
+            script=reload,
+            triggers=[self.caddyfile, self.container.id],
+            parent=self,
+            # Reloads the running container; it must exist and be healthy first.
+            depends_on=[self.container],
         )
         port_suffix = "" if args.https_port == 443 else f":{args.https_port}"
         self.url = pulumi.Output.format("https://{0}{1}", args.domain, port_suffix)

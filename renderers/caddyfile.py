@@ -7,7 +7,9 @@ config tested locally is the config shipped.
 """
 from __future__ import annotations
 
+import base64
 import re
+import shlex
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +18,50 @@ HEALTH_PATH = "/health"
 HEALTH_BODY = "OK"
 # Loopback-only plain-HTTP listener for the container healthcheck.
 HEALTH_PORT = 9180
+# Upstream facts below cite Caddy at v2.11.4: the source snapshot available here has no
+# v2.11.7 tag (v2.11.4 is its newest). Each cited piece is unchanged on its master
+# (0cf03d32f, 2026-08-21), and tests/real checks every one against the 2.11.7 binary.
+# Where the official image's CMD reads its config: caddy-docker 2.11/alpine/Dockerfile@03d78cd
+# (v2.11.2, the newest 2.11 image in the snapshot; the 2.11 line's template is unchanged since)
+# runs `caddy run --config /etc/caddy/Caddyfile --adapter caddyfile`.
+CADDYFILE_PATH = "/etc/caddy/Caddyfile"
+
+# The admin API, on a unix socket inside the container instead of Caddy's default TCP
+# localhost:2019 (admin.go@v2.11.4 DefaultAdminListen): with host networking (prod) that TCP
+# port is reachable by every process on the VM, and the API can replace the whole config.
+# A path-based socket lives in the container's own filesystem, so from the host only root
+# or the docker group (`docker exec`) reach it; Caddy skips Host/Origin checks on unix
+# sockets, leaving the file mode as the access control (admin.go@v2.11.4 allowedOrigins).
+# Never an abstract socket ("@name"): those are scoped by network namespace, which host
+# networking shares with every process on the VM.
+# Why /run: alpine-baselayout creates it 0755 root (aports main/alpine-baselayout/APKBUILD
+# `install -m 0755 -d ... run`), caddy-docker 2.11/alpine/Dockerfile@03d78cd sets no USER so
+# Caddy runs as root and can create the socket there, and it is neither /data (the named
+# volume with certificates: nothing runtime-only belongs on it) nor a mounted path. Caddy
+# unlinks a stale socket before binding and removes it on exit (listeners.go@v2.11.4
+# NetworkAddress.Listen), so a restart never trips over a leftover file.
+ADMIN_SOCKET = "/run/caddy-admin.sock"
+# Owner (root, Caddy's user in the image) only. The "path|mode" form and its octal parsing:
+# internal/sockets.go@v2.11.4 SplitUnixSocketPermissionsBits (default 0200, owner write is
+# required); `caddy reload` strips the mode again before dialing (cmd/commandfuncs.go@v2.11.4
+# AdminAPIRequest).
+ADMIN_SOCKET_MODE = "0600"
+# How long an upgraded stream (WebSocket: LiveKit signalling, the app's /ws) proxied by the
+# old config outlives a reload. Default 0 closes every one of them the moment the old
+# handler is cleaned up, i.e. on every route or header change (reverseproxy.go@v2.11.4
+# StreamCloseDelay, streaming.go@v2.11.4 cleanupConnections). One hour outlasts most calls
+# and sessions, so they end on their own instead of all reconnecting at once; streams still
+# open then get a WebSocket close 1001 "going away" (streaming.go writeCloseControl) and
+# clients reconnect through the new config. Media (UDP/TCP to LiveKit) never passes through
+# Caddy, so even that reconnect does not interrupt audio/video. The cost is only that an old
+# handler stays in memory while its streams last.
+STREAM_CLOSE_DELAY = "1h"
+# How long in-flight (non-upgraded) requests get to finish on the old servers after a reload
+# or on stop; the default 0 waits forever (modules/caddyhttp/app.go@v2.11.4 GracePeriod),
+# which lets long-polls keep old config generations alive across many reloads (app.go Stop:
+# a reload does not wait for it). 20s covers ordinary requests and uploads and ends before
+# Docker's SIGKILL on stop (components/container.py stop_grace_seconds = 30).
+GRACE_PERIOD = "20s"
 
 # Lower case only: Caddy lower-cases site addresses anyway, and one spelling
 # keeps equality checks (e.g. media site vs. main site) honest.
@@ -25,6 +71,10 @@ _HOSTNAME_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 # whitespace, braces, quotes or '#'. A wildcard is only allowed as suffix.
 _PATH_RE = re.compile(r"/[A-Za-z0-9._~/-]*\*?")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Absolute, unquoted-safe in a Caddyfile token and in sh; no '|' (Caddy's mode separator).
+_SOCKET_PATH_RE = re.compile(r"(?:/[A-Za-z0-9._-]+)+")
+# sun_path is 108 bytes on Linux, including the terminating NUL.
+_SOCKET_PATH_MAX = 107
 
 
 def _is_hostname(value: str) -> bool:
@@ -47,6 +97,15 @@ def _check_upstream(field: str, value: str) -> None:
     if not (_is_hostname(host) or _is_ipv4(host)) or re.fullmatch(r"[1-9][0-9]{0,4}", port) is None:
         raise ValueError(f"{field} must be 'host:port', got {value!r}")
     _check_port(f"{field} port", int(port))
+
+
+def _is_socket_path(value: str) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value.encode()) <= _SOCKET_PATH_MAX
+        and _SOCKET_PATH_RE.fullmatch(value) is not None
+        and not any(part in (".", "..") for part in value.split("/"))
+    )
 
 
 def _check_port(field: str, value: int) -> None:
@@ -93,6 +152,7 @@ class CaddyConfig:
     media_upstream: str | None = None
     health_port: int = HEALTH_PORT
     hsts_max_age_seconds: int = 31536000
+    admin_socket: str = ADMIN_SOCKET
 
     def __post_init__(self) -> None:
         if not isinstance(self.domain, str) or not _is_hostname(self.domain):
@@ -125,6 +185,11 @@ class CaddyConfig:
         max_age = self.hsts_max_age_seconds
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
             raise ValueError(f"hsts_max_age_seconds must be a non-negative integer, got {max_age!r}")
+        if not _is_socket_path(self.admin_socket):
+            raise ValueError(
+                f"admin_socket must be an absolute path of [A-Za-z0-9._-] components, at most "
+                f"{_SOCKET_PATH_MAX} bytes, got {self.admin_socket!r}"
+            )
 
     @property
     def media_domain(self) -> str:
@@ -132,7 +197,14 @@ class CaddyConfig:
 
 
 def _global_options(cfg: CaddyConfig) -> list[str]:
-    lines = ["{", f"\thttp_port {cfg.http_port}", f"\thttps_port {cfg.https_port}"]
+    lines = [
+        "{",
+        # unix/ + absolute path gives the double slash: caddy.ParseNetworkAddress splits "network/address".
+        f"\tadmin unix/{cfg.admin_socket}|{ADMIN_SOCKET_MODE}",
+        f"\tgrace_period {GRACE_PERIOD}",
+        f"\thttp_port {cfg.http_port}",
+        f"\thttps_port {cfg.https_port}",
+    ]
     if cfg.acme_email is not None:
         lines.append(f"\temail {cfg.acme_email}")
     if cfg.acme_staging:
@@ -160,6 +232,15 @@ def _security_headers(cfg: CaddyConfig) -> list[str]:
     ]
 
 
+def _reverse_proxy(upstream: str, indent: str) -> list[str]:
+    """Every proxy in the file goes through here, so none can miss the reload-safe streams."""
+    return [
+        f"{indent}reverse_proxy {upstream} {{",
+        f"{indent}\tstream_close_delay {STREAM_CLOSE_DELAY}",
+        f"{indent}}}",
+    ]
+
+
 def _main_site(cfg: CaddyConfig) -> list[str]:
     lines = [
         f"{cfg.domain} {{",
@@ -172,7 +253,7 @@ def _main_site(cfg: CaddyConfig) -> list[str]:
     # Caddy also sorts same-named directives by path specificity; emitting them
     # in that order keeps the file readable as the precedence Caddy applies.
     for route in sorted(cfg.routes, key=lambda r: r.specificity):
-        lines += [f"\thandle {route.path} {{", f"\t\treverse_proxy {route.upstream}", "\t}"]
+        lines += [f"\thandle {route.path} {{", *_reverse_proxy(route.upstream, "\t\t"), "\t}"]
     if "/*" not in (r.path for r in cfg.routes):
         # Without a catch-all Caddy would answer unmatched paths with an empty 200.
         lines += ["\thandle {", "\t\trespond 404", "\t}"]
@@ -184,7 +265,7 @@ def _media_site(cfg: CaddyConfig) -> list[str]:
     return [
         f"{cfg.media_domain} {{",
         "\timport security_headers",
-        f"\treverse_proxy {cfg.media_upstream}",
+        *_reverse_proxy(cfg.media_upstream, "\t"),
         "}",
     ]
 
@@ -215,3 +296,78 @@ def healthcheck_command(health_port: int) -> list[str]:
     Only options common to busybox and GNU wget; Docker applies its own timeout.
     """
     return ["CMD", "wget", "-q", "-O", "-", f"http://127.0.0.1:{health_port}{HEALTH_PATH}"]
+
+
+# Docker's container-name grammar (daemon/names.RestrictedNamePattern); it also keeps a
+# name from being read as a `docker exec` option.
+_CONTAINER_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def reload_script(*, caddyfile_path: str = CADDYFILE_PATH) -> str:
+    """POSIX sh run inside the gateway container: install the Caddyfile on stdin and reload.
+
+    stdin carries the new Caddyfile base64-encoded (see ``reload_command``). Uses only
+    busybox applets and ``caddy``, i.e. what caddy:<version>-alpine ships. In order:
+
+    1. decode stdin into a temp file next to ``caddyfile_path`` (same directory, so the
+       later rename is atomic);
+    2. ``caddy validate`` it: a file Caddy rejects stops here with Caddy's error on stderr,
+       the live file and the running config untouched;
+    3. keep a hard link to the live file and ``mv`` the new one over it (rename(2): readers
+       see the old or the new file, never a partial one);
+    4. ``caddy reload``, a graceful config swap: listeners are shared with the new config,
+       in-flight requests finish on the old servers (grace_period), upgraded streams stay
+       open (stream_close_delay). Without --address, reload reads the admin address from the
+       config it loads, unix socket included (cmd/commandfuncs.go@v2.11.4 cmdReload ->
+       DetermineAdminAPIAddress), so it reaches the socket the renderer puts in every file.
+       If it fails, Caddy keeps its previous config (the /load API rolls back), so the old
+       file goes back too: what is on disk is what a container restart will run.
+
+    Running it again with the same file is a no-op reload (Caddy skips an unchanged config).
+    """
+    live = shlex.quote(caddyfile_path)
+    return "\n".join([
+        "set -eu",
+        f"live={live}",
+        'new=$(mktemp "$live.new.XXXXXX")',
+        'previous="$new.previous"',
+        'trap \'rm -f "$new" "$previous"\' EXIT',
+        "trap 'exit 1' HUP INT TERM",
+        'base64 -d >"$new"',
+        # mktemp creates 0600; keep the mode a Docker upload or the image gives the file.
+        'chmod 0644 "$new"',
+        'if ! caddy validate --config "$new" --adapter caddyfile; then',
+        '\techo "reload aborted: caddy validate rejected the new Caddyfile;'
+        ' $live and the running config are unchanged" >&2',
+        "\texit 1",
+        "fi",
+        'ln -f "$live" "$previous"',
+        'mv -f "$new" "$live"',
+        'if ! caddy reload --config "$live" --adapter caddyfile; then',
+        '\tmv -f "$previous" "$live"',
+        '\techo "reload failed: Caddy kept its running config; restored the previous $live" >&2',
+        "\texit 1",
+        "fi",
+        "",
+    ])
+
+
+def reload_command(caddyfile: str, *, container: str, caddyfile_path: str = CADDYFILE_PATH) -> str:
+    """POSIX sh for the Docker host: put ``caddyfile`` into the running ``container`` and reload it.
+
+    The file travels base64-encoded on ``docker exec -i``'s stdin: the command stays one
+    quoted word of [A-Za-z0-9+/=] whatever the Caddyfile holds (quotes, '$', a line that
+    would end a heredoc), it survives any further layer of quoting (ssh, a CI step), and
+    it is decoded by the busybox ``base64`` in the pinned image, so the host needs nothing
+    but ``printf`` and ``docker``. The exit status is the in-container script's.
+    """
+    if not isinstance(container, str) or _CONTAINER_RE.fullmatch(container) is None:
+        raise ValueError(f"container must be a Docker container name, got {container!r}")
+    if not isinstance(caddyfile, str) or not caddyfile:
+        raise ValueError("caddyfile must be a non-empty string")
+    payload = base64.b64encode(caddyfile.encode()).decode("ascii")
+    script = reload_script(caddyfile_path=caddyfile_path)
+    return (
+        f"printf '%s\\n' '{payload}' | "
+        f"docker exec -i {shlex.quote(container)} sh -c {shlex.quote(script)}\n"
+    )

@@ -50,7 +50,7 @@ async def test_image_healthcheck_and_hardening():
     assert_hardened(monitor, container, image="caddy:2.11.7-alpine", memory_mb=256)
     # The probe hits Caddy's plain-HTTP loopback listener, so it does not depend on certificates.
     assert container.inputs["healthcheck"]["tests"] == ["CMD", "wget", "-q", "-O", "-", "http://127.0.0.1:9180/health"]
-    assert container.inputs["healthcheck"]["startPeriod"] == "60s"
+    assert container.inputs["healthcheck"]["startPeriod"] == "1m0s"  # Go's Duration.String(), as the provider reads it back
     assert "envs" not in container.inputs
 
 
@@ -139,5 +139,8 @@ async def test_outputs_carry_a_non_default_https_port():
 async def test_route_change_touches_only_the_caddyfile():
     routes = (*DEV_ROUTES, Route(path="/ws", upstream="host.docker.internal:8080"))
     diff, _, new = await changes(dev_gateway, lambda: dev_gateway(routes=routes))
-    assert diff == {"gateway-caddy": {"uploads"}}
+    # The container keeps its first-boot Caddyfile (uploads ignored); the reload carries the new one.
+    assert diff == {"gateway-caddy": {"uploads"}, "gateway-reload": {"triggers", "create", "update"}}
+    assert "uploads" in new["gateway-caddy"]["opts.ignore_changes"]
     assert "reverse_proxy host.docker.internal:8080" in new["gateway-caddy"]["uploads"][0]["content"]
+    assert "docker exec -i gateway-caddy" in new["gateway-reload"]["create"]

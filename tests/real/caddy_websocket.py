@@ -90,7 +90,10 @@ class _EchoHandler(socketserver.StreamRequestHandler):
             f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
         )
         while True:
-            opcode, payload = read_frame(self.rfile)
+            try:
+                opcode, payload = read_frame(self.rfile)
+            except ConnectionError:
+                return  # the proxy dropped the stream between frames: a plain TCP close
             if opcode == OP_CLOSE:
                 self.wfile.write(encode_frame(payload, opcode=OP_CLOSE, mask=False))
                 return
@@ -109,11 +112,8 @@ def websocket_echo_server() -> Iterator[str]:
         yield upstream
 
 
-def websocket_roundtrip(sock: socket.socket, host: str, path: str, message: bytes) -> tuple[str, dict[str, str], bytes]:
-    """Upgrade on ``sock``, send one text message, return (status line, headers, reply).
-
-    The reply is empty when the upgrade was refused.
-    """
+def websocket_open(sock: socket.socket, host: str, path: str) -> tuple[str, dict[str, str], BinaryIO | None]:
+    """Upgrade on ``sock``; return (status line, headers, reader), the reader None if refused."""
     key = base64.b64encode(os.urandom(16)).decode()
     sock.sendall(
         f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -122,10 +122,30 @@ def websocket_roundtrip(sock: socket.socket, host: str, path: str, message: byte
     reader = sock.makefile("rb")
     status, headers = read_http_head(reader)
     if status.split(" ")[1:2] != ["101"]:
-        return status, headers, b""
+        return status, headers, None
     if headers.get("sec-websocket-accept") != accept_key(key):
         raise AssertionError(f"bad Sec-WebSocket-Accept in {headers}")
+    return status, headers, reader
+
+
+def websocket_exchange(sock: socket.socket, reader: BinaryIO, message: bytes) -> tuple[int, bytes]:
+    """Send one text message on an open WebSocket; return the (opcode, payload) that comes back."""
     sock.sendall(encode_frame(message, mask=True))
-    _, reply = read_frame(reader)
+    return read_frame(reader)
+
+
+def websocket_close(sock: socket.socket) -> None:
     sock.sendall(encode_frame(b"", opcode=OP_CLOSE, mask=True))
+
+
+def websocket_roundtrip(sock: socket.socket, host: str, path: str, message: bytes) -> tuple[str, dict[str, str], bytes]:
+    """Upgrade on ``sock``, send one text message, return (status line, headers, reply).
+
+    The reply is empty when the upgrade was refused.
+    """
+    status, headers, reader = websocket_open(sock, host, path)
+    if reader is None:
+        return status, headers, b""
+    _, reply = websocket_exchange(sock, reader, message)
+    websocket_close(sock)
     return status, headers, reply

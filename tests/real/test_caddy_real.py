@@ -16,14 +16,14 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
-from dataclasses import dataclass
-from email.message import Message
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
 from renderers.caddyfile import (
+    ADMIN_SOCKET,
+    ADMIN_SOCKET_MODE,
     HEALTH_BODY,
     LETSENCRYPT_STAGING_DIRECTORY,
     CaddyConfig,
@@ -32,58 +32,25 @@ from renderers.caddyfile import (
     render_caddyfile,
 )
 
-from .caddy_process import caddy_cli, root_ca_path, running_caddy
+from .caddy_process import (
+    DOMAIN,
+    MEDIA_HOST,
+    Gateway,
+    admin_get,
+    admin_socket_path,
+    caddy_cli,
+    gateway_ready,
+    handlers,
+    https_get,
+    running_caddy,
+    tls_socket,
+)
 from .processes import free_tcp_ports
 from .caddy_stubs import echo_body, echo_server
 from .caddy_websocket import ECHO_PREFIX, websocket_echo_server, websocket_roundtrip
 
-DOMAIN = "localhost"
-MEDIA_HOST = "livekit.localhost"
 HSTS_MAX_AGE = 4321  # not the default, so the header provably comes from the config
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-@dataclass(frozen=True)
-class Gateway:
-    cfg: CaddyConfig
-    home: Path
-
-
-def _tls_socket(gw: Gateway, server_name: str) -> ssl.SSLSocket:
-    """Verified TLS to the gateway, trusting only Caddy's own root CA."""
-    context = ssl.create_default_context(cafile=str(root_ca_path(gw.home)))
-    raw = socket.create_connection(("127.0.0.1", gw.cfg.https_port), timeout=5)
-    try:
-        return context.wrap_socket(raw, server_hostname=server_name)
-    except BaseException:
-        raw.close()
-        raise
-
-
-def https_get(gw: Gateway, path: str, *, host: str = DOMAIN, headers: dict[str, str] | None = None
-              ) -> tuple[int, Message, bytes]:
-    conn = http.client.HTTPConnection(host, gw.cfg.https_port, timeout=5)
-    conn.sock = _tls_socket(gw, host)  # SNI + hostname check without needing DNS for *.localhost
-    try:
-        conn.request("GET", path, headers=headers or {})
-        response = conn.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        conn.close()
-
-
-def _ready(gw: Gateway) -> bool:
-    """Both sites have certificates and the health listener answers."""
-    if not root_ca_path(gw.home).exists():
-        return False
-    try:
-        for name in (DOMAIN, MEDIA_HOST):
-            _tls_socket(gw, name).close()
-        conn = http.client.HTTPConnection("127.0.0.1", gw.cfg.health_port, timeout=2)
-        conn.request("GET", "/health")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -108,10 +75,11 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             ),
             media_upstream=media,
             hsts_max_age_seconds=HSTS_MAX_AGE,
+            admin_socket=admin_socket_path(home),
         )
         gw = Gateway(cfg=cfg, home=home)
         # Entered last, so Caddy is stopped before the stubs it proxies to.
-        stack.enter_context(running_caddy(render_caddyfile(cfg), home, ready=lambda: _ready(gw)))
+        stack.enter_context(running_caddy(render_caddyfile(cfg), home, ready=lambda: gateway_ready(gw)))
         yield gw
 
 
@@ -175,14 +143,14 @@ def test_health_is_answered_by_caddy_not_the_catch_all(gateway: Gateway) -> None
 
 
 def test_websocket_passes_through_media_site(gateway: Gateway) -> None:
-    with _tls_socket(gateway, MEDIA_HOST) as sock:
+    with tls_socket(gateway, MEDIA_HOST) as sock:
         status, _, reply = websocket_roundtrip(sock, MEDIA_HOST, "/rtc?access_token=t", b"hello livekit")
     assert status.startswith("HTTP/1.1 101 ")
     assert reply == ECHO_PREFIX + b"hello livekit"
 
 
 def test_websocket_on_main_site_does_not_reach_media(gateway: Gateway) -> None:
-    with _tls_socket(gateway, DOMAIN) as sock:
+    with tls_socket(gateway, DOMAIN) as sock:
         status, _, reply = websocket_roundtrip(sock, DOMAIN, "/rtc", b"hello")
     assert not status.startswith("HTTP/1.1 101 ") and reply == b""
 
@@ -251,6 +219,18 @@ def test_health_listener_is_loopback_only(gateway: Gateway) -> None:
     assert _listening_addresses(gateway.cfg.https_port) & {"0.0.0.0", "::"}
 
 
+def test_running_config_has_admin_socket_and_reload_safe_proxies(gateway: Gateway) -> None:
+    # Asked of the running Caddy itself, over the socket the Caddyfile names.
+    status, body = admin_get(gateway.cfg.admin_socket, "/config/")
+    assert status == 200, body
+    live = json.loads(body)
+    assert live["admin"]["listen"] == f"unix/{gateway.cfg.admin_socket}|{ADMIN_SOCKET_MODE}"
+    assert live["apps"]["http"]["grace_period"] > 0
+    proxies = [h for h in handlers(live) if h["handler"] == "reverse_proxy"]
+    assert len(proxies) == len(gateway.cfg.routes) + 1  # every route and the media site
+    assert all(h.get("stream_close_delay", 0) > 0 for h in proxies), proxies
+
+
 def test_prod_staging_config_validates_and_targets_staging_ca(tmp_path: Path) -> None:
     cfg = CaddyConfig(
         domain="app.example.com",
@@ -268,5 +248,10 @@ def test_prod_staging_config_validates_and_targets_staging_ca(tmp_path: Path) ->
     adapted = caddy_cli(["adapt", "--adapter", "caddyfile", "--config", str(path)], tmp_path)
     assert adapted.returncode == 0, adapted.stderr
     assert LETSENCRYPT_STAGING_DIRECTORY in adapted.stdout
-    issuers = [i for p in json.loads(adapted.stdout)["apps"]["tls"]["automation"]["policies"] for i in p["issuers"]]
+    config = json.loads(adapted.stdout)
+    issuers = [i for p in config["apps"]["tls"]["automation"]["policies"] for i in p["issuers"]]
     assert issuers and all(i["module"] == "acme" and i["ca"] == LETSENCRYPT_STAGING_DIRECTORY for i in issuers)
+    # The container's own admin socket (the dev gateway above uses a per-test one).
+    assert config["admin"] == {"listen": f"unix/{ADMIN_SOCKET}|{ADMIN_SOCKET_MODE}"}
+    proxies = [h for h in handlers(config) if h["handler"] == "reverse_proxy"]
+    assert len(proxies) == 2 and all(h.get("stream_close_delay", 0) > 0 for h in proxies), proxies

@@ -1,12 +1,15 @@
 """The gateway Caddyfile: its shape, its input checks, and the real caddy's verdict on it."""
 from __future__ import annotations
 
+import base64
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,10 +17,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from renderers.caddyfile import (
+    ADMIN_SOCKET,
+    ADMIN_SOCKET_MODE,
+    CADDYFILE_PATH,
+    GRACE_PERIOD,
     LETSENCRYPT_STAGING_DIRECTORY,
+    STREAM_CLOSE_DELAY,
     CaddyConfig,
     Route,
     healthcheck_command,
+    reload_command,
+    reload_script,
     render_caddyfile,
 )
 
@@ -85,6 +95,18 @@ def _site_routes(adapted: dict, https_port: int, host: str) -> list[dict]:
     return site["handle"][0]["routes"]
 
 
+def _handlers(node: object) -> Iterator[dict]:
+    """Every handler object anywhere in the adapted config (routes nest inside subroutes)."""
+    if isinstance(node, dict):
+        if "handler" in node:
+            yield node
+        for value in node.values():
+            yield from _handlers(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _handlers(value)
+
+
 # --- shape of the text -------------------------------------------------------
 
 
@@ -95,6 +117,29 @@ def test_global_options_dev() -> None:
     for line in ("\thttp_port 80\n", "\thttps_port 443\n", "\tlocal_certs\n", "\tskip_install_trust\n"):
         assert line in head
     assert "email" not in text and "acme_ca" not in text
+
+
+@pytest.mark.parametrize("cfg", [DEV, PROD], ids=["dev", "prod"])
+def test_admin_api_on_unix_socket_and_bounded_grace_period(cfg: CaddyConfig) -> None:
+    head = render_caddyfile(cfg).split("}", 1)[0]
+    assert f"\tadmin unix/{ADMIN_SOCKET}|{ADMIN_SOCKET_MODE}\n" in head
+    assert head.count("\tadmin ") == 1 and "2019" not in head
+    assert f"\tgrace_period {GRACE_PERIOD}\n" in head
+
+
+def test_admin_socket_is_configurable() -> None:
+    cfg = CaddyConfig(domain="localhost", tls="internal", admin_socket="/tmp/gw0/admin.sock")
+    assert "\tadmin unix//tmp/gw0/admin.sock|0600\n" in render_caddyfile(cfg)
+
+
+@pytest.mark.parametrize("cfg", [DEV, PROD], ids=["dev", "prod"])
+def test_every_reverse_proxy_keeps_streams_across_reloads(cfg: CaddyConfig) -> None:
+    lines = render_caddyfile(cfg).splitlines()
+    proxies = [i for i, line in enumerate(lines) if line.lstrip().startswith("reverse_proxy ")]
+    assert len(proxies) == len(cfg.routes) + 1  # the routes and the media site
+    for i in proxies:
+        assert lines[i].endswith(" {")
+        assert lines[i + 1] == lines[i].split("reverse_proxy")[0] + f"\tstream_close_delay {STREAM_CLOSE_DELAY}"
 
 
 def test_global_options_prod_staging() -> None:
@@ -128,7 +173,7 @@ def test_routes_sorted_most_specific_first_with_health_first() -> None:
     text = render_caddyfile(DEV)
     order = [text.index(f"\thandle {p} {{") for p in ("/health", "/events", "/api/*", "/*")]
     assert order == sorted(order)
-    assert "\t\treverse_proxy api:8000\n" in text and "\t\treverse_proxy web:3000\n" in text
+    assert "\t\treverse_proxy api:8000 {\n" in text and "\t\treverse_proxy web:3000 {\n" in text
 
 
 def test_unmatched_paths_get_404_only_without_catch_all() -> None:
@@ -137,7 +182,10 @@ def test_unmatched_paths_get_404_only_without_catch_all() -> None:
 
 
 def test_media_site_present_only_with_upstream() -> None:
-    assert "livekit.localhost {\n\timport security_headers\n\treverse_proxy livekit:7880\n}" in render_caddyfile(DEV)
+    assert (
+        "livekit.localhost {\n\timport security_headers\n"
+        f"\treverse_proxy livekit:7880 {{\n\t\tstream_close_delay {STREAM_CLOSE_DELAY}\n\t}}\n}}"
+    ) in render_caddyfile(DEV)
     bare = CaddyConfig(domain="localhost", tls="internal")
     assert "livekit" not in render_caddyfile(bare)
     renamed = CaddyConfig(domain="example.org", tls="acme", media_subdomain="rtc", media_upstream="lk:7880")
@@ -180,6 +228,12 @@ def test_healthcheck_command_targets_loopback_listener() -> None:
         ({"hsts_max_age_seconds": -1}, "hsts_max_age_seconds"),
         ({"routes": [Route(path="/*", upstream="a:1")]}, "routes"),
         ({"routes": (Route(path="/a", upstream="a:1"), Route(path="/a", upstream="b:2"))}, "routes"),
+        ({"admin_socket": "run/caddy.sock"}, "admin_socket"),
+        ({"admin_socket": "/run/caddy.sock|0777"}, "admin_socket"),
+        ({"admin_socket": "/run/a b.sock"}, "admin_socket"),
+        ({"admin_socket": "@abstract"}, "admin_socket"),
+        ({"admin_socket": "/run/../etc/x.sock"}, "admin_socket"),
+        ({"admin_socket": "/" + "a" * 107}, "admin_socket"),
     ],
 )
 def test_config_rejects(kwargs: dict, field: str) -> None:
@@ -245,6 +299,17 @@ def test_adapted_catch_all_is_last_and_exclusive(tmp_path: Path) -> None:
     assert len({r["group"] for r in matched}) == 1
 
 
+@pytest.mark.parametrize("cfg", [DEV, PROD], ids=["dev-internal", "prod-acme-staging"])
+def test_adapted_admin_socket_grace_period_and_stream_close_delay(cfg: CaddyConfig, tmp_path: Path) -> None:
+    adapted = _adapt(cfg, tmp_path)
+    assert adapted["admin"] == {"listen": f"unix/{ADMIN_SOCKET}|{ADMIN_SOCKET_MODE}"}
+    assert adapted["apps"]["http"]["grace_period"] == 20 * 10**9  # caddy.Duration: nanoseconds
+    proxies = [h for h in _handlers(adapted) if h["handler"] == "reverse_proxy"]
+    upstreams = sorted(u["dial"] for h in proxies for u in h["upstreams"])
+    assert upstreams == sorted([r.upstream for r in cfg.routes] + [cfg.media_upstream])
+    assert all(h["stream_close_delay"] == 3600 * 10**9 for h in proxies), proxies
+
+
 def test_adapted_health_server_binds_loopback_only(tmp_path: Path) -> None:
     adapted = _adapt(DEV, tmp_path)
     assert adapted["apps"]["http"]["http_port"] == 80 and adapted["apps"]["http"]["https_port"] == 443
@@ -300,3 +365,46 @@ def test_any_valid_config_is_accepted_by_caddy_adapt(cfg: CaddyConfig) -> None:
     routes = _site_routes(adapted, cfg.https_port, cfg.domain)
     proxied = {r["match"][0]["path"][0] for r in routes if "match" in r} - {"/health"}
     assert proxied == {r.path for r in cfg.routes}
+    assert adapted["admin"]["listen"].startswith("unix//")
+    proxies = [h for h in _handlers(adapted) if h["handler"] == "reverse_proxy"]
+    assert len(proxies) == len(cfg.routes) + (cfg.media_upstream is not None)
+    assert all(h.get("stream_close_delay") for h in proxies)
+
+
+# --- the reload command ------------------------------------------------------
+
+
+def test_reload_script_validates_before_replacing_then_reloads() -> None:
+    script = reload_script()
+    steps = [
+        'base64 -d >"$new"',
+        'caddy validate --config "$new" --adapter caddyfile',
+        'mv -f "$new" "$live"',
+        'caddy reload --config "$live" --adapter caddyfile',
+    ]
+    positions = [script.index(step) for step in steps]
+    assert positions == sorted(positions)
+    assert f"live={CADDYFILE_PATH}\n" in script
+    assert "--address" not in script  # reload reads the admin socket from the file it loads
+    assert script.startswith("set -eu\n")
+
+
+def test_reload_script_quotes_the_path() -> None:
+    assert "live='/tmp/a b/Caddyfile'\n" in reload_script(caddyfile_path="/tmp/a b/Caddyfile")
+
+
+def test_reload_command_embeds_the_file_as_base64_into_docker_exec() -> None:
+    text = render_caddyfile(DEV) + "# it's $HOME\n"
+    command = reload_command(text, container="gateway-caddy")
+    head, _, script = command.partition(" | docker exec -i gateway-caddy sh -c ")
+    prefix = "printf '%s\\n' '"
+    assert head.startswith(prefix) and head.endswith("'")
+    assert base64.b64decode(head[len(prefix):-1], validate=True).decode() == text
+    assert shlex.split(script) == [reload_script()]
+    assert "it's" not in command and "$HOME" not in command
+
+
+@pytest.mark.parametrize("container", ["", "-it", "a b", "x;rm", None])
+def test_reload_command_rejects_bad_container_names(container: object) -> None:
+    with pytest.raises(ValueError, match="container"):
+        reload_command("{\n}\n", container=container)  # type: ignore[arg-type]

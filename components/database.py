@@ -6,14 +6,18 @@ from dataclasses import dataclass
 import pulumi
 
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
+from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated, url_quoted
 from renderers.postgres import (
     INITDB_ARGS,
+    STOP_TIMEOUT_S,
     PostgresSettings,
     backup_command,
+    password_rotation_command,
     postgres_healthcheck,
     postgres_server_args,
+    pre_replace_check_command,
 )
 
 TYPE = "backing-services:index:Database"
@@ -31,6 +35,7 @@ class DatabaseArgs:
     password: pulumi.Input[str] | None = None  # None: generated
     platform: str | None = None
     protect_data: bool = True
+    host_shell: HostShell = LocalShell()
 
 
 class Database(pulumi.ComponentResource):
@@ -52,10 +57,30 @@ class Database(pulumi.ComponentResource):
         password = password_or_generated(args.password, f"{name}-password", parent=self)
         volume = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         container_name = f"{name}-postgres"
+        image = image_ref("postgres", args.version, "alpine")
+        # The container is replaced delete-first; these run before, on the Docker host, while it still runs.
+        # A new major on an old cluster, or a role or database the cluster never had, stops the
+        # update here with the steps to take, before anything changed (renderers/postgres.py).
+        check = volume.name.apply(
+            lambda volume_name: pre_replace_check_command(settings, container=container_name, volume=volume_name, image=image)
+        )
+        checked = args.host_shell.run(
+            f"{name}-version-check", script=check, triggers=[image, args.user, args.database], parent=self
+        )
+        # POSTGRES_PASSWORD applies only at initdb; a new password is set on the running server first.
+        rotated = args.host_shell.run(
+            f"{name}-password-rotation",
+            script=password_rotation_command(settings, container_name),
+            stdin=password,
+            triggers=[password],
+            parent=self,
+            # After the check: a refused rename or major must not half-apply a password change.
+            depends_on=[checked],
+        )
         self.container = run_container(
             container_name,
             ContainerSpec(
-                image=image_ref("postgres", args.version, "alpine"),
+                image=image,
                 alias="postgres",
                 command=["postgres", *postgres_server_args(settings)],
                 env=pulumi.Output.secret(
@@ -77,11 +102,13 @@ class Database(pulumi.ComponentResource):
                 ports=(PublishedPort(port=args.port),),
                 shm_size_mb=settings.shm_size_mb,
                 # Postgres's fast shutdown checkpoints; killing it mid-way means crash recovery on start.
-                stop_grace_seconds=60,
+                stop_grace_seconds=STOP_TIMEOUT_S,
             ),
             network=args.network,
             platform=args.platform,
             parent=self,
+            # Both must pass before the old container is deleted (see above).
+            depends_on=[checked, rotated],
         )
         self.host = pulumi.Output.from_input("127.0.0.1")
         self.port = pulumi.Output.from_input(args.port)

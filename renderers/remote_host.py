@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import shlex
+from collections.abc import Sequence
 
 _USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 
@@ -59,3 +60,24 @@ def sslip_domain(ip: str) -> str:
     if ipaddress.ip_address(ip).version != 4:
         raise ValueError(f"{ip!r} is not an IPv4 address")
     return f"{ip.replace('.', '-')}.sslip.io"
+
+
+def authorized_keys_command(public_keys: Sequence[str]) -> str:
+    """Make ``~/.ssh/authorized_keys`` hold exactly ``public_keys``, over an SSH session.
+
+    OCI reads an instance's ``ssh_authorized_keys`` metadata only at first boot (cloud-init)
+    and its provider forces a new instance when it changes, so keys are kept in step over
+    SSH instead. The file is replaced atomically: a half-written file would lock everyone out.
+    """
+    if not public_keys:
+        raise ValueError("at least one public key is needed, or nobody can log in")
+    for key in public_keys:
+        if "\n" in key or "\r" in key or not key.strip():
+            raise ValueError(f"a public key is one non-empty line, got {key!r}")
+    lines = " ".join(shlex.quote(key.strip()) for key in public_keys)
+    return (
+        "set -eu; umask 077; mkdir -p ~/.ssh; "
+        'tmp=$(mktemp ~/.ssh/authorized_keys.XXXXXX); '
+        f'printf "%s\\n" {lines} > "$tmp"; '
+        'mv -f "$tmp" ~/.ssh/authorized_keys'
+    )

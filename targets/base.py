@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_docker as docker
 
+from components.host_shell import HostShell
 from components.networking import ContainerNetwork
 from components.object_store import ObjectStoreBackend
 
@@ -18,9 +19,11 @@ class Target:
     platform: str | None  # image platform to pull, e.g. "linux/arm64"
     domain: pulumi.Output[str]  # the name the gateway serves
     object_store_backend: ObjectStoreBackend
-    # LiveKit's view of its own address: the VM discovers its public IP via STUN;
-    # on a laptop, ICE candidates must point at the loopback Docker Desktop publishes to.
+    # LiveKit's view of its own address: the VM discovers its public IP via STUN; on a
+    # laptop it adds a loopback candidate for Egress in its namespace (see renderers/livekit.py).
     media_use_external_ip: bool
-    media_node_ip: str | None
+    media_loopback_candidate: bool
+    # Where day-2 commands (password, Caddy reload, PostgreSQL major check) run.
+    host_shell: HostShell
     extra_outputs: dict[str, pulumi.Input] = field(default_factory=dict)
     oci_provider: pulumi.ProviderResource | None = None

@@ -9,6 +9,7 @@ import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_oci as oci
 
+from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from components.object_store import OciBucketBackend
 from config.derived import media_ports
@@ -17,16 +18,22 @@ from config.loader import PROJECT
 from config.model import StackConfig
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.ports import PortRule, public_ingress
-from renderers.remote_host import HOST_READY_COMMAND, docker_host, docker_ssh_opts, ssh_command, sslip_domain
+from renderers.host_firewall import host_firewall_install_command
+from renderers.remote_host import (
+    HOST_READY_COMMAND,
+    authorized_keys_command,
+    docker_host,
+    docker_ssh_opts,
+    ssh_command,
+    sslip_domain,
+)
 from targets.base import Target
-from targets.oci_instance import InstanceSpec, ampere_instance, capacity_error_hook
+from targets.oci_instance import InstanceSpec, ampere_instance, availability_domain, capacity_error_hook
 from targets.oci_network import public_network
 from targets.oci_volume import DATA_DEVICE, data_volume
 
 TYPE = "backing-services:index:AmpereHost"
 PLATFORM = "linux/arm64"
-# Reads ~/.oci/config like the OCI CLI does; the README's prerequisites set it up.
-OCI_CONFIG_PROFILE = "DEFAULT"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +47,7 @@ class AmpereHostArgs:
     boot_volume_gb: int
     data_volume_gb: int
     allow_paid: bool
-    ssh_public_key: str
+    ssh_public_keys: tuple[str, ...]  # the first is installed at first boot; all are kept in step over SSH
     ssh_user: str
     ssh_private_key_file: str  # as configured; ssh expands a leading ~ itself
     ssh_private_key: pulumi.Input[str]  # the key's contents, for the readiness check
@@ -55,13 +62,11 @@ class AmpereHost(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: AmpereHostArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
-        self.oci_provider = oci.Provider(
-            f"{name}-oci",
-            region=args.region,
-            auth="ApiKey",
-            config_file_profile=OCI_CONFIG_PROFILE,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        # No profile and no auth mode: with either set, the provider insists on ~/.oci/config even when
+        # OCI_TENANCY_OCID, OCI_USER_OCID, OCI_FINGERPRINT and OCI_PRIVATE_KEY are in the environment
+        # (internal/provider/provider.go:404-409@v8.28.0). Unset, it reads the environment first and
+        # ~/.oci/config's DEFAULT profile for what is missing (provider.go:401-403), so a laptop and CI both work.
+        self.oci_provider = oci.Provider(f"{name}-oci", region=args.region, opts=pulumi.ResourceOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self, provider=self.oci_provider)
         subnet = public_network(
             name,
@@ -73,9 +78,7 @@ class AmpereHost(pulumi.ComponentResource):
         user_data = render_cloud_init(
             CloudInitConfig(ingress=args.ingress, login_user=args.ssh_user, data_device=DATA_DEVICE)
         )
-        instance = ampere_instance(
-            name,
-            InstanceSpec(
+        spec = InstanceSpec(
                 compartment_id=args.compartment_id,
                 availability_domain=args.availability_domain,
                 image_id=args.image_id,
@@ -83,9 +86,16 @@ class AmpereHost(pulumi.ComponentResource):
                 memory_gb=args.memory_gb,
                 boot_volume_gb=args.boot_volume_gb,
                 allow_paid=args.allow_paid,
-                ssh_public_key=args.ssh_public_key,
-                user_data=user_data,
-            ),
+            ssh_public_key=args.ssh_public_keys[0],
+            user_data=user_data,
+            protect=args.protect_data,
+        )
+        # One lookup for the instance and its data volume, which must share the AD.
+        ad = availability_domain(spec, pulumi.InvokeOutputOptions(parent=self, provider=self.oci_provider))
+        instance = ampere_instance(
+            name,
+            spec,
+            availability_domain=ad,
             subnet_id=subnet.id,
             parent=self,
             provider=self.oci_provider,
@@ -95,25 +105,33 @@ class AmpereHost(pulumi.ComponentResource):
             name,
             compartment_id=args.compartment_id,
             instance=instance,
+            availability_domain=ad,
             size_gb=args.data_volume_gb,
             protect=args.protect_data,
             opts=child,
         )
         self.public_ip = instance.public_ip
+        connection = command.remote.ConnectionArgs(
+            host=self.public_ip,
+            user=args.ssh_user,
+            private_key=pulumi.Output.secret(args.ssh_private_key),
+            # sshd answers a minute or two after the VM reports RUNNING; bounded, not forever.
+            dial_error_limit=60,
+            per_dial_timeout=10,
+        )
         ready = command.remote.Command(
             f"{name}-ready",
-            connection={
-                "host": self.public_ip,
-                "user": args.ssh_user,
-                "private_key": pulumi.Output.secret(args.ssh_private_key),
-                # sshd answers a minute or two after the VM reports RUNNING; bounded, not forever.
-                "dial_error_limit": 60,
-                "per_dial_timeout": 10,
-            },
+            connection=connection,
             create=HOST_READY_COMMAND,
             # cloud-init needs the attached volume to finish; a failed attachment then fails by name, not as a timeout.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[attachment]),
         )
+        self.shell = RemoteShell(connection, ready)
+        # cloud-init's firewall ran once, at first boot; a changed port list must reach the running VM too.
+        firewall_command = host_firewall_install_command(args.ingress)
+        self.shell.run(f"{name}-firewall", script=firewall_command, triggers=[firewall_command], parent=self)
+        keys_command = authorized_keys_command(args.ssh_public_keys)
+        self.shell.run(f"{name}-ssh-keys", script=keys_command, triggers=[keys_command], parent=self)
         self.docker_provider = docker.Provider(
             f"{name}-docker",
             host=self.public_ip.apply(lambda ip: docker_host(args.ssh_user, ip)),
@@ -154,7 +172,7 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
             boot_volume_gb=oci_cfg.boot_volume_gb,
             data_volume_gb=oci_cfg.data_volume_gb,
             allow_paid=oci_cfg.allow_paid,
-            ssh_public_key=oci_cfg.ssh_public_key,
+            ssh_public_keys=(oci_cfg.ssh_public_key, *oci_cfg.extra_ssh_public_keys),
             ssh_user=oci_cfg.ssh_user,
             ssh_private_key_file=oci_cfg.ssh_private_key_file,
             ssh_private_key=pulumi.Output.secret(read_private_key(oci_cfg.ssh_private_key_file)),
@@ -178,7 +196,8 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
         ),
         # The VM learns its public address over STUN; there is no NAT of ours to describe.
         media_use_external_ip=True,
-        media_node_ip=None,
+        media_loopback_candidate=False,
+        host_shell=host.shell,
         extra_outputs={"publicIp": host.public_ip, "sshCommand": host.ssh_command},
         oci_provider=host.oci_provider,
     )

@@ -28,8 +28,9 @@ class InstanceSpec:
     memory_gb: int
     boot_volume_gb: int
     allow_paid: bool
-    ssh_public_key: str
+    ssh_public_key: str  # installed by cloud-init at first boot; later key changes go over SSH
     user_data: str  # the cloud-init document, plain text
+    protect: bool = True
 
 
 def _newest(images: list[oci.core.outputs.GetImagesImageResult]) -> str:
@@ -68,6 +69,7 @@ def image_id(spec: InstanceSpec, opts: pulumi.InvokeOutputOptions) -> pulumi.Out
 
 
 def availability_domain(spec: InstanceSpec, opts: pulumi.InvokeOutputOptions) -> pulumi.Output[str]:
+    """The configured AD, or the tenancy's first; the instance and its data volume both use this one value."""
     if spec.availability_domain is not None:
         return pulumi.Output.from_input(spec.availability_domain)
     found = oci.identity.get_availability_domains_output(compartment_id=spec.compartment_id, opts=opts)
@@ -98,6 +100,7 @@ def ampere_instance(
     name: str,
     spec: InstanceSpec,
     *,
+    availability_domain: pulumi.Input[str],
     subnet_id: pulumi.Input[str],
     parent: pulumi.Resource,
     provider: pulumi.ProviderResource,
@@ -108,7 +111,7 @@ def ampere_instance(
     return oci.core.Instance(
         f"{name}-instance",
         compartment_id=spec.compartment_id,
-        availability_domain=availability_domain(spec, invoke_opts),
+        availability_domain=availability_domain,
         display_name=label,
         freeform_tags={ALLOW_PAID_TAG: str(spec.allow_paid).lower()},
         shape=SHAPE,
@@ -131,8 +134,14 @@ def ampere_instance(
         opts=pulumi.ResourceOptions(
             parent=parent,
             provider=provider,
-            # A newer image or edited cloud-init must not replace a running VM; both only matter at first boot.
-            ignore_changes=["sourceDetails.sourceId", "metadata.user_data"],
+            # Only first boot reads these. A new image id would reimage the boot disk in place, and a changed
+            # user_data or ssh_authorized_keys forces a new instance (core_instance_resource.go:1053-1060@v8.28.0);
+            # the firewall and SSH keys are kept in step over SSH instead (targets/oci_ampere.py).
+            ignore_changes=["sourceDetails.sourceId", "metadata.user_data", "metadata.ssh_authorized_keys"],
+            # Two A1 instances at once exceed Always Free's 4 OCPUs, and the volume cannot attach to both.
+            delete_before_replace=True,
+            # Everything runs here; replacing it means a new public IP and minutes of downtime, so prod refuses in preview.
+            protect=spec.protect,
             hooks=pulumi.ResourceHookBinding(on_error=[on_error]),
         ),
     )

@@ -16,6 +16,7 @@ def data_volume(
     *,
     compartment_id: str,
     instance: oci.core.Instance,
+    availability_domain: pulumi.Input[str],
     size_gb: int,
     protect: bool,
     opts: pulumi.ResourceOptions,
@@ -28,12 +29,21 @@ def data_volume(
     volume = oci.core.Volume(
         f"{name}-data",
         compartment_id=compartment_id,
-        # Taken from the instance, so the volume exists only once a launch succeeded: after
-        # "Out of host capacity", moving to another AD meets no protected volume in the old one.
-        availability_domain=instance.availability_domain,
+        # The same lookup as the instance's, not the instance's output: an instance being replaced has
+        # an unknown AD in preview, and availability_domain is force-new here (core_volume_resource.go@v8.28.0).
+        availability_domain=availability_domain,
         size_in_gbs=str(size_gb),
         display_name=f"{label}-data",
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=protect, retain_on_delete=protect)),
+        opts=pulumi.ResourceOptions.merge(
+            opts,
+            pulumi.ResourceOptions(
+                protect=protect,
+                retain_on_delete=protect,
+                # Created only once a launch succeeded: after "Out of host capacity", moving to another AD
+                # meets no protected volume left behind in the old one.
+                depends_on=[instance],
+            ),
+        ),
     )
     policy = oci.core.VolumeBackupPolicy(
         f"{name}-data-backup-policy",
@@ -55,5 +65,6 @@ def data_volume(
         volume_id=volume.id,
         device=DATA_DEVICE,
         display_name=f"{label}-data",
-        opts=opts,
+        # Every field is force-new (no update function); a volume attaches to one instance at a time.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(delete_before_replace=True)),
     )

@@ -58,6 +58,8 @@ EXPECTED_RESOURCES = {
     ("oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment", "ampere-data-backup"),
     ("oci:Core/volumeAttachment:VolumeAttachment", "ampere-data-attachment"),
     ("command:remote:Command", "ampere-ready"),
+    ("command:remote:Command", "ampere-firewall"),
+    ("command:remote:Command", "ampere-ssh-keys"),
     ("pulumi:providers:docker", "ampere-docker"),
 }
 
@@ -106,8 +108,9 @@ async def test_every_oci_resource_uses_the_explicit_provider_for_the_configured_
     monitor, target = await build_target(prod_config(key_file))
     provider = monitor.one("ampere-oci")
     assert provider.inputs["region"] == PERSONAL["region"]
-    assert provider.inputs["configFileProfile"] == "DEFAULT"
-    assert provider.inputs["auth"] == "ApiKey"
+    # With a profile or auth mode set, the provider insists on ~/.oci/config even when CI gives
+    # OCI_* variables (provider.go:404-409@v8.28.0); unset, it takes the environment, then the file.
+    assert "configFileProfile" not in provider.inputs and "auth" not in provider.inputs
     provider_ref = f"{provider.urn}::ampere-oci-id"
     oci_resources = [r for r in monitor.registered if r.type.startswith("oci:")]
     assert len(oci_resources) == len([t for t, _ in EXPECTED_RESOURCES if t.startswith("oci:")])
@@ -200,8 +203,11 @@ async def test_instance_hardening_and_replacement_guards(key_file):
     assert instance.inputs["instanceOptions"] == {"areLegacyImdsEndpointsDisabled": True}
     assert instance.inputs["availabilityConfig"] == {"recoveryAction": "RESTORE_INSTANCE"}
     assert instance.inputs["createVnicDetails"]["assignPublicIp"] == "true"
-    assert instance.ignore_changes == ["sourceDetails.sourceId", "metadata.user_data"]
+    assert instance.ignore_changes == ["sourceDetails.sourceId", "metadata.user_data", "metadata.ssh_authorized_keys"]
     assert instance.on_error_hooks == ["ampere-out-of-host-capacity"]
+    # Two A1 instances at once exceed Always Free, and the data volume attaches to one at a time.
+    assert instance.delete_before_replace and monitor.one("ampere-data-attachment").delete_before_replace
+    assert instance.protect
 
 
 @pulumi.runtime.test
@@ -306,7 +312,7 @@ async def test_target_contract(key_file):
     assert target.name == "oci"
     assert target.platform == "linux/arm64"
     assert isinstance(target.network, HostNetwork)
-    assert (target.media_use_external_ip, target.media_node_ip) == (True, None)
+    assert (target.media_use_external_ip, target.media_loopback_candidate) == (True, False)
     assert await target.domain.future() == "203-0-113-10.sslip.io"
     assert target.object_store_backend == OciBucketBackend(
         compartment_id=PERSONAL["compartmentId"], region=PERSONAL["region"], user_id=PERSONAL["userId"], protect_data=True

@@ -134,3 +134,63 @@ def test_sslip_domain_dashes_the_address() -> None:
 def test_sslip_domain_needs_an_ipv4_address(ip: str) -> None:
     with pytest.raises(ValueError):
         sslip_domain(ip)
+
+
+# --- authorized keys, kept in step over SSH -------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from renderers.remote_host import authorized_keys_command  # noqa: E402
+
+KEYS = [
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyMaterial user@laptop",
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINextKeyMaterial it's the \"next\" key $HOME `id`",
+]
+
+
+def _run_keys_command(shell: str, home: Path, keys: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [_require(shell), "-c", authorized_keys_command(keys)],
+        env={"HOME": str(home), "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+
+
+@pytest.mark.parametrize("shell", ["sh", "dash", "bash"])
+def test_authorized_keys_holds_exactly_the_configured_keys(tmp_path, shell):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "authorized_keys").write_text("ssh-rsa OLDKEY old@key\n")
+    done = _run_keys_command(shell, home, KEYS)
+    assert done.returncode == 0, done.stderr
+    path = home / ".ssh" / "authorized_keys"
+    assert path.read_text().splitlines() == KEYS
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in (home / ".ssh").iterdir()] == ["authorized_keys"], "no temporary file left behind"
+    again = _run_keys_command(shell, home, KEYS)
+    assert again.returncode == 0 and path.read_text().splitlines() == KEYS
+
+
+def test_authorized_keys_creates_a_private_ssh_dir(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    assert _run_keys_command("sh", home, KEYS[:1]).returncode == 0
+    assert (home / ".ssh").stat().st_mode & 0o777 == 0o700
+
+
+@settings(max_examples=40, deadline=None)
+@given(comment=st.text(alphabet=st.characters(blacklist_categories=("Cc", "Cs")), max_size=40))
+def test_any_key_comment_reaches_the_file_unchanged(tmp_path_factory, comment):
+    key = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExampleKeyMaterial {comment}".strip()
+    home = tmp_path_factory.mktemp("home")
+    done = _run_keys_command("sh", home, [key])
+    assert done.returncode == 0, done.stderr
+    assert (home / ".ssh" / "authorized_keys").read_text() == key + "\n"
+
+
+@pytest.mark.parametrize("keys", [[], ["ssh-ed25519 AAAA a\nssh-rsa BBBB b"], ["  "]])
+def test_authorized_keys_refuses_what_would_lock_everyone_out(keys):
+    with pytest.raises(ValueError):
+        authorized_keys_command(keys)

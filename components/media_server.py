@@ -39,7 +39,7 @@ class MediaServerArgs:
     memory_mb: int = 1024
     cpus: float = 2.0
     use_external_ip: bool = False
-    node_ip: str | None = None
+    loopback_candidate: bool = False
     egress_enabled: bool = True
     egress_version: str = "v1.14.1"
     egress_memory_mb: int = 2048
@@ -72,7 +72,7 @@ class MediaServer(pulumi.ComponentResource):
                 redis_password=redis_password,
                 bind_addresses=bind,
                 use_external_ip=args.use_external_ip,
-                node_ip=args.node_ip,
+                enable_loopback_candidate=args.loopback_candidate,
             )
 
         livekit_env = pulumi.Output.all(api_key, api_secret, args.redis_address, args.redis_password).apply(
@@ -132,6 +132,7 @@ class MediaServer(pulumi.ComponentResource):
                     secret_key=secret_key,
                     force_path_style=store.path_style,
                 ),
+                cpus=args.egress_cpus,
             )
 
         values = pulumi.Output.all(

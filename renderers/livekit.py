@@ -16,6 +16,23 @@ mounted. Upstream facts this module relies on (livekit v1.13.5, egress v1.14.1):
 * Egress decodes leniently (unknown keys are silently ignored), so a wrong key
   name would fail only at upload time; the storage key is ``storage.s3`` and the
   log level is ``logging.level`` (top-level ``s3``/``log_level`` are ignored).
+* The UDP mux binds each non-loopback interface address, never 0.0.0.0, and only
+  ``rtc.enable_loopback_candidate`` adds a 127.0.0.1 socket and candidate
+  (mediatransportutil pkg/rtcconfig webrtc_config.go:136-138, transport/createmux.go:35-78,
+  nearest commit to the one v1.13.5 pins). Egress, in LiveKit's network namespace on a
+  laptop, dials that loopback candidate; the browser reaches the eth0 socket through the
+  published port. ``node_ip`` rewrites every candidate to one address, so the two sockets
+  would collapse into one candidate (pion/ice v4.4.0 udpmultimux.go:58-76): never both.
+* With TURN on, LiveKit allocates relays in ``turn.relay_range_start..end`` (default
+  30000-40000 outside dev, config.go:588-598@v1.13.5) at ``node_ip``; the range is
+  rendered from MediaPorts so both firewalls open exactly what LiveKit uses.
+* Egress admits a request only when the CPUs it sees cover the request type's
+  ``cpu_cost``: idle, ``available = NumCPU`` with no utilisation factor
+  (pkg/stats/monitor.go:557-583@v1.14.1); NumCPU is the cgroup ``cpu.max`` quota that
+  ``docker --cpus`` sets (protocol utils/hwstats cpu_linux.go:205-238@v1.50.1). Costs
+  default to 4 (room composite, web), 2 (participant), 1 (audio, track composite) and
+  0.5 (track) (pkg/config/service.go:31-39@v1.14.1), so a 2-CPU Egress refuses every
+  room composite unless the costs are capped at its limit, as ``egress_cpu_costs`` does.
 * Egress needs no extra capability: Chrome runs with ``--no-sandbox`` by default
   since egress v1.7.8 and with ``--disable-dev-shm-usage``, so neither
   ``SYS_ADMIN`` nor a larger ``/dev/shm`` is required (upstream CI runs the image
@@ -38,6 +55,19 @@ EGRESS_IMAGE = "livekit/egress:v1.14.1"
 
 # Egress answers its healthcheck here (all interfaces; the firewalls keep it off the internet).
 EGRESS_HEALTH_PORT = 9090
+# Egress's Chrome template server, inside its own network namespace (LiveKit's, on a laptop).
+EGRESS_TEMPLATE_PORT = 7980
+
+# Egress's default cpu_cost per request type (pkg/config/service.go:31-39@v1.14.1).
+EGRESS_DEFAULT_CPU_COSTS = {
+    "room_composite_cpu_cost": 4.0,
+    "audio_room_composite_cpu_cost": 1.0,
+    "web_cpu_cost": 4.0,
+    "audio_web_cpu_cost": 1.0,
+    "participant_cpu_cost": 2.0,
+    "track_composite_cpu_cost": 1.0,
+    "track_cpu_cost": 0.5,
+}
 
 LIVEKIT_CONFIG_ENV = "LIVEKIT_CONFIG"
 EGRESS_CONFIG_ENV = "EGRESS_CONFIG_BODY"
@@ -108,6 +138,7 @@ class LiveKitServerConfig:
     bind_addresses: tuple[str, ...] = ()
     use_external_ip: bool = False
     node_ip: str | None = None
+    enable_loopback_candidate: bool = False
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -124,6 +155,8 @@ class LiveKitServerConfig:
             ipaddress.ip_address(self.node_ip)
             if self.use_external_ip:
                 raise ValueError("node_ip is ignored by LiveKit when use_external_ip is set")
+            if self.enable_loopback_candidate:
+                raise ValueError("node_ip would rewrite the loopback candidate too, leaving one socket unreachable")
         _require_log_level(self.log_level)
 
 
@@ -138,6 +171,8 @@ def _rtc_section(cfg: LiveKitServerConfig) -> dict[str, Any]:
     rtc["use_external_ip"] = cfg.use_external_ip
     if cfg.node_ip is not None:
         rtc["node_ip"] = cfg.node_ip
+    if cfg.enable_loopback_candidate:
+        rtc["enable_loopback_candidate"] = True
     return rtc
 
 
@@ -199,6 +234,7 @@ class EgressConfig:
     redis_address: str
     redis_password: str
     s3: S3Upload
+    cpus: float  # the container's CPU limit: what Egress counts as its CPUs
     health_port: int = EGRESS_HEALTH_PORT
     log_level: str = "info"
 
@@ -212,7 +248,19 @@ class EgressConfig:
             raise ValueError("redis_password must not contain NUL")
         if not 1 <= self.health_port <= 65535:
             raise ValueError(f"invalid health_port {self.health_port}")
+        if not self.cpus > 0:
+            raise ValueError(f"cpus must be positive, got {self.cpus!r}")
         _require_log_level(self.log_level)
+
+
+def egress_cpu_costs(cpus: float) -> dict[str, float]:
+    """Every request type's cost, capped at the CPUs Egress sees, so each is admitted when idle.
+
+    A capped cost means one recording of that type at a time on a small Egress; the
+    upstream defaults would refuse it outright. Egress replaces a cost <= 0 with its
+    default (service.go:162-192@v1.14.1), hence the positive floor.
+    """
+    return {key: max(min(default, cpus), 0.01) for key, default in EGRESS_DEFAULT_CPU_COSTS.items()}
 
 
 def render_egress_yaml(cfg: EgressConfig) -> str:
@@ -225,6 +273,7 @@ def render_egress_yaml(cfg: EgressConfig) -> str:
         "redis": {"address": cfg.redis_address, "password": cfg.redis_password},
         "health_port": cfg.health_port,
         "logging": {"level": cfg.log_level},
+        "cpu_cost": egress_cpu_costs(cfg.cpus),
         "storage": {
             "s3": {
                 "access_key": s3.access_key,

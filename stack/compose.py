@@ -35,6 +35,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
         providers["oci"] = target.oci_provider
     opts = pulumi.ResourceOptions(providers=providers)
     common = {"network": target.network, "platform": target.platform}
+    shell = {"host_shell": target.host_shell}
 
     database = None
     if cfg.database.enabled:
@@ -51,6 +52,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 password=cfg.database_password,
                 protect_data=cfg.protect_data,
                 **common,
+                **shell,
             ),
             opts,
         )
@@ -94,7 +96,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 redis_address=cache.internal_address,
                 redis_password=cache.password,
                 use_external_ip=target.media_use_external_ip,
-                node_ip=target.media_node_ip,
+                loopback_candidate=target.media_loopback_candidate,
                 egress_enabled=egress_on,
                 egress_version=m.egress.version,
                 egress_memory_mb=m.egress.memory_mb,
@@ -125,6 +127,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
             cpus=gw.cpus,
             protect_data=cfg.protect_data,
             **common,
+            **shell,
         ),
         opts,
     )

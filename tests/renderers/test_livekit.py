@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderers.livekit import (
@@ -58,16 +58,17 @@ def egress_cfg(**overrides) -> EgressConfig:
         redis_address="redis:6379",
         redis_password="redispw",
         s3=s3_upload(),
+        cpus=2.0,
     )
     values.update(overrides)
     return EgressConfig(**values)
 
 
 def test_dev_mux_config_has_exactly_the_expected_structure():
-    cfg = livekit_cfg(node_ip="127.0.0.1")
+    cfg = livekit_cfg(enable_loopback_candidate=True)
     assert yaml.safe_load(render_livekit_yaml(cfg)) == {
         "port": 7880,
-        "rtc": {"tcp_port": 7881, "udp_port": 7882, "use_external_ip": False, "node_ip": "127.0.0.1"},
+        "rtc": {"tcp_port": 7881, "udp_port": 7882, "use_external_ip": False, "enable_loopback_candidate": True},
         "redis": {"address": "redis:6379", "password": "redispw"},
         "keys": {"APIkey1": SECRET},
         "turn": {"enabled": False},
@@ -118,6 +119,7 @@ def test_turn_is_udp_only_without_tls_port_domain_or_certificate():
         ({"bind_addresses": ("localhost",)}, "does not appear to be an IPv4 or IPv6 address"),
         ({"node_ip": "not-an-ip"}, "does not appear to be an IPv4 or IPv6 address"),
         ({"node_ip": "203.0.113.7", "use_external_ip": True}, "ignored"),
+        ({"node_ip": "127.0.0.1", "enable_loopback_candidate": True}, "loopback candidate"),
         ({"log_level": "verbose"}, "log_level"),
     ],
 )
@@ -134,6 +136,15 @@ def test_egress_config_has_exactly_the_expected_structure():
         "redis": {"address": "redis:6379", "password": "redispw"},
         "health_port": 9090,
         "logging": {"level": "info"},
+        "cpu_cost": {
+            "room_composite_cpu_cost": 2.0,
+            "audio_room_composite_cpu_cost": 1.0,
+            "web_cpu_cost": 2.0,
+            "audio_web_cpu_cost": 1.0,
+            "participant_cpu_cost": 2.0,
+            "track_composite_cpu_cost": 1.0,
+            "track_cpu_cost": 0.5,
+        },
         "storage": {
             "s3": {
                 "access_key": "AKIA1",
@@ -295,3 +306,37 @@ def test_healthchecks_fail_when_nothing_listens():
     eg = egress_healthcheck(port)
     assert run_probe([busybox, *lk[1:]]) != 0
     assert run_probe([wget, *eg[2:]]) != 0
+
+
+# --- Egress admission: its CPU limit and its cpu_cost agree -------------------------------------
+
+from config.model import EgressConfig as EgressSettings  # noqa: E402
+from renderers.livekit import EGRESS_DEFAULT_CPU_COSTS  # noqa: E402
+
+
+def idle_admits(cpus: float, cost: float) -> bool:
+    """Egress v1.14.1 with no active request: available = NumCPU, accepted when available >= cost
+    (pkg/stats/monitor.go:230-235, :557-583); NumCPU is the container's CPU limit (cgroup cpu.max)."""
+    return cpus >= cost
+
+
+
+
+@settings(max_examples=200, deadline=None)
+@given(tenths=st.integers(min_value=1, max_value=640))
+def test_every_request_type_is_admitted_by_an_idle_egress_of_any_allowed_size(tenths):
+    cpus = tenths / 10
+    EgressSettings(cpus=cpus)  # every value drawn is one the config accepts
+    document = yaml.safe_load(render_egress_yaml(egress_cfg(cpus=cpus)))
+    costs = document["cpu_cost"]
+    assert set(costs) == set(EGRESS_DEFAULT_CPU_COSTS)
+    for request_type, cost in costs.items():
+        assert cost > 0, "egress replaces a cost <= 0 with its default"
+        assert idle_admits(cpus, cost), f"{request_type} costs {cost} but Egress has {cpus} CPUs"
+        assert cost <= EGRESS_DEFAULT_CPU_COSTS[request_type], "never dearer than upstream's estimate"
+
+
+def test_upstream_defaults_would_refuse_room_composites_on_two_cpus():
+    """The defaults alone (what Egress used before cpu_cost was rendered) refuse a room composite on 2 CPUs."""
+    assert not idle_admits(2.0, EGRESS_DEFAULT_CPU_COSTS["room_composite_cpu_cost"])
+    assert idle_admits(2.0, yaml.safe_load(render_egress_yaml(egress_cfg(cpus=2.0)))["cpu_cost"]["room_composite_cpu_cost"])

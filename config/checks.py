@@ -56,6 +56,11 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield Problem(f"{ns}:gateway.acmeEmail", None, "required when gateway.tls is 'acme'")
     if gw.tls == "acme" and cfg.domain in ("localhost",):
         yield Problem(f"{ns}:domain", cfg.domain, "a public DNS name is needed for ACME; use gateway.tls: internal for localhost")
+    # The Caddyfile renderer refuses these without ACME (renderers/caddyfile.CaddyConfig).
+    if gw.tls != "acme" and gw.acme_email is not None:
+        yield Problem(f"{ns}:gateway.acmeEmail", gw.acme_email, "only used with gateway.tls: acme; remove it")
+    if gw.tls != "acme" and gw.acme_staging:
+        yield Problem(f"{ns}:gateway.acmeStaging", True, "only used with gateway.tls: acme; set it to false")
     if gw.http_port == gw.https_port:
         yield Problem(f"{ns}:gateway.httpsPort", gw.https_port, "must differ from gateway.httpPort")
     seen: set[str] = set()

@@ -2,24 +2,8 @@
 from __future__ import annotations
 
 import re
-import typing
-
-from pydantic import BaseModel
-
-from config.model import StackConfig
+from tests.config_keys import config_keys
 from tests.harness import ROOT
-
-
-def config_keys(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[str]:
-    keys = []
-    for name, field in model.model_fields.items():
-        key = prefix + (field.alias or name)
-        nested = [c for c in (field.annotation, *typing.get_args(field.annotation)) if isinstance(c, type) and issubclass(c, BaseModel)]
-        if nested and key != "gateway.routes" and not key.endswith("routes"):
-            keys += config_keys(nested[0], key + ".")
-        else:
-            keys.append(key)
-    return keys
 
 
 def documented_keys() -> set[str]:

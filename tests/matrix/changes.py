@@ -1,0 +1,136 @@
+"""One realistic day-2 change per config key and stack: what a user would type.
+
+Every key the config model has must appear here (a test walks the model), so a new
+key cannot ship without its row in "What happens when I change X".
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from tests import harness
+
+NS = harness.PROJECT
+DROP = object()  # remove the key (back to its default)
+
+
+@dataclass(frozen=True)
+class Change:
+    key: str  # dotted config key, as in `pulumi config set --path`
+    stack: str  # "dev" or "prod"
+    value: Any  # the new value, or a function of the old one
+    label: str  # how the README names the change
+
+    def values(self) -> tuple[dict[str, Any], list[str]]:
+        """The whole stack config after the change, and which keys are secrets."""
+        values = copy.deepcopy(harness.stack_config_as_user_sets_it(self.stack))
+        head, *rest = self.key.split(".")
+        top = f"{NS}:{head}"
+        if not rest:
+            new = self.value(values.get(top)) if callable(self.value) else self.value
+            values.pop(top, None) if new is DROP else values.__setitem__(top, new)
+        else:
+            node = values.setdefault(top, {})
+            for part in rest[:-1]:
+                node = node.setdefault(part, {})
+            new = self.value(node.get(rest[-1])) if callable(self.value) else self.value
+            node.pop(rest[-1], None) if new is DROP else node.__setitem__(rest[-1], new)
+        secret = [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
+        return values, secret
+
+
+def both(key: str, value: Any, label: str) -> list[Change]:
+    return [Change(key, "dev", value, label), Change(key, "prod", value, label)]
+
+
+def _add_route(routes):
+    return [{"path": "/admin/*", "upstream": "127.0.0.1:3002"}, *(routes or [])]
+
+
+PROD_OCI = harness.PROD_PERSONAL_CONFIG
+
+CHANGES: list[Change] = [
+    Change("target", "dev", "oci", "move a dev stack to OCI"),
+    Change("target", "prod", "docker", "move a prod stack to local Docker"),
+    *both("domain", "app.example.com", "set a domain"),
+    Change("protectData", "dev", True, "turn protection on"),
+    Change("protectData", "prod", False, "turn protection off"),
+    *both("database.enabled", False, "turn PostgreSQL off"),
+    *both("database.version", "18.2", "a PostgreSQL minor upgrade"),
+    *both("database.version", "17.6", "another PostgreSQL major"),
+    *both("database.name", "shop", "rename the database"),
+    *both("database.user", "shop", "rename the database user"),
+    *both("database.port", 5433, "move PostgreSQL's port"),
+    *both("database.memoryMb", 1024, "more memory for PostgreSQL"),
+    *both("database.cpus", 2, "more CPU for PostgreSQL"),
+    *both("databasePassword", "N3w-Pa55word-from-config", "set or change databasePassword"),
+    *both("cache.enabled", False, "turn Redis off"),
+    *both("cache.version", "7.4.5", "another Redis version"),
+    *both("cache.port", 6380, "move Redis's port"),
+    *both("cache.memoryMb", 384, "more memory for Redis"),
+    *both("cache.cpus", 1, "more CPU for Redis"),
+    *both("cachePassword", "N3w-Redis-pa55word", "set or change cachePassword"),
+    *both("objectStore.enabled", False, "turn the object store off"),
+    *both("objectStore.version", "v1.6.0", "another versitygw version"),
+    *both("objectStore.buckets", lambda b: [*b, "avatars"], "add a bucket"),
+    *both("objectStore.buckets", lambda b: b[:1] if len(b) > 1 else [*b, "avatars"][1:] or b, "remove a bucket"),
+    *both("objectStore.region", "eu-west-1", "another S3 region name"),
+    *both("objectStore.port", 9001, "move the S3 port"),
+    *both("objectStore.memoryMb", 384, "more memory for the object store"),
+    *both("objectStore.cpus", 1, "more CPU for the object store"),
+    *both("mediaServer.enabled", False, "turn LiveKit off"),
+    *both("mediaServer.version", "v1.13.4", "another LiveKit version"),
+    *both("mediaServer.subdomain", "rtc", "another LiveKit subdomain"),
+    *both("mediaServer.signalPort", 7890, "move LiveKit's signal port"),
+    *both("mediaServer.tcpPort", 7891, "move LiveKit's ICE/TCP port"),
+    Change("mediaServer.udpMuxPort", "dev", 7892, "move the UDP mux port"),
+    Change("mediaServer.udpMuxPort", "prod", 7882, "switch from the UDP range to one UDP port"),
+    Change("mediaServer.udpRangeStart", "dev", 51000, "change the UDP range start"),
+    Change("mediaServer.udpRangeStart", "prod", 51000, "change the UDP range start"),
+    Change("mediaServer.udpRangeEnd", "dev", 59000, "change the UDP range end"),
+    Change("mediaServer.udpRangeEnd", "prod", 59000, "change the UDP range end"),
+    Change("mediaServer.turnUdpPort", "dev", 3478, "turn TURN on"),
+    Change("mediaServer.turnUdpPort", "prod", 3479, "move TURN's port"),
+    *both("mediaServer.memoryMb", 1536, "more memory for LiveKit"),
+    *both("mediaServer.cpus", 1, "less CPU for LiveKit"),
+    *both("mediaServer.egress.enabled", False, "turn Egress off"),
+    *both("mediaServer.egress.version", "v1.14.0", "another Egress version"),
+    *both("mediaServer.egress.memoryMb", 3072, "more memory for Egress"),
+    *both("mediaServer.egress.cpus", 3, "more CPU for Egress"),
+    *both("gateway.version", "2.11.6", "another Caddy version"),
+    *both("gateway.httpPort", 8080, "move the HTTP port"),
+    *both("gateway.httpsPort", 8443, "move the HTTPS port"),
+    Change("gateway.tls", "dev", "acme", "switch to Let's Encrypt"),
+    Change("gateway.tls", "prod", "internal", "switch to Caddy's internal CA"),
+    Change("gateway.acmeEmail", "dev", "ops@example.com", "set an ACME email"),
+    Change("gateway.acmeEmail", "prod", "new-ops@example.com", "change the ACME email"),
+    Change("gateway.acmeStaging", "dev", True, "use Let's Encrypt staging"),
+    Change("gateway.acmeStaging", "prod", False, "leave Let's Encrypt staging"),
+    *both("gateway.hstsMaxAgeSeconds", 600, "another HSTS max-age"),
+    *both("gateway.routes", _add_route, "add a route"),
+    *both("gateway.memoryMb", 384, "more memory for Caddy"),
+    *both("gateway.cpus", 0.5, "less CPU for Caddy"),
+    *both("docker.memoryMb", 16384, "a bigger Docker Desktop"),
+    *both("docker.cpus", 8, "more CPUs for Docker Desktop"),
+    Change("oci.compartmentId", "prod", "ocid1.compartment.oc1..aaaaaaaaothercompartment", "another compartment"),
+    Change("oci.region", "prod", "eu-amsterdam-1", "another region"),
+    Change("oci.userId", "prod", "ocid1.user.oc1..aaaaaaaaotheruser", "another user for the S3 key"),
+    Change("oci.sshPublicKey", "prod", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRotatedKeyMaterial user@laptop", "rotate the SSH key"),
+    Change(
+        "oci.extraSshPublicKeys",
+        "prod",
+        ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINextTeammateKey teammate@laptop"],
+        "let a teammate (or the next key) log in",
+    ),
+    Change("oci.adminCidrs", "prod", lambda c: [*c, "192.0.2.0/24"], "allow SSH from another network"),
+    Change("oci.availabilityDomain", "prod", "Uocm:EU-FRANKFURT-1-AD-2", "another availability domain"),
+    Change("oci.imageId", "prod", "ocid1.image.oc1.eu-frankfurt-1.pinned", "pin another image"),
+    Change("oci.ocpus", "prod", 3, "fewer OCPUs"),
+    Change("oci.memoryGb", "prod", 18, "less memory for the VM"),
+    Change("oci.bootVolumeGb", "prod", 60, "a bigger boot volume"),
+    Change("oci.dataVolumeGb", "prod", 140, "a smaller data volume"),
+    Change("oci.allowPaid", "prod", True, "allow paid shapes"),
+    Change("oci.sshUser", "prod", "opc", "another SSH user"),
+    Change("oci.sshPrivateKeyFile", "prod", lambda _: harness.mock_ssh_key_file("id_ed25519_next"), "another private key file"),
+]

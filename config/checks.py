@@ -40,6 +40,13 @@ def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             None,
             "required on the docker target: publishing a 10,000-port UDP range through Docker exhausts memory",
         )
+    if cfg.target == "docker" and cfg.media_server.enabled and cfg.media_server.turn_udp_port is not None:
+        yield Problem(
+            f"{ns}:mediaServer.turnUdpPort",
+            cfg.media_server.turn_udp_port,
+            "must be null on the docker target: TURN relays need a 10,000-port UDP range that Docker cannot publish; "
+            "ICE over TCP (mediaServer.tcpPort) serves networks that block UDP",
+        )
 
 
 def _dependency_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

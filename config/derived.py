@@ -15,4 +15,6 @@ def media_ports(cfg: StackConfig) -> MediaPorts:
         udp_range_start=m.udp_range_start,
         udp_range_end=m.udp_range_end,
         turn_udp_port=m.turn_udp_port,
+        turn_relay_range_start=m.turn_relay_range_start,
+        turn_relay_range_end=m.turn_relay_range_end,
     )

@@ -113,6 +113,9 @@ class MediaServerConfig(_Model):
     udp_range_start: UnprivilegedPort = 50000
     udp_range_end: UnprivilegedPort = 60000
     turn_udp_port: Port | None = 3478
+    # Where LiveKit's TURN server allocates relays (open to the internet with TURN on; see renderers/ports.py).
+    turn_relay_range_start: UnprivilegedPort = 30000
+    turn_relay_range_end: UnprivilegedPort = 40000
     memory_mb: MemoryMb = 1024
     cpus: Cpus = 2.0
     egress: EgressConfig = EgressConfig()

@@ -125,18 +125,30 @@ def docker_daemon_config(cfg: CloudInitConfig) -> dict[str, object]:
         # images under /var/lib/containerd on the boot disk; pin the classic store so
         # everything stays under data-root. Ubuntu backports new Docker majors to LTS.
         "features": {"containerd-snapshotter": False},
-        # Containers keep running while dockerd restarts (e.g. on unattended upgrades).
-        "live-restore": True,
+        # Off, so stopping dockerd (host shutdown, reboot) stops each container with its own stop signal
+        # and StopTimeout (SIGINT and 60 s for PostgreSQL's checkpoint). With it on, dockerd leaves
+        # containers running at shutdown (moby daemon/daemon.go Shutdown@v28.5.2) and systemd later
+        # SIGTERMs them with no regard for StopTimeout. The cost: a docker.io upgrade restarts them.
+        "live-restore": False,
         "log-driver": "json-file",
         # Docker requires log-opts values to be strings.
         "log-opts": {"max-size": cfg.docker_log_max_size, "max-file": str(cfg.docker_log_max_file)},
     }
 
 
+# dockerd's own shutdown waits for the longest container StopTimeout + 5 s (moby daemon.ShutdownTimeout
+# @v28.5.2); docker.service sets no TimeoutStopSec, so systemd's 90 s default would cut it short
+# for any container given more than 85 s. This bound must exceed every container's stop_timeout + 5.
+DOCKER_SERVICE_STOP_TIMEOUT_SECONDS = 180
+
+
 def _docker_mount_dropin(cfg: CloudInitConfig) -> str:
-    # Without this, a reboot where the volume is late (nofail) would start Docker on an
+    # Without RequiresMountsFor, a reboot where the volume is late (nofail) would start Docker on an
     # empty directory of the boot disk; this way Docker waits for the mount or fails.
-    return f"[Unit]\nRequiresMountsFor={cfg.docker_data_root}\n"
+    return (
+        f"[Unit]\nRequiresMountsFor={cfg.docker_data_root}\n"
+        f"\n[Service]\nTimeoutStopSec={DOCKER_SERVICE_STOP_TIMEOUT_SECONDS}\n"
+    )
 
 
 def _runcmd(cfg: CloudInitConfig) -> list[str | list[str]]:

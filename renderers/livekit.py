@@ -179,7 +179,13 @@ def _rtc_section(cfg: LiveKitServerConfig) -> dict[str, Any]:
 def _turn_section(ports: MediaPorts) -> dict[str, Any]:
     if ports.turn_udp_port is None:
         return {"enabled": False}
-    return {"enabled": True, "udp_port": ports.turn_udp_port}
+    return {
+        "enabled": True,
+        "udp_port": ports.turn_udp_port,
+        # Rendered, not left to LiveKit's default, so both firewalls open exactly what it allocates from.
+        "relay_range_start": ports.turn_relay_range_start,
+        "relay_range_end": ports.turn_relay_range_end,
+    }
 
 
 def render_livekit_yaml(cfg: LiveKitServerConfig) -> str:

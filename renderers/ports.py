@@ -34,8 +34,17 @@ ICE_TCP_PURPOSE = "LiveKit ICE over TCP"
 TURN_UDP_PURPOSE = "LiveKit TURN over UDP"
 MEDIA_MUX_PURPOSE = "LiveKit WebRTC media (UDP mux)"
 MEDIA_RANGE_PURPOSE = "LiveKit WebRTC media (UDP range)"
+TURN_RELAY_PURPOSE = "LiveKit TURN relays (UDP range)"
 OWNED_COMMENTS = frozenset(
-    {HTTP_PURPOSE, HTTPS_PURPOSE, ICE_TCP_PURPOSE, TURN_UDP_PURPOSE, MEDIA_MUX_PURPOSE, MEDIA_RANGE_PURPOSE}
+    {
+        HTTP_PURPOSE,
+        HTTPS_PURPOSE,
+        ICE_TCP_PURPOSE,
+        TURN_UDP_PURPOSE,
+        MEDIA_MUX_PURPOSE,
+        MEDIA_RANGE_PURPOSE,
+        TURN_RELAY_PURPOSE,
+    }
 )
 
 # iptables' xt_comment limit.
@@ -66,6 +75,13 @@ class MediaPorts:
     ``udp_mux_port`` set: all WebRTC media goes through that single UDP port
     (works behind Docker Desktop's port publishing). Unset: media uses the
     ``udp_range_start``..``udp_range_end`` range (host networking on a VM).
+
+    With TURN on, LiveKit's embedded TURN server allocates each relay in
+    ``turn_relay_range_start..end`` at its advertised address (livekit pkg/service/turn.go:88-94
+    @v1.13.5), so the SFU's packets to a relay arrive at the public IP from outside the VM's
+    interfaces; 30000-40000 is LiveKit's own default when unset (pkg/config/config.go:588-598).
+    pion/turn forwards only from peers a client granted a permission, so the open range admits
+    nothing else. Prometheus and pprof listeners stay off: their ports default to 0 (server.go:157-187).
     """
 
     signal_port: int = 7880
@@ -74,6 +90,8 @@ class MediaPorts:
     udp_range_start: int = 50000
     udp_range_end: int = 60000
     turn_udp_port: int | None = 3478
+    turn_relay_range_start: int = 30000
+    turn_relay_range_end: int = 40000
 
 
 def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 443) -> tuple[PortRule, ...]:
@@ -89,6 +107,14 @@ def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 
     if media.turn_udp_port is not None:
         rules.append(
             PortRule(protocol="udp", start=media.turn_udp_port, end=media.turn_udp_port, purpose=TURN_UDP_PURPOSE)
+        )
+        rules.append(
+            PortRule(
+                protocol="udp",
+                start=media.turn_relay_range_start,
+                end=media.turn_relay_range_end,
+                purpose=TURN_RELAY_PURPOSE,
+            )
         )
     if media.udp_mux_port is not None:
         rules.append(
@@ -111,6 +137,9 @@ def _exposed_media_ports(media: MediaPorts) -> list[tuple[str, int, int]]:
     exposed = [("tcp_port", media.tcp_port, media.tcp_port)]
     if media.turn_udp_port is not None:
         exposed.append(("turn_udp_port", media.turn_udp_port, media.turn_udp_port))
+        exposed.append(
+            ("turn_relay_range_start..turn_relay_range_end", media.turn_relay_range_start, media.turn_relay_range_end)
+        )
     if media.udp_mux_port is not None:
         exposed.append(("udp_mux_port", media.udp_mux_port, media.udp_mux_port))
     else:
@@ -135,6 +164,11 @@ def media_port_problems(media: MediaPorts, *, reserved: Mapping[int, str]) -> li
     if media.udp_mux_port is None and media.udp_range_start > media.udp_range_end:
         problems.append(
             f"udp_range_start ({media.udp_range_start}) is greater than udp_range_end ({media.udp_range_end})"
+        )
+    if media.turn_udp_port is not None and media.turn_relay_range_start > media.turn_relay_range_end:
+        problems.append(
+            f"turn_relay_range_start ({media.turn_relay_range_start}) is greater than "
+            f"turn_relay_range_end ({media.turn_relay_range_end})"
         )
     for name, first, last in [("signal_port", media.signal_port, media.signal_port), *exposed]:
         for port in sorted({first, last}):

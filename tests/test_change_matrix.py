@@ -94,14 +94,16 @@ def test_a_media_port_change_reaches_both_firewalls_on_the_vm(results):
             continue
         if change.key == "mediaServer.signalPort":  # reached through the gateway, never public
             continue
-        assert verdict.of("ampere-security-list").outcome == "update", change.key
-        assert verdict.of("ampere-firewall").outcome == "replace", change.key
+        cloud, host = verdict.of("ampere-security-list"), verdict.of("ampere-firewall")
+        assert cloud is not None and cloud.outcome == "update", f"{change.key}: the security list keeps the old port"
+        assert host is not None and host.outcome == "replace", f"{change.key}: the VM's iptables never sees the new port"
 
 
 def test_ssh_key_rotation_keeps_the_vm(results):
     (verdict,) = [v for c, v in results if c.key == "oci.sshPublicKey"]
-    assert verdict.of("ampere-instance") is None
-    assert verdict.of("ampere-ssh-keys").outcome == "replace"
+    assert verdict.of("ampere-instance") is None, "a new key must not replace the VM"
+    keys = verdict.of("ampere-ssh-keys")
+    assert keys is not None and keys.outcome == "replace", "the new key must reach authorized_keys over SSH"
 
 
 def test_readme_table_is_the_matrix(results):

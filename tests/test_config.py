@@ -75,7 +75,26 @@ MALFORMED = [
     ("bad bucket", with_changes(DEV, objectStore={"buckets": ["Recordings_2024"]}), f"{NS}:objectStore.buckets[0]", "bucket name"),
     ("plaintext secret", {**DEV, "databasePassword": "hunter2hunter2"}, f"{NS}:databasePassword", "--secret"),
     ("health route taken", with_changes(DEV, gateway={"routes": [{"path": "/health", "upstream": "app:3000"}]}), f"{NS}:gateway.routes[0].path", "/health"),
+    ("turn on docker", with_changes(DEV, mediaServer={"turnUdpPort": 3478}), f"{NS}:mediaServer.turnUdpPort", "cannot publish"),
+    ("cpus not in tenths", with_changes(DEV, database={"cpus": 0.25}), f"{NS}:database.cpus", "multiple of 0.1"),
+    ("acme email without acme", with_changes(DEV, gateway={"acmeEmail": "ops@example.com"}), f"{NS}:gateway.acmeEmail", "only used with gateway.tls: acme"),
+    ("acme staging without acme", with_changes(DEV, gateway={"acmeStaging": True}), f"{NS}:gateway.acmeStaging", "only used with gateway.tls: acme"),
 ]
+
+PROD_RAW = harness.raw_config(harness.stack_config_as_user_sets_it("prod"))
+
+
+@pytest.mark.parametrize(
+    "media,key,fragment",
+    [
+        ({"turnRelayRangeStart": 50500, "turnRelayRangeEnd": 51000}, "mediaServer.turnRelayRangeStart", "overlaps udp_range_start"),
+        ({"turnRelayRangeStart": 41000, "turnRelayRangeEnd": 40000}, "mediaServer.turnRelayRangeStart", "greater than"),
+        ({"turnRelayRangeStart": 5000, "turnRelayRangeEnd": 7000}, "mediaServer.turnRelayRangeStart", "cache.port"),
+    ],
+)
+def test_turn_relay_range_clashes_are_refused_naming_the_key(media, key, fragment):
+    messages = problems_of(with_changes(PROD_RAW, mediaServer=media))
+    assert any(m.startswith(f"{NS}:{key}") and fragment in m for m in messages), messages
 
 
 @pytest.mark.parametrize("raw,key,allowed", [m[1:] for m in MALFORMED], ids=[m[0] for m in MALFORMED])

@@ -45,6 +45,7 @@ def livekit_ports(media: MediaPorts) -> set[tuple[str, int, int]]:
         found.add(("udp", rtc["port_range_start"], rtc["port_range_end"]))
     if turn["enabled"]:
         found.add(("udp", turn["udp_port"], turn["udp_port"]))
+        found.add(("udp", turn["relay_range_start"], turn["relay_range_end"]))
     return found
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 import yaml
@@ -9,11 +10,20 @@ import yaml
 from config.capacity import ALWAYS_FREE
 from renderers.oci_rules import WORLD
 from tests import harness
+from renderers.cloud_init import DOCKER_DAEMON_JSON_PATH, DOCKER_MOUNT_DROPIN_PATH, DOCKER_SERVICE_STOP_TIMEOUT_SECONDS
 from renderers.host_firewall import HOST_FIREWALL_SCRIPT_PATH
 from tests.renderers.test_ports import install_payloads, parse_firewall_command, script_rule_lines
 from tests.oci_view import port_rules, sources_reaching
 
-PUBLIC_PORTS = [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 3478, 3478), ("udp", 50000, 60000)]
+# TURN's relay range too: LiveKit allocates relays there at the public IP (renderers/ports.MediaPorts).
+PUBLIC_PORTS = [
+    ("tcp", 80, 80),
+    ("tcp", 443, 443),
+    ("tcp", 7881, 7881),
+    ("udp", 3478, 3478),
+    ("udp", 30000, 40000),
+    ("udp", 50000, 60000),
+]
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +134,18 @@ def test_cloud_init_opens_exactly_the_public_ports(prod):
     written = {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}
     opened = sorted(parse_firewall_command(line)[:3] for line in script_rule_lines(written[HOST_FIREWALL_SCRIPT_PATH]))
     assert opened == sorted(PUBLIC_PORTS)
+
+
+def test_docker_on_the_vm_gives_every_container_its_stop_timeout_at_shutdown(prod):
+    """dockerd stops containers itself (no live-restore) and systemd waits longer than dockerd does."""
+    instance = harness.unwrap(only(prod, "oci:Core/instance:Instance").inputs)
+    user_data = yaml.safe_load(base64.b64decode(instance["metadata"]["user_data"]).decode())
+    files = {f["path"]: f["content"] for f in user_data["write_files"]}
+    assert json.loads(files[DOCKER_DAEMON_JSON_PATH])["live-restore"] is False
+    longest = max(harness.unwrap(c.inputs)["stopTimeout"] for c in prod.monitor.by_type("docker:index/container:Container"))
+    assert longest >= 60, "PostgreSQL's checkpoint needs its minute"
+    assert f"TimeoutStopSec={DOCKER_SERVICE_STOP_TIMEOUT_SECONDS}" in files[DOCKER_MOUNT_DROPIN_PATH]
+    assert DOCKER_SERVICE_STOP_TIMEOUT_SECONDS > longest + 5
 
 
 def test_the_firewall_command_applies_the_same_script_as_first_boot(prod):

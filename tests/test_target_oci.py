@@ -149,7 +149,7 @@ async def test_security_list_world_ingress_is_exactly_the_public_port_list(key_f
     cfg = prod_config(key_file)
     monitor, _ = await build_target(cfg)
     ingress = inputs(monitor, "ampere-security-list")["ingressSecurityRules"]
-    expected = [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 3478, 3478), ("udp", 50000, 60000)]
+    expected = [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 3478, 3478), ("udp", 30000, 40000), ("udp", 50000, 60000)]
     assert port_rules(ingress, source=WORLD) == expected
     # The same tuple the host firewall and livekit.yaml are derived from.
     derived = public_ingress(media_ports(cfg), http_port=cfg.gateway.http_port, https_port=cfg.gateway.https_port)

@@ -181,7 +181,7 @@ async def test_host_network_publishes_nothing_binds_signal_to_loopback_and_pulls
     assert config["bind_addresses"] == ["127.0.0.1"]
     rtc = {"tcp_port": 7881, "port_range_start": 50000, "port_range_end": 60000, "use_external_ip": True}
     assert config["rtc"] == rtc
-    assert config["turn"] == {"enabled": True, "udp_port": 3478}
+    assert config["turn"] == {"enabled": True, "udp_port": 3478, "relay_range_start": 30000, "relay_range_end": 40000}
     assert config_body(egress, "EGRESS_CONFIG_BODY")["ws_url"] == "ws://127.0.0.1:7880"
     assert await resolve(media.signal_address) == ("127.0.0.1:7880", False)
 

@@ -93,7 +93,7 @@ CONTAINER = ResourceFacts(
         "cpus": Fact(REPLACE, _src("C:1158-1163 (ForceNew, no DiffSuppressFunc); F:946-948; helpers.go:133-149"), read_back=cpus_read_back),
         "logDriver": Fact(REPLACE, _src("C:886-892; F:951")),
         # The daemon merges daemon.json log-opts in when the driver is its default (moby daemon/logs.go:199-205);
-        # the VM's daemon.json sets the same keys and values, so nothing extra appears.
+        # the VM's daemon.json sets the same two keys the program sends, so nothing extra appears.
         "logOpts": Fact(REPLACE, _src("C:894-899; F:952, F:983-989")),
         "securityOpts": Fact(REPLACE, _src("C:291-299; F:854"), unordered=True),
         "privileged": Fact(REPLACE, _src("C:656-661; F:900")),

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from renderers.cloud_init import (
+    DOCKER_SERVICE_STOP_TIMEOUT_SECONDS,
     DOCKER_DAEMON_JSON_PATH,
     DOCKER_MOUNT_DROPIN_PATH,
     PREPARE_DATA_VOLUME_PATH,
@@ -73,7 +74,7 @@ def test_daemon_json_puts_everything_on_the_volume_with_bounded_logs() -> None:
     assert daemon == {
         "data-root": "/srv/data/docker",
         "features": {"containerd-snapshotter": False},
-        "live-restore": True,
+        "live-restore": False,
         "log-driver": "json-file",
         "log-opts": {"max-size": "10m", "max-file": "3"},
     }
@@ -81,7 +82,13 @@ def test_daemon_json_puts_everything_on_the_volume_with_bounded_logs() -> None:
 
 def test_docker_waits_for_the_data_mount() -> None:
     dropin = files(render())[DOCKER_MOUNT_DROPIN_PATH]["content"]
-    assert dropin.splitlines() == ["[Unit]", "RequiresMountsFor=/srv/data/docker"]
+    assert dropin.splitlines() == [
+        "[Unit]",
+        "RequiresMountsFor=/srv/data/docker",
+        "",
+        "[Service]",
+        f"TimeoutStopSec={DOCKER_SERVICE_STOP_TIMEOUT_SECONDS}",
+    ]
 
 
 def test_written_files_have_explicit_modes() -> None:

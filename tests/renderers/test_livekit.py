@@ -89,7 +89,7 @@ def test_prod_range_config_has_exactly_the_expected_structure():
         "rtc": {"tcp_port": 7881, "port_range_start": 50000, "port_range_end": 50100, "use_external_ip": True},
         "redis": {"address": "redis:6379", "password": "redispw"},
         "keys": {"APIkey1": SECRET},
-        "turn": {"enabled": True, "udp_port": 3478},
+        "turn": {"enabled": True, "udp_port": 3478, "relay_range_start": 30000, "relay_range_end": 40000},
         "logging": {"level": "warn"},
     }
 
@@ -105,7 +105,7 @@ def test_mux_mode_never_emits_a_range_and_range_mode_never_emits_a_mux_port():
 
 def test_turn_is_udp_only_without_tls_port_domain_or_certificate():
     turn = yaml.safe_load(render_livekit_yaml(livekit_cfg(ports=MediaPorts(turn_udp_port=443))))["turn"]
-    assert turn == {"enabled": True, "udp_port": 443}
+    assert turn == {"enabled": True, "udp_port": 443, "relay_range_start": 30000, "relay_range_end": 40000}
 
 
 @pytest.mark.parametrize(
@@ -203,7 +203,12 @@ def test_rendered_ports_match_the_inputs_exactly(mp):
         expected_rtc["udp_port"] = mp.udp_mux_port
     assert doc["port"] == mp.signal_port
     assert doc["rtc"] == expected_rtc
-    expected_turn = {"enabled": False} if mp.turn_udp_port is None else {"enabled": True, "udp_port": mp.turn_udp_port}
+    expected_turn = {"enabled": False} if mp.turn_udp_port is None else {
+        "enabled": True,
+        "udp_port": mp.turn_udp_port,
+        "relay_range_start": mp.turn_relay_range_start,
+        "relay_range_end": mp.turn_relay_range_end,
+    }
     assert doc["turn"] == expected_turn
 
 

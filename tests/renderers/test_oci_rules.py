@@ -44,7 +44,7 @@ def test_each_port_rule_becomes_one_stateful_world_rule_in_order() -> None:
     assert rules[-1]["protocol"] == "17"
     assert rules[-1]["udp_options"] == {"min": 50000, "max": 60000}
     assert "tcp_options" not in rules[-1]
-    expected = [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 3478, 3478), ("udp", 50000, 60000)]
+    expected = [("tcp", 80, 80), ("tcp", 443, 443), ("tcp", 7881, 7881), ("udp", 3478, 3478), ("udp", 30000, 40000), ("udp", 50000, 60000)]
     assert opened(rules, WORLD) == expected
 
 

@@ -80,6 +80,7 @@ def test_default_ingress_is_exactly_the_public_ports_in_order() -> None:
         ("tcp", 443, 443),
         ("tcp", 7881, 7881),
         ("udp", 3478, 3478),
+        ("udp", 30000, 40000),
         ("udp", 50000, 60000),
     ]
 
@@ -252,6 +253,8 @@ def valid_media(draw: st.DrawFn) -> MediaPorts:
     """Any MediaPorts the config layer would accept (the validator is checked independently below)."""
     start = draw(ports)
     end = draw(st.integers(min_value=start, max_value=min(65535, start + 20000)))
+    relay_start = draw(ports)
+    relay_end = draw(st.integers(min_value=relay_start, max_value=min(65535, relay_start + 10000)))
     media = MediaPorts(
         signal_port=draw(ports),
         tcp_port=draw(ports),
@@ -259,12 +262,21 @@ def valid_media(draw: st.DrawFn) -> MediaPorts:
         udp_range_start=start,
         udp_range_end=end,
         turn_udp_port=draw(st.none() | ports),
+        turn_relay_range_start=relay_start,
+        turn_relay_range_end=relay_end,
     )
     used = [media.tcp_port, media.signal_port, *RESERVED]
     used += [p for p in (media.turn_udp_port, media.udp_mux_port) if p is not None]
     assume(len(used) == len(set(used)))
+    ranges = []
     if media.udp_mux_port is None:
-        assume(not any(start <= p <= end for p in used))
+        ranges.append((start, end))
+    if media.turn_udp_port is not None:
+        ranges.append((relay_start, relay_end))
+    for first, last in ranges:
+        assume(not any(first <= p <= last for p in used))
+    if len(ranges) == 2:
+        assume(ranges[0][1] < ranges[1][0] or ranges[1][1] < ranges[0][0])
     return media
 
 

@@ -43,6 +43,9 @@ class Cache(pulumi.ComponentResource):
             ContainerSpec(
                 image=image_ref("redis", args.version, "alpine"),
                 alias="redis",
+                # The image's entrypoint chowns only /data, then drops to the redis user (uid 999) via gosu: the
+                # uploaded conf is 0644, so readable (redis/docker-library-redis 7.4/alpine docker-entrypoint.sh).
+                # No STOPSIGNAL: SIGTERM, which Redis answers by saving and exiting.
                 command=["redis-server", CONF_PATH],
                 # redis-cli in the healthcheck authenticates from this variable.
                 env=pulumi.Output.secret(password.apply(lambda pw: [f"REDISCLI_AUTH={pw}"])),

@@ -99,36 +99,21 @@ def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 
 
     The signal port is absent on purpose: clients reach it through Caddy on 443.
     """
+    def udp(first: int, last: int, purpose: str) -> PortRule:
+        return PortRule(protocol="udp", start=first, end=last, purpose=purpose)
+
     rules = [
         PortRule(protocol="tcp", start=http_port, end=http_port, purpose=HTTP_PURPOSE),
         PortRule(protocol="tcp", start=https_port, end=https_port, purpose=HTTPS_PURPOSE),
         PortRule(protocol="tcp", start=media.tcp_port, end=media.tcp_port, purpose=ICE_TCP_PURPOSE),
     ]
     if media.turn_udp_port is not None:
-        rules.append(
-            PortRule(protocol="udp", start=media.turn_udp_port, end=media.turn_udp_port, purpose=TURN_UDP_PURPOSE)
-        )
-        rules.append(
-            PortRule(
-                protocol="udp",
-                start=media.turn_relay_range_start,
-                end=media.turn_relay_range_end,
-                purpose=TURN_RELAY_PURPOSE,
-            )
-        )
+        rules.append(udp(media.turn_udp_port, media.turn_udp_port, TURN_UDP_PURPOSE))
+        rules.append(udp(media.turn_relay_range_start, media.turn_relay_range_end, TURN_RELAY_PURPOSE))
     if media.udp_mux_port is not None:
-        rules.append(
-            PortRule(protocol="udp", start=media.udp_mux_port, end=media.udp_mux_port, purpose=MEDIA_MUX_PURPOSE)
-        )
+        rules.append(udp(media.udp_mux_port, media.udp_mux_port, MEDIA_MUX_PURPOSE))
     else:
-        rules.append(
-            PortRule(
-                protocol="udp",
-                start=media.udp_range_start,
-                end=media.udp_range_end,
-                purpose=MEDIA_RANGE_PURPOSE,
-            )
-        )
+        rules.append(udp(media.udp_range_start, media.udp_range_end, MEDIA_RANGE_PURPOSE))
     return tuple(rules)
 
 

@@ -34,7 +34,7 @@ from tests.renderers.test_ports import parse_firewall_command, restore_tokens
 TIMEOUT_S = 60
 INGRESS = public_ingress(MediaPorts())
 # A media port change as a user would make it: ICE/TCP and the UDP range move, TURN is switched off.
-MOVED_INGRESS = public_ingress(MediaPorts(tcp_port=7891, udp_range_start=40000, udp_range_end=45000, turn_udp_port=None))
+MOVED_INGRESS = public_ingress(MediaPorts(tcp_port=7891, udp_range_start=41000, udp_range_end=45000, turn_udp_port=None))
 JUMP = f"-A INPUT -j {HOST_FIREWALL_CHAIN}"
 
 # Oracle's /etc/iptables/rules.v4 for Ubuntu platform images, as published in
@@ -109,14 +109,15 @@ print(json.dumps([[proto, port, {"tcp": tcp, "udp": udp}[proto](port)] for proto
 """
 
 
-EXPECTED_OPEN = [("tcp", 22), ("tcp", 80), ("tcp", 443), ("tcp", 7881),
-                 ("udp", 3478), ("udp", 50000), ("udp", 55555), ("udp", 60000)]  # fmt: skip
-EXPECTED_CLOSED = [("tcp", 5432), ("tcp", 6379), ("tcp", 7880), ("tcp", 9000),
-                   ("udp", 49999), ("udp", 60001), ("tcp", 50000)]  # fmt: skip
+EXPECTED_OPEN = [("tcp", 22), ("tcp", 80), ("tcp", 443), ("tcp", 7881), ("udp", 3478),
+                 ("udp", 30000), ("udp", 40000), ("udp", 50000), ("udp", 55555), ("udp", 60000)]  # fmt: skip
+EXPECTED_CLOSED = [("tcp", 5432), ("tcp", 6379), ("tcp", 7880), ("tcp", 9000), ("udp", 29999),
+                   ("udp", 40001), ("udp", 49999), ("udp", 60001), ("tcp", 50000)]  # fmt: skip
+# TURN off: its port and its relay range close with it.
 MOVED_OPEN = [("tcp", 22), ("tcp", 80), ("tcp", 443), ("tcp", 7891),
-              ("udp", 40000), ("udp", 42424), ("udp", 45000)]  # fmt: skip
-MOVED_CLOSED = [("tcp", 7881), ("udp", 3478), ("udp", 50000), ("udp", 55555), ("udp", 60000),
-                ("udp", 39999), ("udp", 45001), ("tcp", 7880), ("tcp", 5432)]  # fmt: skip
+              ("udp", 41000), ("udp", 42424), ("udp", 45000)]  # fmt: skip
+MOVED_CLOSED = [("tcp", 7881), ("udp", 3478), ("udp", 30000), ("udp", 40000), ("udp", 50000), ("udp", 55555),
+                ("udp", 60000), ("udp", 40999), ("udp", 45001), ("tcp", 7880), ("tcp", 5432)]  # fmt: skip
 
 
 def _tool(name: str) -> str:
@@ -300,8 +301,8 @@ def test_without_a_reject_the_jump_is_appended(ns: Namespace) -> None:
 def test_a_moved_media_port_closes_the_old_port_and_opens_the_new(ns: Namespace) -> None:
     ns.load(RULES_WITHOUT_LOOPBACK_ACCEPT)
     ns.converge(INGRESS)
-    assert ns.probe([("tcp", 7881), ("tcp", 7891), ("udp", 50000), ("udp", 40000)]) == {
-        ("tcp", 7881): True, ("tcp", 7891): False, ("udp", 50000): True, ("udp", 40000): False,
+    assert ns.probe([("tcp", 7881), ("tcp", 7891), ("udp", 50000), ("udp", 41000)]) == {
+        ("tcp", 7881): True, ("tcp", 7891): False, ("udp", 50000): True, ("udp", 41000): False,
     }  # fmt: skip
 
     ns.converge(MOVED_INGRESS)

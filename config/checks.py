@@ -11,11 +11,9 @@ from config.capacity import ALWAYS_FREE, container_limits, target_capacity
 from config.derived import media_ports
 from config.errors import Problem
 from config.model import StackConfig
-from renderers.caddyfile import HEALTH_PORT as GATEWAY_HEALTH_PORT
-from renderers.livekit import EGRESS_HEALTH_PORT
+from config.ports import service_listeners, service_port_collisions
+from config.renderer_checks import renderer_problems
 from renderers.ports import media_port_problems
-
-SSH_PORT = 22
 
 
 def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
@@ -23,7 +21,10 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_target_problems(cfg, ns),
         *_dependency_problems(cfg, ns),
         *_gateway_problems(cfg, ns),
+        *_name_problems(cfg, ns),
+        *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
+        *renderer_problems(cfg, ns),
         *_capacity_problems(cfg, ns),
         *_oci_problems(cfg, ns),
     ]
@@ -79,18 +80,35 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             yield Problem(f"{ns}:gateway.routes[{i}].path", route.path, "'/health' is answered by the gateway itself")
 
 
+def _name_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for i, bucket in enumerate(cfg.object_store.buckets):
+        if bucket in seen:
+            yield Problem(f"{ns}:objectStore.buckets[{i}]", bucket, "each bucket name must be unique")
+        seen.add(bucket)
+    if cfg.oci is not None:
+        keys = [cfg.oci.ssh_public_key, *cfg.oci.extra_ssh_public_keys]
+        for i, key in enumerate(cfg.oci.extra_ssh_public_keys):
+            if key in keys[: i + 1]:
+                yield Problem(f"{ns}:oci.extraSshPublicKeys[{i}]", key, "listed already (oci.sshPublicKey or earlier); remove it")
+
+
+def _service_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    for listener, holder in service_port_collisions(cfg):
+        yield Problem(
+            f"{ns}:{listener.owner}",
+            listener.port,
+            f"already used by {holder.owner}; two services cannot listen on one port. Choose a free one: "
+            f"`pulumi config set --path {listener.owner} <port>`",
+        )
+
+
 def reserved_ports(cfg: StackConfig) -> dict[int, str]:
     """Ports other services hold, which LiveKit's ports must stay clear of."""
-    return {
-        SSH_PORT: "SSH",
-        cfg.gateway.http_port: "gateway.httpPort",
-        cfg.gateway.https_port: "gateway.httpsPort",
-        GATEWAY_HEALTH_PORT: "the gateway's health listener",
-        EGRESS_HEALTH_PORT: "egress's health listener",
-        cfg.database.port: "database.port",
-        cfg.cache.port: "cache.port",
-        cfg.object_store.port: "objectStore.port",
-    }
+    reserved: dict[int, str] = {}
+    for listener in service_listeners(cfg):
+        reserved.setdefault(listener.port, listener.owner)
+    return reserved
 
 
 def _media_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

@@ -39,6 +39,9 @@ SshPublicKey = Annotated[
     str, StringConstraints(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$")
 ]
 S3Region = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,32}$")]
+FilePath = Annotated[str, StringConstraints(pattern=r"^[^\x00\r\n]+$")]
+# "<tenancy prefix>:<REGION>-AD-<n>", as `oci iam availability-domain list` prints them.
+AvailabilityDomain = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+:[A-Za-z0-9-]+-AD-[1-3]$")]
 Label = Annotated[str, StringConstraints(pattern=rf"^{_LABEL}$")]
 
 # What each pattern means, for error messages a person can act on.
@@ -55,6 +58,10 @@ PATTERN_MEANINGS = {
     r"^[a-z]{2}-[a-z]+-\d$": "an OCI region identifier like 'eu-frankfurt-1'",
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$": "an OpenSSH public key line ('ssh-ed25519 AAAA...')",
     r"^[a-z0-9-]{2,32}$": "a region name like 'us-east-1'",
+    r"^[^\x00\r\n]+$": "a file path on one line, e.g. '~/.ssh/id_ed25519'",
+    r"^[A-Za-z0-9]+:[A-Za-z0-9-]+-AD-[1-3]$": (
+        "an availability domain like 'Uocm:EU-FRANKFURT-1-AD-1' (list them: `oci iam availability-domain list`)"
+    ),
     rf"^{_LABEL}$": "one DNS label like 'livekit'",
 }
 
@@ -156,7 +163,7 @@ class OciTargetConfig(_Model):
     # More keys allowed to log in as sshUser: teammates, or the next key during a rotation.
     extra_ssh_public_keys: tuple[SshPublicKey, ...] = ()
     admin_cidrs: tuple[str, ...] = Field(min_length=1)
-    availability_domain: str | None = None
+    availability_domain: AvailabilityDomain | None = None
     image_id: Ocid | None = None
     ocpus: Annotated[int, Field(ge=1, le=80)] = 4
     memory_gb: Annotated[int, Field(ge=1, le=512)] = 24
@@ -165,7 +172,7 @@ class OciTargetConfig(_Model):
     allow_paid: bool = False
     # The key goes to the image's default user; cloud-init creates no other.
     ssh_user: Literal["ubuntu"] = "ubuntu"
-    ssh_private_key_file: str = "~/.ssh/id_ed25519"
+    ssh_private_key_file: FilePath = "~/.ssh/id_ed25519"
 
 
 class StackConfig(_Model):

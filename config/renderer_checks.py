@@ -1,0 +1,68 @@
+"""The renderers' own rules, applied to the config before any resource exists.
+
+Renderers refuse inputs they cannot render (renderers/caddyfile.Route, CaddyConfig); a
+refusal inside a resource's inputs would come after other resources were registered, as a
+traceback. Building the same renderer inputs here, from the same code, turns each refusal
+into a Problem naming the config key.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from config.errors import Problem
+from config.model import StackConfig
+from renderers.caddyfile import CaddyConfig, Route
+
+# Stands in for the name only known after the VM exists (<ip>.sslip.io): valid by construction.
+_UNKNOWN_DOMAIN = "203-0-113-10.sslip.io"
+
+# CaddyConfig's messages start with the field they are about.
+_CADDY_FIELD_KEYS = {
+    "domain": "domain",
+    "tls": "gateway.tls",
+    "acme_email": "gateway.acmeEmail",
+    "acme_staging": "gateway.acmeStaging",
+    "http_port": "gateway.httpPort",
+    "https_port": "gateway.httpsPort",
+    "routes": "gateway.routes",
+    "media_subdomain": "mediaServer.subdomain",
+    "hsts_max_age_seconds": "gateway.hstsMaxAgeSeconds",
+}
+
+
+def _routes(cfg: StackConfig, ns: str) -> tuple[list[Route], list[Problem]]:
+    routes, problems = [], []
+    for i, route in enumerate(cfg.gateway.routes):
+        try:
+            routes.append(Route(path=route.path, upstream=route.upstream))
+        except ValueError as err:
+            field = "upstream" if str(err).startswith("Route.upstream") else "path"
+            problems.append(Problem(f"{ns}:gateway.routes[{i}].{field}", getattr(route, field), str(err)))
+    return routes, problems
+
+
+def renderer_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    routes, problems = _routes(cfg, ns)
+    yield from problems
+    if problems:
+        return  # the gateway's config cannot be built without its routes
+    gw = cfg.gateway
+    try:
+        CaddyConfig(
+            domain=cfg.domain or ("localhost" if cfg.target == "docker" else _UNKNOWN_DOMAIN),
+            tls=gw.tls,
+            acme_email=gw.acme_email,
+            acme_staging=gw.acme_staging,
+            http_port=gw.http_port,
+            https_port=gw.https_port,
+            routes=tuple(routes),
+            media_subdomain=cfg.media_server.subdomain,
+            media_upstream=f"127.0.0.1:{cfg.media_server.signal_port}" if cfg.media_server.enabled else None,
+            hsts_max_age_seconds=gw.hsts_max_age_seconds,
+        )
+    except ValueError as err:
+        message = str(err)
+        field = next((f for f in sorted(_CADDY_FIELD_KEYS, key=len, reverse=True) if message.startswith(f)), None)
+        key = _CADDY_FIELD_KEYS.get(field, "gateway")
+        value = cfg.domain if key == "domain" else None
+        yield Problem(f"{ns}:{key}", value, f"the gateway cannot serve it: {message}")

@@ -1,0 +1,129 @@
+"""Hypothesis strategies for whole stack configs: every key of the model, valid and invalid values.
+
+Values are drawn from pools that hold the defaults, the boundaries and every port some
+service already uses, so collisions and out-of-range values come up as often as ordinary
+ones. A config is a checked-in stack (plus a user's personal prod keys) with a few keys changed.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from hypothesis import strategies as st
+
+from tests import harness
+from tests.config_keys import config_keys
+
+NS = harness.PROJECT
+
+# Every port a service listens on by default, the web and SSH ports, range edges and invalid ones.
+SERVICE_PORTS = [22, 80, 443, 2019, 3478, 5432, 6379, 7880, 7881, 7882, 7980, 9000, 9090, 9180]
+EDGE_PORTS = [0, 1, 1023, 1024, 30000, 40000, 50000, 60000, 65535, 65536, 99999]
+ports = st.sampled_from(SERVICE_PORTS + EDGE_PORTS) | st.integers(min_value=1, max_value=65535)
+
+# Mostly well-formed, so that a bad port or a clash is what a drawn route is wrong about.
+_HOSTS = ["127.0.0.1", "host.docker.internal", "app", "my-app.internal"]
+_BAD_HOSTS = ["256.1.1.1", "bad_host", ""]
+upstreams = st.one_of(
+    st.builds(lambda h, p: f"{h}:{p}", st.sampled_from(_HOSTS), ports),
+    st.builds(lambda h, p: f"{h}:{p}", st.sampled_from(_BAD_HOSTS), ports),
+    st.sampled_from(["app", "app:", ":80"]),
+)
+paths = st.sampled_from(["/", "/*", "/api/*", "/ws", "/admin/*", "/uploads/*"]) | st.sampled_from(
+    ["/health", "api", "/a b", "/x*y"]
+)
+routes = st.lists(st.fixed_dictionaries({"path": paths, "upstream": upstreams}), max_size=3)
+buckets = st.lists(st.sampled_from(["recordings", "uploads", "avatars", "Recordings", "ab", "a" * 64, "x.y-z"]), max_size=4)
+versions = st.sampled_from(["7.4.6", "v1.13.5", "18.1", "16.6", "14.19", "2.11.7", "v1.14.1", "latest", "7", "v1.7.0"])
+pg_versions = st.sampled_from(["18.1", "17.6", "16.6", "14.19", "18", "9.6", "latest"])
+memory = st.sampled_from([16, 32, 64, 256, 512, 1024, 2048, 4096, 9000, 30000])
+cpus = st.sampled_from([0, 0.1, 0.25, 0.5, 1, 1.5, 2, 3, 4, 8, 100])
+text = st.sampled_from(["", "app", "shop", "Bad-Name", "x" * 70, "livekit", "rtc", "a.b"])
+ocids = st.sampled_from(["ocid1.compartment.oc1..aaaaaaaaexample", "ocid1.user.oc1..aaaaaaaaexample", "not-an-ocid"])
+cidrs = st.lists(st.sampled_from(["198.51.100.7/32", "0.0.0.0/0", "10.0.0.0/8", "::/0", "bogus", "2001:db8::/32"]), max_size=3)
+ssh_keys = st.sampled_from(
+    ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@host", "ssh-rsa AAAAB3NzaC1yc2E= x", "not a key", ""]
+)
+
+BY_KEY: dict[str, st.SearchStrategy[Any]] = {
+    "target": st.sampled_from(["docker", "oci", "kubernetes"]),
+    "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
+    "database.version": pg_versions,
+    "database.name": text,
+    "database.user": text,
+    "objectStore.buckets": buckets,
+    "objectStore.region": st.sampled_from(["us-east-1", "eu-west-1", "x", "US-EAST-1"]),
+    "mediaServer.subdomain": text,
+    "gateway.tls": st.sampled_from(["internal", "acme", "none"]),
+    "gateway.acmeEmail": st.sampled_from([None, "ops@example.com", "not-an-email"]),
+    "gateway.hstsMaxAgeSeconds": st.sampled_from([0, 300, 31_536_000, -1, 10**9]),
+    "gateway.routes": routes,
+    "oci.compartmentId": ocids,
+    "oci.userId": ocids,
+    "oci.region": st.sampled_from(["eu-frankfurt-1", "us-ashburn-1", "frankfurt", "EU-FRANKFURT-1"]),
+    "oci.sshPublicKey": ssh_keys,
+    "oci.extraSshPublicKeys": st.lists(ssh_keys, max_size=2),
+    "oci.adminCidrs": cidrs,
+    "oci.availabilityDomain": st.sampled_from([None, "Uocm:EU-FRANKFURT-1-AD-2", "", "AD 1"]),
+    "oci.imageId": st.sampled_from([None, "ocid1.image.oc1.eu-frankfurt-1.aaaa", "ami-123"]),
+    "oci.ocpus": st.sampled_from([1, 2, 4, 8, 0]),
+    "oci.memoryGb": st.sampled_from([1, 6, 12, 24, 48, 0]),
+    "oci.bootVolumeGb": st.sampled_from([47, 50, 100, 200]),
+    "oci.dataVolumeGb": st.sampled_from([50, 100, 150, 300]),
+    "oci.sshUser": st.sampled_from(["ubuntu", "opc"]),
+    "oci.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
+    "databasePassword": st.sampled_from(["S3cret-pw-long-enough", "it's a \"pass\" \\ word", ""]),
+    "cachePassword": st.sampled_from(["S3cret-pw-long-enough", "p@ss:w/rd"]),
+}
+
+
+def strategy_for(key: str) -> st.SearchStrategy[Any]:
+    if key in BY_KEY:
+        return BY_KEY[key]
+    leaf = key.rsplit(".", 1)[-1]
+    if leaf.endswith(("Port", "port")) or leaf in ("udpRangeStart", "udpRangeEnd") or "RelayRange" in leaf:
+        return st.none() | ports if leaf in ("udpMuxPort", "turnUdpPort") else ports
+    if leaf == "memoryMb":
+        return memory
+    if leaf == "cpus":
+        return cpus
+    if leaf == "version":
+        return versions
+    if leaf in ("enabled", "protectData", "acmeStaging", "allowPaid"):
+        return st.booleans()
+    raise KeyError(f"no strategy for config key {key}: add one to tests/config_space.py")
+
+
+def _weight(key: str) -> int:
+    # Ports and routes are where keys interact most: drawn more often than the rest.
+    return 4 if "ort" in key or "Range" in key or key == "gateway.routes" else 1
+
+
+WEIGHTED_KEYS = [key for key in config_keys() for _ in range(_weight(key))]
+
+
+def _set(values: dict[str, Any], key: str, value: Any) -> None:
+    head, *rest = key.split(".")
+    if not rest:
+        values[f"{NS}:{head}"] = value
+        return
+    node = values.setdefault(f"{NS}:{head}", {})
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    node[rest[-1]] = value
+
+
+@st.composite
+def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
+    """(stack, namespaced config values, secret keys): a checked-in stack with 1-4 keys changed."""
+    stack = draw(st.sampled_from(["dev", "prod"]))
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    for key in draw(st.lists(st.sampled_from(WEIGHTED_KEYS), min_size=1, max_size=4, unique=True)):
+        value = draw(strategy_for(key))
+        if key == "oci.sshPrivateKeyFile" and value == "KEY":
+            value = harness.mock_ssh_key_file()
+        if key.startswith("oci.") and f"{NS}:oci" not in values:
+            values[f"{NS}:oci"] = {**harness.PROD_PERSONAL_CONFIG, "sshPrivateKeyFile": harness.mock_ssh_key_file()}
+        _set(values, key, value)
+    secret = [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
+    return stack, values, secret

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from config.errors import Problem
 from config.model import StackConfig
 from renderers.caddyfile import CaddyConfig, Route
+from renderers.redis_conf import RedisSettings
 
 # Stands in for the name only known after the VM exists (<ip>.sslip.io): valid by construction.
 _UNKNOWN_DOMAIN = "203-0-113-10.sslip.io"
@@ -41,7 +42,19 @@ def _routes(cfg: StackConfig, ns: str) -> tuple[list[Route], list[Problem]]:
     return routes, problems
 
 
+def _passwords(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    if cfg.cache_password is not None:
+        try:
+            RedisSettings(password=cfg.cache_password)
+        except ValueError as err:
+            yield Problem(f"{ns}:cachePassword", "<secret>", f"redis.conf cannot hold it: {err}")
+    if cfg.database_password is not None and not cfg.database_password:
+        # The image's entrypoint refuses to initialise without a password (docker-entrypoint.sh, docker_verify_minimum_env).
+        yield Problem(f"{ns}:databasePassword", "<secret>", "must not be empty; unset it to have one generated")
+
+
 def renderer_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    yield from _passwords(cfg, ns)
     routes, problems = _routes(cfg, ns)
     yield from problems
     if problems:

@@ -73,7 +73,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "oci.sshUser": st.sampled_from(["ubuntu", "opc"]),
     "oci.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
     "databasePassword": st.sampled_from(["S3cret-pw-long-enough", "it's a \"pass\" \\ word", ""]),
-    "cachePassword": st.sampled_from(["S3cret-pw-long-enough", "p@ss:w/rd"]),
+    "cachePassword": st.sampled_from(["S3cret-pw-long-enough", "p@ss:w/rd", "with space", 'quo"te', ""]),
 }
 
 

@@ -95,6 +95,20 @@ MALFORMED = [
     ("duplicate route path", with_changes(DEV, gateway={"routes": [{"path": "/api/*", "upstream": "app:1"}, {"path": "/api/*", "upstream": "app:2"}]}), f"{NS}:gateway.routes[1].path", "unique"),
     ("domain that is an IP", {**DEV, "domain": "10.0.0.1"}, f"{NS}:domain", "lower-case hostname"),
 ]
+SECRET_MALFORMED = [
+    ("cache password with a space", "cachePassword", "with space", "without whitespace"),
+    ("cache password with a quote", "cachePassword", 'a"b', "without whitespace"),
+    ("empty database password", "databasePassword", "", "must not be empty"),
+]
+
+
+@pytest.mark.parametrize("key,value,allowed", [m[1:] for m in SECRET_MALFORMED], ids=[m[0] for m in SECRET_MALFORMED])
+def test_a_secret_the_server_cannot_take_is_refused(key, value, allowed):
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config({**DEV, key: value}, frozenset({key}))
+    messages = [str(p) for p in caught.value.problems]
+    assert any(m.startswith(f"{NS}:{key}: got '<secret>'") and allowed in m for m in messages), messages
+    assert value not in " ".join(messages) or not value, "a secret must not be echoed in the error"
 
 PROD_RAW = harness.raw_config(harness.stack_config_as_user_sets_it("prod"))
 

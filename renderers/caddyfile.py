@@ -63,6 +63,28 @@ STREAM_CLOSE_DELAY = "1h"
 # Docker's SIGKILL on stop (components/container.py stop_grace_seconds = 30).
 GRACE_PERIOD = "20s"
 
+# --- per-route options (Route.strip_prefix, Route.cors_origins, Route.compress) ---------------
+# What a CORS preflight answer allows besides the origin. Methods are a fixed list (GET, HEAD
+# and POST are CORS-safelisted anyway); request headers are whatever the preflight asks for
+# (Access-Control-Request-Headers echoed back): the origin check is the access decision, and
+# a fixed header list would break every app that sends its own X-* header.
+CORS_ALLOW_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+# How long a browser may reuse a preflight answer. Short, so that an origin removed from
+# cors_origins loses its non-simple requests (PUT, DELETE, JSON POST) within ten minutes
+# even in a tab that preflighted just before; the cost is one OPTIONS per URL per ten minutes.
+CORS_MAX_AGE_SECONDS = 600
+CORS_ANY_ORIGIN = "*"
+# Response headers by which an upstream could grant CORS access on its own. On a route with
+# cors_origins the gateway is the one CORS authority: these are removed from every upstream
+# response (reverse_proxy header_down, applied before the response is copied to the client:
+# reverseproxy.go@v2.11.4 finalizeResponse), so an app that reflects any Origin cannot undo
+# the gateway's allow-list, and the gateway's own value is never doubled.
+_UPSTREAM_CORS_GRANTS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Credentials")
+# An origin as a browser serialises it (RFC 6454 section 6.1): lower-case scheme and host, no
+# path, no trailing slash, the port only when it is not the scheme's default.
+_ORIGIN_RE = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*)://(?P<host>[^:/]+)(?::(?P<port>[1-9][0-9]{0,4}))?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
 # Lower case only: Caddy lower-cases site addresses anyway, and one spelling
 # keeps equality checks (e.g. media site vs. main site) honest.
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -113,12 +135,75 @@ def _check_port(field: str, value: int) -> None:
         raise ValueError(f"{field} must be an integer in 1..65535, got {value!r}")
 
 
+def _check_origin(value: object) -> None:
+    match = _ORIGIN_RE.fullmatch(value) if isinstance(value, str) else None
+    host = match["host"] if match else ""
+    port = int(match["port"]) if match and match["port"] else None
+    if (
+        match is None
+        or not (_is_hostname(host) or _is_ipv4(host))
+        or (port is not None and (port > 65535 or _DEFAULT_PORTS.get(match["scheme"]) == port))
+    ):
+        raise ValueError(
+            "Route.cors_origins entries must be origins as browsers send them, "
+            "'scheme://host[:port]' in lower case with no path, trailing slash, wildcard or "
+            f"default port (or exactly ('*',) for any origin), got {value!r}"
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class Route:
-    """Requests whose path matches ``path`` (Caddy path matcher) go to ``upstream``."""
+    """Requests whose path matches ``path`` (Caddy path matcher) go to ``upstream``.
+
+    The options are for the teams' own app containers behind the gateway; their defaults
+    render exactly what a Route without them always rendered.
+
+    ``strip_prefix``: for ``path="/api/*"`` the upstream gets ``/api/users?x=1`` as
+    ``/users?x=1`` (Caddy ``handle_path``, which is ``handle`` plus a rewrite with
+    strip_path_prefix ``/api``: modules/caddyhttp/rewrite/caddyfile.go@v2.11.4
+    parseCaddyfileHandlePath; the prefix is compared case-insensitively like the path
+    matcher and the query is kept: rewrite.go@v2.11.4 trimPathPrefix). Only for paths
+    ``/prefix/*``: an exact path has nothing below it to forward, and ``/*`` has no prefix.
+    Caddy sends no X-Forwarded-Prefix, so an app that builds absolute links must know its
+    public prefix itself.
+
+    ``cors_origins``: the gateway answers CORS for this route, the upstream never does.
+    A preflight (OPTIONS with Origin and Access-Control-Request-Method) from an allowed
+    origin gets 204 with Access-Control-Allow-Origin/-Methods/-Headers/-Max-Age and never
+    reaches the upstream; one from any other origin gets 403 without CORS headers, also at
+    the gateway. Other requests from an allowed origin get Access-Control-Allow-Origin with
+    that origin as a literal from this config: never the request's Origin header, so no
+    spelling of a request (two Origin headers, a prefix of an allowed one) can make the
+    gateway echo an origin that is not in the list. Every response on the route carries
+    ``Vary: Origin``, since its CORS headers depend on it and a shared cache must not hand
+    one origin's answer to another. ``("*",)`` allows any origin: a literal ``*``, no Vary.
+    Credentials: with explicit origins the answers also carry
+    ``Access-Control-Allow-Credentials: true``, so those origins may send cookies and
+    Authorization (the usual reason to list origins: a front end on a sibling domain using
+    the app's session). With ``*`` they never do: browsers refuse credentials with a
+    wildcard origin, and the only way around that, echoing whatever origin asks, would let
+    every web site read the signed-in user's responses. CORS governs what browsers let pages
+    read; it does not cover WebSockets (browsers send Origin but never preflight an
+    upgrade), so an app taking WebSockets from browsers checks Origin itself.
+
+    ``compress``: ``encode zstd gzip`` for this route's responses. While every route
+    compresses, the site keeps its single site-wide ``encode``, exactly as before; once one
+    route opts out, each compressing route gets its own. Upgraded streams (WebSocket) are
+    never encoded either way: encode writes a 1xx status straight through
+    (modules/caddyhttp/encode/encode.go@v2.11.4 responseWriter.WriteHeader) and the proxy
+    then hijacks the connection.
+
+    WebSocket passthrough needs no option: reverse_proxy switches protocols whenever the
+    upstream answers 101 (modules/caddyhttp/reverseproxy/streaming.go@v2.11.4
+    handleUpgradeResponse), on any route, stripped prefix included, and every proxy keeps
+    its streams across reloads (STREAM_CLOSE_DELAY).
+    """
 
     path: str
     upstream: str
+    strip_prefix: bool = False
+    cors_origins: tuple[str, ...] = ()
+    compress: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or _PATH_RE.fullmatch(self.path) is None:
@@ -129,6 +214,27 @@ class Route:
         if self.path == HEALTH_PATH:
             raise ValueError(f"Route.path {HEALTH_PATH!r} is reserved for the gateway's own health check")
         _check_upstream("Route.upstream", self.upstream)
+        for field in ("strip_prefix", "compress"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"Route.{field} must be a bool, got {getattr(self, field)!r}")
+        if self.strip_prefix and (not self.path.endswith("/*") or self.path == "/*"):
+            raise ValueError(
+                f"Route.strip_prefix needs a path of the form '/prefix/*' (the prefix is what the "
+                f"upstream does not see), got path {self.path!r}"
+            )
+        origins = self.cors_origins
+        if not isinstance(origins, tuple):
+            raise ValueError(f"Route.cors_origins must be a tuple of origins, got {origins!r}")
+        if CORS_ANY_ORIGIN in origins:
+            if origins != (CORS_ANY_ORIGIN,):
+                raise ValueError(
+                    f"Route.cors_origins: '*' means any origin and must be the only entry, got {origins!r}"
+                )
+        else:
+            for origin in origins:
+                _check_origin(origin)
+            if len(set(origins)) != len(origins):
+                raise ValueError(f"Route.cors_origins has duplicates: {origins!r}")
 
     @property
     def specificity(self) -> tuple[int, int]:
@@ -176,6 +282,13 @@ class CaddyConfig:
         paths = [r.path for r in self.routes]
         if len(set(paths)) != len(paths):
             raise ValueError(f"routes has duplicate paths: {sorted(paths)}")
+        # Caddy matches paths case-insensitively (modules/caddyhttp/matchers.go@v2.11.4
+        # MatchPath) but sorts equally long prefixes by case-sensitive byte order
+        # (httpcaddyfile/directives.go@v2.11.4 sortRoutes), so '/A*' would run before, and
+        # swallow, '/a': one spelling per prefix keeps most-specific-first true.
+        literals = {p.rstrip("*") for p in paths}
+        if len({lit.lower() for lit in literals}) != len(literals):
+            raise ValueError(f"routes has paths that differ only in letter case: {sorted(paths)}")
         if re.fullmatch(_LABEL, self.media_subdomain) is None:
             raise ValueError(f"media_subdomain must be one lower-case DNS label, got {self.media_subdomain!r}")
         if not _is_hostname(self.media_domain):
@@ -232,20 +345,88 @@ def _security_headers(cfg: CaddyConfig) -> list[str]:
     ]
 
 
-def _reverse_proxy(upstream: str, indent: str) -> list[str]:
+def _reverse_proxy(upstream: str, indent: str, *, drop_cors_grants: bool = False) -> list[str]:
     """Every proxy in the file goes through here, so none can miss the reload-safe streams."""
-    return [
-        f"{indent}reverse_proxy {upstream} {{",
-        f"{indent}\tstream_close_delay {STREAM_CLOSE_DELAY}",
-        f"{indent}}}",
+    lines = [f"{indent}reverse_proxy {upstream} {{", f"{indent}\tstream_close_delay {STREAM_CLOSE_DELAY}"]
+    if drop_cors_grants:
+        lines += [f"{indent}\theader_down -{name}" for name in _UPSTREAM_CORS_GRANTS]
+    return lines + [f"{indent}}}"]
+
+
+def _cors(origins: tuple[str, ...], indent: str) -> tuple[list[str], list[str]]:
+    """The CORS directives of one route's block (see Route): (matchers and headers, responds).
+
+    Returned in two parts so the block reads in the order Caddy runs a block's directives
+    whatever their order in the file: header, encode, respond, reverse_proxy
+    (httpcaddyfile/directives.go@v2.11.4 defaultDirectiveOrder).
+
+    Named matchers are scoped to the block they are defined in
+    (httpcaddyfile/directives.go@v2.11.4 parseSegmentAsConfig), so every route reuses the
+    same names. The header matcher compares values exactly, case included, with '*' alone
+    meaning "present" (matchers.go@v2.11.4 matchHeaders), and several lines for one field
+    are alternatives: the allow-list is one matcher per origin.
+    """
+    i = indent
+    any_origin = origins == (CORS_ANY_ORIGIN,)
+    allowed = [CORS_ANY_ORIGIN] if any_origin else list(origins)
+    lines = [
+        f"{i}@cors_preflight {{",
+        f"{i}\tmethod OPTIONS",
+        *(f"{i}\theader Origin {origin}" for origin in allowed),
+        f"{i}\theader Access-Control-Request-Method *",
+        f"{i}}}",
     ]
+    if any_origin:
+        lines.append(f'{i}header Access-Control-Allow-Origin "{CORS_ANY_ORIGIN}"')
+    else:
+        lines += [
+            f"{i}@cors_foreign_preflight {{",
+            f"{i}\tmethod OPTIONS",
+            f"{i}\theader Origin *",
+            f"{i}\theader Access-Control-Request-Method *",
+            f"{i}}}",
+            f"{i}header Vary Origin",
+        ]
+        for n, origin in enumerate(origins, start=1):
+            lines += [
+                f"{i}@cors_origin_{n} header Origin {origin}",
+                f"{i}header @cors_origin_{n} {{",
+                f'{i}\tAccess-Control-Allow-Origin "{origin}"',
+                f'{i}\tAccess-Control-Allow-Credentials "true"',
+                f"{i}}}",
+            ]
+    lines += [
+        f"{i}header @cors_preflight {{",
+        f'{i}\tAccess-Control-Allow-Methods "{CORS_ALLOW_METHODS}"',
+        f'{i}\tAccess-Control-Allow-Headers "{{http.request.header.Access-Control-Request-Headers}}"',
+        f'{i}\tAccess-Control-Max-Age "{CORS_MAX_AGE_SECONDS}"',
+        f"{i}}}",
+    ]
+    responds = [f"{i}respond @cors_preflight 204"]
+    if not any_origin:
+        # respond ends the chain, so this only sees the preflights the line above did not answer.
+        responds.append(f"{i}respond @cors_foreign_preflight 403")
+    return lines, responds
+
+
+def _route(route: Route, *, encode: bool) -> list[str]:
+    # handle_path is sorted and grouped as handle (httptype.go@v2.11.4 normalizeDirectiveName),
+    # so stripping routes stay in the one mutually exclusive, most-specific-first group.
+    directive = "handle_path" if route.strip_prefix else "handle"
+    cors_headers, cors_responds = _cors(route.cors_origins, "\t\t") if route.cors_origins else ([], [])
+    body = [*cors_headers, *(["\t\tencode zstd gzip"] if encode else []), *cors_responds]
+    body += _reverse_proxy(route.upstream, "\t\t", drop_cors_grants=bool(route.cors_origins))
+    return [f"\t{directive} {route.path} {{", *body, "\t}"]
 
 
 def _main_site(cfg: CaddyConfig) -> list[str]:
+    # One site-wide encode while every route compresses (the file as it always was);
+    # otherwise each compressing route carries its own.
+    site_encode = all(r.compress for r in cfg.routes)
     lines = [
         f"{cfg.domain} {{",
         "\timport security_headers",
-        "\tencode zstd gzip",
+        *(["\tencode zstd gzip"] if site_encode else []),
         f"\thandle {HEALTH_PATH} {{",
         f'\t\trespond "{HEALTH_BODY}" 200',
         "\t}",
@@ -253,7 +434,7 @@ def _main_site(cfg: CaddyConfig) -> list[str]:
     # Caddy also sorts same-named directives by path specificity; emitting them
     # in that order keeps the file readable as the precedence Caddy applies.
     for route in sorted(cfg.routes, key=lambda r: r.specificity):
-        lines += [f"\thandle {route.path} {{", *_reverse_proxy(route.upstream, "\t\t"), "\t}"]
+        lines += _route(route, encode=route.compress and not site_encode)
     if "/*" not in (r.path for r in cfg.routes):
         # Without a catch-all Caddy would answer unmatched paths with an empty 200.
         lines += ["\thandle {", "\t\trespond 404", "\t}"]

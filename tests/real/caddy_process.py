@@ -147,24 +147,29 @@ def tls_socket(gw: Gateway, server_name: str) -> ssl.SSLSocket:
         raise
 
 
-def https_get(gw: Gateway, path: str, *, host: str = DOMAIN, headers: dict[str, str] | None = None
-              ) -> tuple[int, http.client.HTTPMessage, bytes]:
+def https_request(gw: Gateway, method: str, path: str, *, host: str = DOMAIN,
+                  headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
     conn = http.client.HTTPConnection(host, gw.cfg.https_port, timeout=5)
     conn.sock = tls_socket(gw, host)  # SNI + hostname check without needing DNS for *.localhost
     try:
-        conn.request("GET", path, headers=headers or {})
+        conn.request(method, path, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.headers, response.read()
     finally:
         conn.close()
 
 
+def https_get(gw: Gateway, path: str, *, host: str = DOMAIN, headers: dict[str, str] | None = None
+              ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    return https_request(gw, "GET", path, host=host, headers=headers)
+
+
 def gateway_ready(gw: Gateway) -> bool:
-    """Both sites have certificates and the health listener answers."""
+    """Every site (the media site only when configured) has a certificate and the health listener answers."""
     if not root_ca_path(gw.home).exists():
         return False
     try:
-        for name in (DOMAIN, MEDIA_HOST):
+        for name in (DOMAIN, MEDIA_HOST) if gw.cfg.media_upstream is not None else (DOMAIN,):
             tls_socket(gw, name).close()
         conn = http.client.HTTPConnection("127.0.0.1", gw.cfg.health_port, timeout=2)
         conn.request("GET", "/health")

@@ -20,7 +20,10 @@ from renderers.caddyfile import (
     ADMIN_SOCKET,
     ADMIN_SOCKET_MODE,
     CADDYFILE_PATH,
+    CORS_ALLOW_METHODS,
+    CORS_MAX_AGE_SECONDS,
     GRACE_PERIOD,
+    HEALTH_PATH,
     LETSENCRYPT_STAGING_DIRECTORY,
     STREAM_CLOSE_DELAY,
     CaddyConfig,
@@ -228,6 +231,8 @@ def test_healthcheck_command_targets_loopback_listener() -> None:
         ({"hsts_max_age_seconds": -1}, "hsts_max_age_seconds"),
         ({"routes": [Route(path="/*", upstream="a:1")]}, "routes"),
         ({"routes": (Route(path="/a", upstream="a:1"), Route(path="/a", upstream="b:2"))}, "routes"),
+        ({"routes": (Route(path="/a", upstream="a:1"), Route(path="/A*", upstream="b:2"))}, "letter case"),
+        ({"routes": (Route(path="/api", upstream="a:1"), Route(path="/API", upstream="b:2"))}, "letter case"),
         ({"admin_socket": "run/caddy.sock"}, "admin_socket"),
         ({"admin_socket": "/run/caddy.sock|0777"}, "admin_socket"),
         ({"admin_socket": "/run/a b.sock"}, "admin_socket"),
@@ -317,6 +322,199 @@ def test_adapted_health_server_binds_loopback_only(tmp_path: Path) -> None:
     assert server["listen"] == ["127.0.0.1:9180"]
 
 
+# --- per-route options: strip_prefix, cors_origins, compress --------------------
+
+OPTIONS = CaddyConfig(
+    domain="localhost",
+    tls="internal",
+    routes=(
+        Route(path="/*", upstream="web:3000"),
+        Route(path="/api/*", upstream="api:8000", strip_prefix=True,
+              cors_origins=("https://app.example.com", "http://localhost:5173")),
+        Route(path="/public/*", upstream="pub:8080", cors_origins=("*",)),
+        Route(path="/files/*", upstream="files:80", compress=False),
+    ),
+    media_upstream="livekit:7880",
+)
+
+
+def _block(text: str, opening: str) -> str:
+    """The route block that starts with ``opening`` (one tab deep), up to its closing brace."""
+    start = text.index(f"\n\t{opening} {{\n") + 1
+    return text[start:text.index("\n\t}\n", start) + 4]
+
+
+def test_route_options_default_to_the_plain_route() -> None:
+    plain = Route(path="/api/*", upstream="api:8000")
+    assert (plain.strip_prefix, plain.cors_origins, plain.compress) == (False, (), True)
+    spelled = CaddyConfig(domain="localhost", tls="internal", media_upstream="livekit:7880", routes=tuple(
+        Route(path=r.path, upstream=r.upstream, strip_prefix=False, cors_origins=(), compress=True)
+        for r in DEV.routes
+    ))
+    assert render_caddyfile(spelled) == render_caddyfile(DEV)
+
+
+def test_strip_prefix_renders_handle_path() -> None:
+    text = render_caddyfile(OPTIONS)
+    assert "\thandle_path /api/* {\n" in text and "\thandle /api/* {" not in text
+    assert "\thandle /files/* {\n" in text and "\thandle_path /files/*" not in text
+
+
+def test_explicit_cors_origins_render_literal_grants_and_gateway_preflights() -> None:
+    assert _block(render_caddyfile(OPTIONS), "handle_path /api/*") == (
+        "\thandle_path /api/* {\n"
+        "\t\t@cors_preflight {\n"
+        "\t\t\tmethod OPTIONS\n"
+        "\t\t\theader Origin https://app.example.com\n"
+        "\t\t\theader Origin http://localhost:5173\n"
+        "\t\t\theader Access-Control-Request-Method *\n"
+        "\t\t}\n"
+        "\t\t@cors_foreign_preflight {\n"
+        "\t\t\tmethod OPTIONS\n"
+        "\t\t\theader Origin *\n"
+        "\t\t\theader Access-Control-Request-Method *\n"
+        "\t\t}\n"
+        "\t\theader Vary Origin\n"
+        "\t\t@cors_origin_1 header Origin https://app.example.com\n"
+        "\t\theader @cors_origin_1 {\n"
+        '\t\t\tAccess-Control-Allow-Origin "https://app.example.com"\n'
+        '\t\t\tAccess-Control-Allow-Credentials "true"\n'
+        "\t\t}\n"
+        "\t\t@cors_origin_2 header Origin http://localhost:5173\n"
+        "\t\theader @cors_origin_2 {\n"
+        '\t\t\tAccess-Control-Allow-Origin "http://localhost:5173"\n'
+        '\t\t\tAccess-Control-Allow-Credentials "true"\n'
+        "\t\t}\n"
+        "\t\theader @cors_preflight {\n"
+        f'\t\t\tAccess-Control-Allow-Methods "{CORS_ALLOW_METHODS}"\n'
+        '\t\t\tAccess-Control-Allow-Headers "{http.request.header.Access-Control-Request-Headers}"\n'
+        f'\t\t\tAccess-Control-Max-Age "{CORS_MAX_AGE_SECONDS}"\n'
+        "\t\t}\n"
+        "\t\tencode zstd gzip\n"
+        "\t\trespond @cors_preflight 204\n"
+        "\t\trespond @cors_foreign_preflight 403\n"
+        "\t\treverse_proxy api:8000 {\n"
+        f"\t\t\tstream_close_delay {STREAM_CLOSE_DELAY}\n"
+        "\t\t\theader_down -Access-Control-Allow-Origin\n"
+        "\t\t\theader_down -Access-Control-Allow-Credentials\n"
+        "\t\t}\n"
+        "\t}\n"
+    )
+
+
+def test_any_origin_renders_wildcard_without_credentials_or_reflection() -> None:
+    block = _block(render_caddyfile(OPTIONS), "handle /public/*")
+    assert '\t\theader Access-Control-Allow-Origin "*"\n' in block
+    assert "\t\t\theader Origin *\n" in block and "\t\trespond @cors_preflight 204\n" in block
+    assert "Credentials \"true\"" not in block and "Vary" not in block and "403" not in block
+    assert "header_down -Access-Control-Allow-Credentials" in block
+
+
+def test_no_response_header_is_taken_from_the_request_origin() -> None:
+    text = render_caddyfile(OPTIONS)
+    assert "{http.request.header.Origin}" not in text and "{header.Origin}" not in text
+
+
+def test_compress_false_moves_encode_into_the_compressing_routes() -> None:
+    text = render_caddyfile(OPTIONS)
+    site = text[text.index("\nlocalhost {\n"):text.index("\nlivekit.localhost {\n")]
+    assert "\n\tencode " not in site  # no site-wide encode any more
+    assert "encode" not in _block(text, "handle /files/*")
+    for opening in ("handle /*", "handle_path /api/*", "handle /public/*"):
+        assert _block(text, opening).count("\t\tencode zstd gzip\n") == 1, opening
+    media = text[text.index("\nlivekit.localhost {\n"):]
+    assert "encode" not in media.split("\n}\n", 1)[0]
+
+
+def test_all_routes_compressing_keep_the_single_site_wide_encode() -> None:
+    text = render_caddyfile(DEV)
+    assert text.count("encode zstd gzip") == 1 and "\tencode zstd gzip\n\thandle /health {" in text
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"path": "/api", "strip_prefix": True}, "Route.strip_prefix"),
+        ({"path": "/api*", "strip_prefix": True}, "Route.strip_prefix"),
+        ({"path": "/*", "strip_prefix": True}, "Route.strip_prefix"),
+        ({"strip_prefix": "yes"}, "Route.strip_prefix"),
+        ({"compress": 0}, "Route.compress"),
+        ({"cors_origins": ["https://a.example.com"]}, "Route.cors_origins"),
+        ({"cors_origins": "https://a.example.com"}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.example.com/",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.example.com/app",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://*.example.com",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://A.example.com",)}, "Route.cors_origins"),
+        ({"cors_origins": ("HTTPS://a.example.com",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.example.com:443",)}, "Route.cors_origins"),
+        ({"cors_origins": ("http://a.example.com:80",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.example.com:0",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.example.com:65536",)}, "Route.cors_origins"),
+        ({"cors_origins": ("a.example.com",)}, "Route.cors_origins"),
+        ({"cors_origins": ("null",)}, "Route.cors_origins"),
+        ({"cors_origins": ("",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a b.com",)}, "Route.cors_origins"),
+        ({"cors_origins": ('https://a.com"',)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.com {",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://user@a.com",)}, "Route.cors_origins"),
+        ({"cors_origins": ("https://[::1]:8080",)}, "Route.cors_origins"),
+        ({"cors_origins": ("*", "https://a.example.com")}, "Route.cors_origins"),
+        ({"cors_origins": ("https://a.example.com", "https://a.example.com")}, "Route.cors_origins"),
+        ({"cors_origins": (None,)}, "Route.cors_origins"),
+    ],
+)
+def test_route_option_rejects(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Route(**{"path": "/api/*", "upstream": "api:8000", **kwargs})
+
+
+@pytest.mark.parametrize(
+    "origins",
+    [
+        ("*",),
+        ("https://app.example.com",),
+        ("http://localhost:5173", "http://127.0.0.1:8080", "https://a.example.com:8443"),
+        ("capacitor://localhost", "chrome-extension://abcdefghijklmnopabcdefghijklmnop"),
+    ],
+)
+def test_route_accepts_origins(origins: tuple[str, ...], tmp_path: Path) -> None:
+    cfg = CaddyConfig(domain="localhost", tls="internal", routes=(Route(path="/x/*", upstream="x:1", cors_origins=origins),))
+    _adapt(cfg, tmp_path)
+
+
+def test_caddy_validate_and_fmt_accept_route_options(tmp_path: Path) -> None:
+    result = _caddy(["validate", "--adapter", "caddyfile"], render_caddyfile(OPTIONS), tmp_path)
+    assert result.returncode == 0, result.stderr
+    formatted = _caddy(["fmt"], render_caddyfile(OPTIONS), tmp_path)
+    assert formatted.returncode == 0 and formatted.stdout == render_caddyfile(OPTIONS), formatted.stderr
+
+
+def _route_handlers(routes: list[dict], path: str) -> list[dict]:
+    (route,) = [r for r in routes if r.get("match", [{}])[0].get("path") == [path]]
+    return list(_handlers(route))
+
+
+def test_adapted_route_options(tmp_path: Path) -> None:
+    routes = _site_routes(_adapt(OPTIONS, tmp_path), 443, "localhost")
+    # handle_path is handle plus a rewrite that strips the literal prefix.
+    api = _route_handlers(routes, "/api/*")
+    assert {"handler": "rewrite", "strip_path_prefix": "/api"} in api
+    assert not any(h["handler"] == "rewrite" for h in _route_handlers(routes, "/files/*"))
+    # Grants carry literal origins; preflights are answered (204 allowed, 403 anyone else).
+    grants = [h["response"]["set"] for h in api if h["handler"] == "headers" and
+              "Access-Control-Allow-Origin" in h["response"].get("set", {})]
+    assert sorted(g["Access-Control-Allow-Origin"][0] for g in grants) == ["http://localhost:5173",
+                                                                         "https://app.example.com"]
+    assert sorted(h["status_code"] for h in api if h["handler"] == "static_response") == [204, 403]
+    (proxy,) = [h for h in api if h["handler"] == "reverse_proxy"]
+    assert proxy["headers"]["response"]["delete"] == ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials"]
+    # Only the compressing routes encode; handle_path and handle are one exclusive group.
+    assert [h for h in _route_handlers(routes, "/files/*") if h["handler"] == "encode"] == []
+    for path in ("/*", "/api/*", "/public/*"):
+        assert [h["handler"] for h in _route_handlers(routes, path)].count("encode") == 1, path
+    assert len({r["group"] for r in routes if "match" in r}) == 1
+
+
 # --- any valid config is accepted by caddy ----------------------------------
 
 _LABEL = st.from_regex(r"[a-z0-9](?:[a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
@@ -328,7 +526,16 @@ _DOMAIN = st.one_of(
 _IPV4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
 _UPSTREAM = st.builds(lambda host, port: f"{host}:{port}", st.one_of(_DOMAIN, _IPV4), st.integers(1, 65535))
 _PATH = st.from_regex(r"/[A-Za-z0-9._~/-]{0,12}\*?", fullmatch=True).filter(lambda p: p != "/health")
-_ROUTES = st.lists(st.builds(Route, path=_PATH, upstream=_UPSTREAM), max_size=4, unique_by=lambda r: r.path)
+
+
+def _one_spelling_per_prefix(routes: list[Route]) -> bool:
+    """What CaddyConfig demands: no two prefixes that differ only in letter case."""
+    literals = {r.path.rstrip("*") for r in routes}
+    return len({lit.lower() for lit in literals}) == len(literals)
+
+
+_ROUTES = st.lists(st.builds(Route, path=_PATH, upstream=_UPSTREAM), max_size=4, unique_by=lambda r: r.path
+                   ).filter(_one_spelling_per_prefix)
 _TLS = st.one_of(
     st.just({"tls": "internal"}),
     st.builds(
@@ -369,6 +576,85 @@ def test_any_valid_config_is_accepted_by_caddy_adapt(cfg: CaddyConfig) -> None:
     proxies = [h for h in _handlers(adapted) if h["handler"] == "reverse_proxy"]
     assert len(proxies) == len(cfg.routes) + (cfg.media_upstream is not None)
     assert all(h.get("stream_close_delay") for h in proxies)
+
+
+_SCHEME = st.sampled_from(["http", "https", "capacitor"])
+_ORIGIN = st.builds(
+    lambda scheme, host, port: f"{scheme}://{host}" + ("" if port is None else f":{port}"),
+    _SCHEME,
+    st.one_of(_DOMAIN, _IPV4),
+    st.one_of(st.none(), st.integers(1, 65535).filter(lambda p: p not in (80, 443))),
+)
+_ORIGINS = st.one_of(
+    st.just(()),
+    st.just(("*",)),
+    st.lists(_ORIGIN, min_size=1, max_size=3, unique=True).map(tuple),
+)
+
+
+@st.composite
+def _routes_with_options(draw: st.DrawFn) -> Route:
+    path = draw(_PATH)
+    can_strip = path.endswith("/*") and path != "/*"
+    return Route(
+        path=path,
+        upstream=draw(_UPSTREAM),
+        strip_prefix=draw(st.booleans()) if can_strip else False,
+        cors_origins=draw(_ORIGINS),
+        compress=draw(st.booleans()),
+    )
+
+
+def _is_most_specific_first(paths: list[str]) -> bool:
+    """No path comes after a wildcard that also matches its requests (Caddy's path matcher
+    ignores case): exact before its own prefix, longer prefix before shorter."""
+    def covers(wide: str, narrow: str) -> bool:
+        return wide.endswith("*") and wide != narrow and narrow.rstrip("*").lower().startswith(wide[:-1].lower())
+    return not any(covers(paths[i], paths[j]) for i in range(len(paths)) for j in range(i + 1, len(paths)))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    routes=st.lists(_routes_with_options(), max_size=5, unique_by=lambda r: r.path).filter(_one_spelling_per_prefix),
+    tls=_TLS,
+    media=st.one_of(st.none(), _UPSTREAM),
+)
+def test_any_routes_with_options_are_accepted_by_caddy_and_stay_most_specific_first(
+    routes: list[Route], tls: dict, media: str | None
+) -> None:
+    cfg = CaddyConfig(domain="example.com", **tls, routes=tuple(routes), media_upstream=media)
+    text = render_caddyfile(cfg)
+    # The text lists the routes most specific first (health is always first)...
+    opened = [line.split()[1] for line in text.splitlines()
+              if line.startswith(("\thandle /", "\thandle_path /")) and line != f"\thandle {HEALTH_PATH} {{"]
+    assert sorted(opened) == sorted(r.path for r in routes)
+    assert _is_most_specific_first(opened), opened
+    with tempfile.TemporaryDirectory() as workdir:
+        adapted = _adapt(cfg, Path(workdir))  # exit 0 and canonically formatted
+    # ...and so does the config Caddy runs: one exclusive group, most specific first.
+    site = _site_routes(adapted, cfg.https_port, cfg.domain)
+    matched = [r for r in site if "match" in r]
+    paths = [r["match"][0]["path"][0] for r in matched]
+    assert sorted(paths) == sorted([HEALTH_PATH, *(r.path for r in routes)])
+    assert _is_most_specific_first(paths), paths
+    assert len({r["group"] for r in matched}) <= 1
+    site_encode = any(h["handler"] == "encode" for r in site if "match" not in r for h in r["handle"])
+    assert site_encode == all(r.compress for r in routes)
+    by_path = dict(zip(paths, matched))
+    for route in routes:
+        handlers = list(_handlers(by_path[route.path]))
+        kinds = [h["handler"] for h in handlers]
+        assert ("rewrite" in kinds) == route.strip_prefix
+        if route.strip_prefix:
+            assert {"handler": "rewrite", "strip_path_prefix": route.path[:-2]} in handlers
+        assert ("encode" in kinds) == (route.compress and not site_encode)
+        assert ("static_response" in kinds) == bool(route.cors_origins)
+        (proxy,) = [h for h in handlers if h["handler"] == "reverse_proxy"]
+        assert proxy["stream_close_delay"] == 3600 * 10**9
+        assert ("headers" in proxy) == bool(route.cors_origins)
+        granted = {v for h in handlers if h["handler"] == "headers"
+                   for v in h.get("response", {}).get("set", {}).get("Access-Control-Allow-Origin", [])}
+        assert granted == set(route.cors_origins)
 
 
 # --- the reload command ------------------------------------------------------

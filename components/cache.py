@@ -68,4 +68,7 @@ class Cache(pulumi.ComponentResource):
         # the container, so whatever uses it waits until Redis is up and healthy, and nothing else does;
         # from its name (an input, known in a preview) so replacing Redis does not show LiveKit as changing.
         self.internal_address = self.container.name.apply(lambda _: args.network.address("redis", args.port))
+        self.internal_url = pulumi.Output.secret(
+            pulumi.Output.format("redis://:{0}@{1}/0", password.apply(url_quoted), self.internal_address)
+        )
         self.register_outputs({"host": self.host, "port": self.port, "url": self.url})

@@ -121,6 +121,12 @@ class Database(pulumi.ComponentResource):
             )
         )
         self.internal_address = pulumi.Output.from_input(args.network.address("postgres", args.port))
+        # For containers on the same network (apps): the bridge alias on a laptop, loopback on the VM.
+        self.internal_url = pulumi.Output.secret(
+            pulumi.Output.format(
+                "postgresql://{0}:{1}@{2}/{3}", args.user, password.apply(url_quoted), self.internal_address, args.database
+            )
+        )
         self.backup_command = pulumi.Output.from_input(backup_command(settings, container_name))
         self.register_outputs(
             {

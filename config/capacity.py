@@ -45,4 +45,6 @@ def container_limits(cfg: StackConfig) -> dict[str, tuple[int, float]]:
     if cfg.media_server.enabled and cfg.media_server.egress.enabled:
         limits["mediaServer.egress"] = (cfg.media_server.egress.memory_mb, cfg.media_server.egress.cpus)
     limits["gateway"] = (cfg.gateway.memory_mb, cfg.gateway.cpus)
+    for i, app in enumerate(cfg.apps):
+        limits[f"apps[{i}]"] = (app.memory_mb, app.cpus)
     return limits

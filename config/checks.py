@@ -13,6 +13,7 @@ from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
+from renderers.app_env import PROVIDERS, references
 from renderers.ports import media_port_problems
 
 
@@ -22,6 +23,7 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_dependency_problems(cfg, ns),
         *_gateway_problems(cfg, ns),
         *_name_problems(cfg, ns),
+        *_app_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
         *renderer_problems(cfg, ns),
@@ -78,6 +80,35 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         seen.add(route.path)
         if route.path == "/health":
             yield Problem(f"{ns}:gateway.routes[{i}].path", route.path, "'/health' is answered by the gateway itself")
+
+
+def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    enabled = {
+        "database": cfg.database.enabled,
+        "cache": cfg.cache.enabled,
+        "objectStore": cfg.object_store.enabled,
+        "mediaServer": cfg.media_server.enabled,
+        "gateway": True,
+    }
+    names: set[str] = set()
+    paths = {r.path for r in cfg.gateway.routes}
+    for i, app in enumerate(cfg.apps):
+        if app.name in names:
+            yield Problem(f"{ns}:apps[{i}].name", app.name, "each app name must be unique")
+        names.add(app.name)
+        if app.image.split("@", 1)[0].rsplit(":", 1)[1] == "latest":
+            yield Problem(f"{ns}:apps[{i}].image", app.image, "pin a version tag; 'latest' changes under a running stack")
+        for name, value in app.env.items():
+            for ref in references(value):
+                service = PROVIDERS.get(ref)
+                if service is None:
+                    yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"unknown reference ${{{ref}}}; one of {sorted(PROVIDERS)}")
+                elif not enabled[service]:
+                    yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"${{{ref}}} needs {service}.enabled: true")
+        for j, route in enumerate(app.routes):
+            if route.path in paths:
+                yield Problem(f"{ns}:apps[{i}].routes[{j}].path", route.path, "another route already has this path")
+            paths.add(route.path)
 
 
 def _name_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

@@ -43,6 +43,10 @@ FilePath = Annotated[str, StringConstraints(pattern=r"^[^\x00\r\n]+$")]
 # "<tenancy prefix>:<REGION>-AD-<n>", as `oci iam availability-domain list` prints them.
 AvailabilityDomain = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]+:[A-Za-z0-9-]+-AD-[1-3]$")]
 Label = Annotated[str, StringConstraints(pattern=rf"^{_LABEL}$")]
+# [registry[:port]/]repository:tag[@sha256:digest]: a team's own image, always with a tag.
+_IMAGE = r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[0-9a-f]{64})?$"
+AppImage = Annotated[str, StringConstraints(pattern=_IMAGE)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 # What each pattern means, for error messages a person can act on.
 PATTERN_MEANINGS = {
@@ -63,6 +67,8 @@ PATTERN_MEANINGS = {
         "an availability domain like 'Uocm:EU-FRANKFURT-1-AD-1' (list them: `oci iam availability-domain list`)"
     ),
     rf"^{_LABEL}$": "one DNS label like 'livekit'",
+    _IMAGE: "an image with a tag, e.g. 'ghcr.io/acme/web:1.4.2' (optionally '@sha256:<digest>')",
+    r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name like 'DATABASE_URL'",
 }
 
 
@@ -133,6 +139,28 @@ class Route(_Model):
     upstream: Upstream
 
 
+class AppRouteConfig(_Model):
+    path: PathMatcher
+    strip_prefix: bool = False
+    cors_origins: tuple[str, ...] = ()
+    compress: bool = True
+
+
+class AppConfig(_Model):
+    """A team's own container, run next to the services and routed through the gateway."""
+
+    name: Label
+    image: AppImage
+    port: Port
+    command: tuple[str, ...] = ()
+    # Values may reference other services' outputs: `${database.url}` (renderers/app_env.PROVIDERS).
+    env: dict[EnvName, str] = {}
+    health_path: PathMatcher = "/health"
+    memory_mb: MemoryMb = 256
+    cpus: Cpus = 0.5
+    routes: tuple[AppRouteConfig, ...] = ()
+
+
 class GatewayConfig(_Model):
     version: ImageVersion = "2.11.7"
     http_port: Port = 80
@@ -184,6 +212,7 @@ class StackConfig(_Model):
     object_store: ObjectStoreConfig = ObjectStoreConfig()
     media_server: MediaServerConfig = MediaServerConfig()
     gateway: GatewayConfig = GatewayConfig()
+    apps: tuple[AppConfig, ...] = ()
     docker: DockerTargetConfig = DockerTargetConfig()
     oci: OciTargetConfig | None = None
     # Optional bring-your-own secrets; must be set with `pulumi config set --secret`.

@@ -38,6 +38,8 @@ def service_listeners(cfg: StackConfig) -> list[Listener]:
         found.append(Listener(cfg.cache.port, "cache.port"))
     if cfg.object_store.enabled and cfg.target == "docker":
         found.append(Listener(cfg.object_store.port, "objectStore.port"))
+    for i, app in enumerate(cfg.apps):
+        found.append(Listener(app.port, f"apps[{i}].port"))
     if cfg.media_server.enabled and cfg.media_server.egress.enabled:
         found.append(Listener(EGRESS_HEALTH_PORT, "egress's health listener", configurable=False))
         found.append(Listener(EGRESS_TEMPLATE_PORT, "egress's Chrome template server", configurable=False))

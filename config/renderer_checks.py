@@ -31,14 +31,34 @@ _CADDY_FIELD_KEYS = {
 }
 
 
+# Route's messages start with "Route.<field>".
+_ROUTE_FIELD_KEYS = {"path": "path", "upstream": "upstream", "strip_prefix": "stripPrefix", "cors_origins": "corsOrigins", "compress": "compress"}
+
+
+def _route(key: str, route_args: dict, routes: list[Route], problems: list[Problem], ns: str) -> None:
+    try:
+        routes.append(Route(**route_args))
+    except ValueError as err:
+        message = str(err)
+        field = next((f for f in sorted(_ROUTE_FIELD_KEYS, key=len, reverse=True) if message.startswith(f"Route.{f}")), "path")
+        problems.append(Problem(f"{ns}:{key}.{_ROUTE_FIELD_KEYS[field]}", route_args.get(field), message))
+
+
 def _routes(cfg: StackConfig, ns: str) -> tuple[list[Route], list[Problem]]:
-    routes, problems = [], []
+    routes: list[Route] = []
+    problems: list[Problem] = []
     for i, route in enumerate(cfg.gateway.routes):
-        try:
-            routes.append(Route(path=route.path, upstream=route.upstream))
-        except ValueError as err:
-            field = "upstream" if str(err).startswith("Route.upstream") else "path"
-            problems.append(Problem(f"{ns}:gateway.routes[{i}].{field}", getattr(route, field), str(err)))
+        _route(f"gateway.routes[{i}]", {"path": route.path, "upstream": route.upstream}, routes, problems, ns)
+    for i, app in enumerate(cfg.apps):
+        for j, route in enumerate(app.routes):
+            args = {
+                "path": route.path,
+                "upstream": f"127.0.0.1:{app.port}",
+                "strip_prefix": route.strip_prefix,
+                "cors_origins": route.cors_origins,
+                "compress": route.compress,
+            }
+            _route(f"apps[{i}].routes[{j}]", args, routes, problems, ns)
     return routes, problems
 
 

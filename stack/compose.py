@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.app import App, AppArgs
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
 from components.gateway import Gateway, GatewayArgs
@@ -23,10 +24,12 @@ class Services:
     object_store: ObjectStore | None
     media: MediaServer | None
     gateway: Gateway
+    apps: list[App]
 
     @property
     def enabled(self) -> list[pulumi.ComponentResource]:
-        return [s for s in (self.database, self.cache, self.object_store, self.media, self.gateway) if s is not None]
+        found = [s for s in (self.database, self.cache, self.object_store, self.media, self.gateway) if s is not None]
+        return [*found, *self.apps]
 
 
 def compose_services(cfg: StackConfig, target: Target) -> Services:
@@ -119,7 +122,10 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
             acme_staging=gw.acme_staging,
             http_port=gw.http_port,
             https_port=gw.https_port,
-            routes=tuple(Route(path=r.path, upstream=r.upstream) for r in gw.routes),
+            routes=(
+                *(Route(path=r.path, upstream=r.upstream) for r in gw.routes),
+                *app_routes(cfg, target.network),
+            ),
             media_upstream=media.signal_address if media is not None else None,
             media_subdomain=m.subdomain,
             hsts_max_age_seconds=gw.hsts_max_age_seconds,
@@ -131,4 +137,65 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
         ),
         opts,
     )
-    return Services(database, cache, object_store, media, gateway)
+    apps = [
+        App(
+            app.name,
+            AppArgs(
+                image=app.image,
+                port=app.port,
+                command=app.command,
+                env=app.env,
+                references=app_references(database, cache, object_store, media, gateway),
+                health_path=app.health_path,
+                memory_mb=app.memory_mb,
+                cpus=app.cpus,
+                **common,
+            ),
+            opts,
+        )
+        for app in cfg.apps
+    ]
+    return Services(database, cache, object_store, media, gateway, apps)
+
+
+def app_routes(cfg: StackConfig, network) -> list[Route]:
+    """Each app's routes, to its container as this target's network reaches it."""
+    return [
+        Route(
+            path=route.path,
+            upstream=network.address(app.name, app.port),
+            strip_prefix=route.strip_prefix,
+            cors_origins=route.cors_origins,
+            compress=route.compress,
+        )
+        for app in cfg.apps
+        for route in app.routes
+    ]
+
+
+def app_references(database, cache, object_store, media, gateway) -> dict[str, pulumi.Input[str]]:
+    """What `${service.output}` in an app's env resolves to: the container's view of each service."""
+    refs: dict[str, pulumi.Input[str]] = {"public.url": gateway.url}
+    if database is not None:
+        refs |= {
+            "database.url": database.internal_url,
+            "database.host": database.internal_address.apply(lambda a: a.rsplit(":", 1)[0]),
+            "database.port": database.port.apply(str),
+            "database.name": database.database,
+            "database.user": database.user,
+            "database.password": database.password,
+        }
+    if cache is not None:
+        refs["cache.url"] = cache.internal_url
+    if object_store is not None:
+        s3 = object_store.s3
+        refs |= {
+            "s3.endpoint": s3.internal_endpoint,
+            "s3.region": s3.region,
+            "s3.bucket": object_store.bucket,
+            "s3.accessKey": s3.access_key,
+            "s3.secretKey": s3.secret_key,
+        }
+    if media is not None:
+        refs |= {"livekit.url": gateway.media_url, "livekit.apiKey": media.api_key, "livekit.apiSecret": media.api_secret}
+    return refs

@@ -14,7 +14,8 @@ def config_keys(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
         nested = [c for c in (field.annotation, *typing.get_args(field.annotation)) if isinstance(c, type) and issubclass(c, BaseModel)]
-        if nested and not key.endswith("routes"):
+        # Lists of objects (routes, apps) are set as one value: one key each.
+        if nested and not key.endswith("routes") and key != "apps":
             keys += config_keys(nested[0], key + ".")
         else:
             keys.append(key)

@@ -45,7 +45,36 @@ ssh_keys = st.sampled_from(
     ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKey user@host", "ssh-rsa AAAAB3NzaC1yc2E= x", "not a key", ""]
 )
 
+app_env = st.dictionaries(
+    st.sampled_from(["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "MODE", "1BAD"]),
+    st.sampled_from(["${database.url}", "${cache.url}", "${s3.endpoint}", "${s3.secretKey}", "${nope.x}", "plain", "${public.url}/x"]),
+    max_size=3,
+)
+apps = st.lists(
+    st.fixed_dictionaries(
+        {
+            "name": st.sampled_from(["web", "api", "worker", "Web"]),
+            "image": st.sampled_from(["ghcr.io/acme/web:1.4.2", "acme/api:2", "web:latest", "web"]),
+            "port": ports,
+            "env": app_env,
+            "routes": st.lists(
+                st.fixed_dictionaries(
+                    {"path": paths},
+                    optional={
+                        "stripPrefix": st.booleans(),
+                        "corsOrigins": st.lists(st.sampled_from(["https://a.example", "*", "https://a.example/x", "ftp://x"]), max_size=2),
+                        "compress": st.booleans(),
+                    },
+                ),
+                max_size=2,
+            ),
+        }
+    ),
+    max_size=2,
+)
+
 BY_KEY: dict[str, st.SearchStrategy[Any]] = {
+    "apps": apps,
     "target": st.sampled_from(["docker", "oci", "kubernetes"]),
     "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
     "database.version": pg_versions,

@@ -95,6 +95,29 @@ MALFORMED = [
     ("duplicate route path", with_changes(DEV, gateway={"routes": [{"path": "/api/*", "upstream": "app:1"}, {"path": "/api/*", "upstream": "app:2"}]}), f"{NS}:gateway.routes[1].path", "unique"),
     ("domain that is an IP", {**DEV, "domain": "10.0.0.1"}, f"{NS}:domain", "lower-case hostname"),
 ]
+WEB = {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100}
+APP_MALFORMED = [
+    ("app reference unknown", [{**WEB, "env": {"X": "${db.url}"}}], "apps[0].env.X", "unknown reference"),
+    ("app reference to a service turned off", [{**WEB, "env": {"X": "${s3.secretKey}"}}], "apps[0].env.X", "objectStore.enabled"),
+    ("app image latest", [{**WEB, "image": "ghcr.io/acme/web:latest"}], "apps[0].image", "pin a version tag"),
+    ("app image without tag", [{**WEB, "image": "ghcr.io/acme/web"}], "apps[0].image", "with a tag"),
+    ("two apps one name", [WEB, {**WEB, "port": 3101}], "apps[1].name", "unique"),
+    ("app on the cache's port", [{**WEB, "port": 6379}], "apps[0].port", "already used by cache.port"),
+    ("app route on a gateway route", [{**WEB, "routes": [{"path": "/api/*"}]}], "apps[0].routes[0].path", "already has this path"),
+    ("app env name", [{**WEB, "env": {"1X": "y"}}], "apps[0].env.1X", "environment variable name"),
+    ("cors origin with a path", [{**WEB, "routes": [{"path": "/app/*", "corsOrigins": ["https://a.example/x"]}]}], "apps[0].routes[0].corsOrigins", "origin"),
+    ("strip prefix on an exact path", [{**WEB, "routes": [{"path": "/app", "stripPrefix": True}]}], "apps[0].routes[0].stripPrefix", "/*"),
+]
+
+
+@pytest.mark.parametrize("apps,key,allowed", [m[1:] for m in APP_MALFORMED], ids=[m[0] for m in APP_MALFORMED])
+def test_malformed_apps_are_refused_naming_the_key(apps, key, allowed):
+    raw = with_changes(DEV, objectStore={"enabled": False}, mediaServer={"enabled": False}) if "s3" in str(apps) else dict(DEV)
+    raw["apps"] = json.dumps(apps)
+    messages = problems_of(raw)
+    assert any(m.startswith(f"{NS}:{key}") and allowed in m for m in messages), messages
+
+
 SECRET_MALFORMED = [
     ("cache password with a space", "cachePassword", "with space", "without whitespace"),
     ("cache password with a quote", "cachePassword", 'a"b', "without whitespace"),

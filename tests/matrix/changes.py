@@ -115,6 +115,12 @@ CHANGES: list[Change] = [
     *both("gateway.routes", _add_route, "add a route"),
     *both("gateway.memoryMb", 384, "more memory for Caddy"),
     *both("gateway.cpus", 0.5, "less CPU for Caddy"),
+    *both(
+        "apps",
+        [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "env": {"DATABASE_URL": "${database.url}"},
+          "routes": [{"path": "/app/*"}]}],
+        "add an app",
+    ),
     *both("docker.memoryMb", 16384, "a bigger Docker Desktop"),
     *both("docker.cpus", 8, "more CPUs for Docker Desktop"),
     Change("oci.compartmentId", "prod", "ocid1.compartment.oc1..aaaaaaaaothercompartment", "another compartment"),

@@ -1,0 +1,60 @@
+"""A team's own container: pinned image, env that may reference the services, routed by the gateway."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+
+from components.container import ContainerSpec, Healthcheck, run_container
+from components.networking import ContainerNetwork
+from renderers.app_env import references, resolve_env
+
+TYPE = "backing-services:index:App"
+
+
+def http_healthcheck(port: int, path: str) -> tuple[str, ...]:
+    """Whichever HTTP client the image has: busybox/GNU wget, else curl; a non-2xx answer fails."""
+    url = f"http://127.0.0.1:{port}{path}"
+    return ("CMD-SHELL", f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppArgs:
+    network: ContainerNetwork
+    image: str  # [registry/]repository:tag[@sha256:...], validated by the config loader
+    port: int
+    command: Sequence[str] = ()
+    env: Mapping[str, str] = field(default_factory=dict)  # values may hold ${service.output} references
+    references: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # what those resolve to
+    health_path: str = "/health"
+    memory_mb: int = 256
+    cpus: float = 0.5
+    platform: str | None = None
+
+
+class App(pulumi.ComponentResource):
+    def __init__(self, name: str, args: AppArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        used = sorted({ref for value in args.env.values() for ref in references(value)})
+        values = pulumi.Output.all(**{ref: args.references[ref] for ref in used})
+        # Always secret: a reference may carry a password, and literal values may be credentials too.
+        env = pulumi.Output.secret(values.apply(lambda resolved: resolve_env(args.env, resolved)))
+        self.container = run_container(
+            f"{name}-app",
+            ContainerSpec(
+                image=args.image,
+                alias=name,
+                command=tuple(args.command),
+                env=env,
+                healthcheck=Healthcheck(test=http_healthcheck(args.port, args.health_path)),
+                memory_mb=args.memory_mb,
+                cpus=args.cpus,
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        self.address = pulumi.Output.from_input(args.network.address(name, args.port))
+        self.register_outputs({"address": self.address})
+

@@ -1,0 +1,53 @@
+"""Environment for a team's own app containers: `${service.output}` references, resolved.
+
+Values in `apps[].env` may name another service's output, e.g.
+`DATABASE_URL: ${database.url}`; everything else is taken literally. The loader refuses
+a reference to an unknown name or to a service that is turned off, so resolving never fails
+for a config it let through.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+\.[A-Za-z0-9]+)\}")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# Every name an app may reference, and the service (config section) that provides it.
+# URLs and addresses are the container's view: the service's alias on a laptop's bridge
+# network, 127.0.0.1 on the VM's host network.
+PROVIDERS = {
+    "database.url": "database",
+    "database.host": "database",
+    "database.port": "database",
+    "database.name": "database",
+    "database.user": "database",
+    "database.password": "database",
+    "cache.url": "cache",
+    "s3.endpoint": "objectStore",
+    "s3.region": "objectStore",
+    "s3.bucket": "objectStore",
+    "s3.accessKey": "objectStore",
+    "s3.secretKey": "objectStore",
+    "livekit.url": "mediaServer",
+    "livekit.apiKey": "mediaServer",
+    "livekit.apiSecret": "mediaServer",
+    "public.url": "gateway",
+}
+
+
+def references(value: str) -> list[str]:
+    return REFERENCE.findall(value)
+
+
+def resolve_env(env: Mapping[str, str], values: Mapping[str, str]) -> list[str]:
+    """Docker's `KEY=value` list, every reference replaced by its value."""
+    resolved = []
+    for name, template in env.items():
+        if not ENV_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+        text = REFERENCE.sub(lambda m: values[m.group(1)], template)
+        if "\x00" in text:
+            raise ValueError(f"{name}: a value cannot hold NUL")
+        resolved.append(f"{name}={text}")
+    return resolved

@@ -1,0 +1,251 @@
+"""ClickHouse server overrides (config.d and users.d XML), env and probe, for a memory-limited container.
+
+Upstream facts this module relies on (read at the pinned version; tests/renderers/test_clickhouse.py and
+tests/real/test_clickhouse_real.py check the ones a program can check):
+
+Image ``clickhouse/clickhouse-server:26.3.17.110`` (26.3 is the LTS line: docker-library/official-images
+library/clickhouse@7ad8cc1063 tags ``lts, 26.3, 26.3.17.110`` with ``Architectures: amd64, arm64v8``, built from
+ClickHouse/docker-library@9d3f97b6 server/26.3.17.110/Dockerfile.ubuntu, which that file's header says is generated
+from ClickHouse's own docker/server by tests/ci/official_docker.py; the clickhouse/clickhouse-server manifest itself
+could not be inspected from here, the Docker official image ``clickhouse:26.3.17.110`` is the verified twin).
+In that directory:
+
+- Dockerfile.ubuntu: installs ``wget`` and ``busybox`` (so the healthcheck can use wget; there is no curl),
+  ``VOLUME /var/lib/clickhouse``, creates /var/log/clickhouse-server (no volume), ``EXPOSE 9000 8123 9009``,
+  copies docker_related_config.xml into /etc/clickhouse-server/config.d/.
+- docker_related_config.xml: ``<listen_host>::</listen_host>``, ``<listen_host>0.0.0.0</listen_host>``,
+  ``<listen_try>1</listen_try>``. config.d files are merged in name order and a merged ``listen_host`` only
+  replaces the *first* one, so the override here is uploaded over that very file (CONFIG_D_PATH): otherwise
+  the server would keep listening on every address.
+- entrypoint.sh: reads ``CLICKHOUSE_USER`` (default ``default``), ``CLICKHOUSE_PASSWORD``/``_FILE``,
+  ``CLICKHOUSE_DB``, ``CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT`` (lines 45-53). With a user or password set it
+  writes the password in clear into users.d/default-user.xml (lines 119-141); with ``CLICKHOUSE_DB`` set or
+  init scripts present it runs ``clickhouse-client ... --password "$CLICKHOUSE_PASSWORD"`` (line 206): the
+  password in a process's argv. So none of those variables is used: the user and a SHA-256 of the password come
+  in users.d (render_clickhouse_users), and ``CLICKHOUSE_SKIP_USER_SETUP=1`` (line 53, 117) keeps the entrypoint
+  from writing its own users file. The app creates its database itself (``CREATE DATABASE IF NOT EXISTS``).
+
+ClickHouse 26.3 (programs/server/config.xml, src/Core/ServerSettings.cpp, programs/server/Server.cpp,
+src/Common/getMemoryAmount.cpp, read from the indexed ClickHouse sources: the 8.4 GB repository could not be fetched
+at the tag. The 26.3 values are read back from ClickHouse's own system.server_settings by the real-binary test,
+via chdb-core 26.3, which reports version 26.3.9.1):
+
+- config.xml listens on http_port 8123, tcp_port 9000 (this project's S3 port), mysql_port 9004,
+  postgresql_port 9005 and interserver_http_port 9009 (replication only). Only HTTP and native TCP stay here;
+  the others are removed (``remove="remove"``, ConfigProcessor) so they bind nothing.
+- Memory: with max_server_memory_usage = 0 the server allows max_server_memory_usage_to_ram_ratio (0.9) of
+  getMemoryAmount(), which is clamped to the cgroup v2 ``memory.max`` (v1 ``memory.limit_in_bytes``) in
+  src/Common/getMemoryAmount.cpp; a larger explicit value is lowered to that. Here it is set explicitly to 3/4 of
+  the container limit, so the limit holds even where the cgroup is not visible, and the rest of the limit is left
+  for what the tracker does not count (binary, allocator slack).
+- Caches: mark_cache_size defaults to 5 GiB (5368709120), as do primary_index_cache_size, index_mark_cache_size
+  and vector_similarity_index_cache_size; config.xml sets uncompressed_cache_size to 8 GiB. Server.cpp only
+  lowers each one to cache_size_to_ram_max_ratio (0.5) of RAM, so several of them together can exceed a small
+  limit. Each is set here to a share of the limit, never above its upstream default (UPSTREAM_CACHE_DEFAULTS).
+- config.xml sets mlock_executable true: with CAP_IPC_LOCK the whole binary (hundreds of MB) would be locked
+  into the container's memory. These containers get no such capability; it is set false so it never happens.
+- Logs: config.xml logs to /var/log/clickhouse-server/clickhouse-server{,.err}.log at level trace with rotation
+  ``size`` 1000M × ``count`` 10; here the level is lower and size × count is bounded.
+- GET /ping on the HTTP port answers ``Ok.`` without authentication; the entrypoint probes it with
+  ``wget --spider -T 1 -q`` (entrypoint.sh line 197), as the healthcheck here does.
+"""
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+
+IMAGE_REPOSITORY = "clickhouse/clickhouse-server"
+DEFAULT_VERSION = "26.3.17.110"
+
+DATA_PATH = "/var/lib/clickhouse"  # the image's VOLUME
+LOG_DIR = "/var/log/clickhouse-server"  # created by the image, no VOLUME: give it a named volume
+CONFIG_D_PATH = "/etc/clickhouse-server/config.d/docker_related_config.xml"  # replaces the image's listen_host file
+USERS_D_PATH = "/etc/clickhouse-server/users.d/backing-services.xml"
+
+# Environment variables entrypoint.sh reads for its own user setup (lines 45-53); deliberately never set here.
+ENTRYPOINT_USER_ENV = ("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DB", "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT")
+SKIP_USER_SETUP_ENV = "CLICKHOUSE_SKIP_USER_SETUP"
+
+# Listeners in upstream config.xml that these services do not use.
+REMOVED_LISTENERS = ("mysql_port", "postgresql_port", "interserver_http_port")
+
+# Poco logger levels, as listed in config.xml's <logger> comment.
+LOG_LEVELS = ("none", "fatal", "critical", "error", "warning", "notice", "information", "debug", "trace", "test")
+
+# Defaults of the caches sized below, in ClickHouse 26.3 (system.server_settings `default`; uncompressed_cache_size
+# is 0 there but config.xml sets 8 GiB). The real-binary test compares these with the server's own.
+UPSTREAM_CACHE_DEFAULTS = {
+    "mark_cache_size": 5368709120,
+    "primary_index_cache_size": 5368709120,
+    "index_mark_cache_size": 5368709120,
+    "vector_similarity_index_cache_size": 5368709120,
+    "text_index_tokens_cache_size": 1073741824,
+    "text_index_header_cache_size": 1073741824,
+    "text_index_postings_cache_size": 2147483648,
+    "iceberg_metadata_files_cache_size": 1073741824,
+    "parquet_metadata_cache_size": 536870912,
+    "compiled_expression_cache_size": 134217728,
+    "query_condition_cache_size": 104857600,
+}
+# Each cache's largest share of the container limit (1/n). Marks matter most for MergeTree reads.
+_CACHE_DIVISORS = {
+    "mark_cache_size": 16,
+    "primary_index_cache_size": 32,
+    "index_mark_cache_size": 64,
+    "vector_similarity_index_cache_size": 128,
+    "text_index_tokens_cache_size": 128,
+    "text_index_header_cache_size": 128,
+    "text_index_postings_cache_size": 128,
+    "iceberg_metadata_files_cache_size": 128,
+    "parquet_metadata_cache_size": 128,
+    "compiled_expression_cache_size": 128,
+    "query_condition_cache_size": 128,
+}
+# Disabled: used only with the query setting use_uncompressed_cache (off by default).
+_DISABLED_CACHES = ("uncompressed_cache_size",)
+
+MIN_MEMORY_MB = 512  # below this the server's own baseline leaves too little for queries
+MAX_MEMORY_MB = 1 << 20
+SERVER_MEMORY_SHARE = (3, 4)  # max_server_memory_usage = 3/4 of the container limit
+
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # the user name is an XML element name in users.d
+_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClickHouseSettings:
+    memory_limit_mb: int = 1024  # the container's memory limit
+    http_port: int = 8123
+    tcp_port: int = 9000  # upstream's default collides with the object store's 9000: configure another
+    listen_host: str = "0.0.0.0"  # IPv4 only: 0.0.0.0 in a bridge container, 127.0.0.1 with host networking
+    log_dir: str = LOG_DIR
+    log_level: str = "information"
+    log_size_mb: int = 10  # rotate at this size ...
+    log_count: int = 5  # ... keeping this many old files, per log (server log and error log)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not MIN_MEMORY_MB <= self.memory_limit_mb <= MAX_MEMORY_MB:
+            problems.append(f"memory_limit_mb: {self.memory_limit_mb} is not in {MIN_MEMORY_MB}..{MAX_MEMORY_MB}")
+        for name in ("http_port", "tcp_port"):
+            port = getattr(self, name)
+            if not 1 <= port <= 65535:
+                problems.append(f"{name}: {port} is not in 1..65535")
+        if self.http_port == self.tcp_port:
+            problems.append(f"http_port and tcp_port are both {self.http_port}")
+        try:
+            ipaddress.IPv4Address(self.listen_host)
+        except ValueError:
+            problems.append(f"listen_host: {self.listen_host!r} is not an IPv4 address")
+        if not _PATH.fullmatch(self.log_dir) or "//" in self.log_dir or "/../" in f"{self.log_dir}/":
+            problems.append(f"log_dir: {self.log_dir!r} is not an absolute path of [A-Za-z0-9._/-]")
+        if self.log_level not in LOG_LEVELS:
+            problems.append(f"log_level: {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        if not 1 <= self.log_size_mb <= 1024:
+            problems.append(f"log_size_mb: {self.log_size_mb} is not in 1..1024")
+        if not 1 <= self.log_count <= 100:
+            problems.append(f"log_count: {self.log_count} is not in 1..100")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return self.memory_limit_mb << 20
+
+    @property
+    def max_server_memory_usage(self) -> int:
+        numerator, denominator = SERVER_MEMORY_SHARE
+        return self.memory_limit_bytes * numerator // denominator
+
+    @property
+    def cache_sizes(self) -> dict[str, int]:
+        """Every cache this override sizes, in bytes (0: disabled)."""
+        sizes = {
+            name: min(UPSTREAM_CACHE_DEFAULTS[name], self.memory_limit_bytes // divisor)
+            for name, divisor in _CACHE_DIVISORS.items()
+        }
+        return sizes | {name: 0 for name in _DISABLED_CACHES}
+
+    @property
+    def log_path(self) -> str:
+        return f"{self.log_dir.rstrip('/')}/clickhouse-server.log"
+
+    @property
+    def error_log_path(self) -> str:
+        return f"{self.log_dir.rstrip('/')}/clickhouse-server.err.log"
+
+    @property
+    def probe_host(self) -> str:
+        """Where a probe inside the container reaches the server."""
+        address = ipaddress.IPv4Address(self.listen_host)
+        return "127.0.0.1" if address.is_unspecified else self.listen_host
+
+
+def _leaf(parent: ET.Element, tag: str, text: str | int) -> ET.Element:
+    element = ET.SubElement(parent, tag)
+    element.text = str(text)
+    return element
+
+
+def _document(root: ET.Element, comment: str) -> str:
+    root.insert(0, ET.Comment(f" {comment} "))
+    ET.indent(root, space="    ")
+    return '<?xml version="1.0"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_clickhouse_config(s: ClickHouseSettings) -> str:
+    """The config.d override, for CONFIG_D_PATH: listeners, memory, caches and file logs."""
+    root = ET.Element("clickhouse")
+    _leaf(root, "listen_host", s.listen_host)
+    _leaf(root, "http_port", s.http_port)
+    _leaf(root, "tcp_port", s.tcp_port)
+    for listener in REMOVED_LISTENERS:
+        ET.SubElement(root, listener, {"remove": "remove"})
+    _leaf(root, "max_server_memory_usage", s.max_server_memory_usage)
+    for name, size in s.cache_sizes.items():
+        _leaf(root, name, size)
+    _leaf(root, "mlock_executable", "false")
+    logger = ET.SubElement(root, "logger")
+    _leaf(logger, "level", s.log_level)
+    _leaf(logger, "log", s.log_path)
+    _leaf(logger, "errorlog", s.error_log_path)
+    _leaf(logger, "size", f"{s.log_size_mb}M")
+    _leaf(logger, "count", s.log_count)
+    return _document(root, "backing-services: listeners, memory and logs for a memory-limited container")
+
+
+def render_clickhouse_users(*, user: str, password: str, access_management: bool = False) -> str:
+    """The users.d file, for USERS_D_PATH: one password user, and no passwordless `default`.
+
+    Only the password's SHA-256 is written; the password itself is in no file, variable or argv. The user
+    replaces any same-named user from users.xml; `default` (no password in users.xml) is removed otherwise.
+    """
+    if not _USER.fullmatch(user):
+        raise ValueError(f"user: {user!r} must match {_USER.pattern}")
+    if not password:
+        raise ValueError("password: must be non-empty")
+    root = ET.Element("clickhouse")
+    users = ET.SubElement(root, "users")
+    if user != "default":
+        ET.SubElement(users, "default", {"remove": "remove"})
+    entry = ET.SubElement(users, user, {"replace": "replace"})
+    _leaf(entry, "password_sha256_hex", hashlib.sha256(password.encode()).hexdigest())
+    networks = ET.SubElement(entry, "networks")
+    _leaf(networks, "ip", "::/0")  # reachability is decided by listen_host and the published ports
+    _leaf(entry, "profile", "default")
+    _leaf(entry, "quota", "default")
+    _leaf(entry, "access_management", int(access_management))
+    return _document(root, f"backing-services: user {user} (password as SHA-256)")
+
+
+def clickhouse_env() -> list[str]:
+    """The container's environment: the entrypoint must leave users to the users.d file."""
+    return [f"{SKIP_USER_SETUP_ENV}=1"]
+
+
+def clickhouse_healthcheck(s: ClickHouseSettings) -> tuple[str, ...]:
+    """/ping needs no credentials; the image has GNU wget (and busybox), not curl."""
+    return ("CMD", "wget", "--spider", "-q", "-T", "3", f"http://{s.probe_host}:{s.http_port}/ping")

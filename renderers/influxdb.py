@@ -1,0 +1,256 @@
+"""InfluxDB 2.7: first-boot setup env, memory limits, an extra-buckets init script and a probe.
+
+Upstream facts (tests/renderers/test_influxdb.py checks the rendered names against the lists kept here):
+
+Image ``influxdb:2.7.12-alpine``: influxdata/influxdata-docker@d457cb93 influxdb/2.7/alpine/Dockerfile (alpine
+3.23, influxd 2.7.12, influx CLI 2.7.5, ``apk add ... bash curl run-parts su-exec``, ``VOLUME /var/lib/influxdb2
+/etc/influxdb2``, ``EXPOSE 8086``, ``ENV INFLUX_CONFIGS_PATH /etc/influxdb2/influx-configs``, ``ENV
+INFLUXD_INIT_PORT 9999``); multi-arch per docker-library/official-images library/influxdb@a4ed0cf7 (``Tags:
+2.7-alpine, 2.7.12-alpine``, ``Architectures: amd64, arm64v8``). That library file dropped 2.7 on 2026-05-06
+(ca8da91c "remove 2.7.x", 2.9 is current): the 2.7.12 tags stay pullable but are no longer rebuilt.
+
+influxdb/2.7/alpine/entrypoint.sh at the same commit:
+
+- Setup runs only when the bolt file (``INFLUXD_BOLT_PATH``, default /var/lib/influxdb2/influxd.bolt; engine
+  /var/lib/influxdb2/engine) does not exist and ``DOCKER_INFLUXDB_INIT_MODE`` is set (lines 104-105, 481-486);
+  ``setup`` needs ``_USERNAME``, ``_PASSWORD``, ``_ORG``, ``_BUCKET`` (lines 202-207) and takes ``_RETENTION`` and
+  ``_ADMIN_TOKEN`` (lines 312-317). On a later start these variables change nothing: a changed password, org or
+  token must be applied through the API.
+- It passes them to ``influx setup --password ... --token ...`` (lines 304-319): for the seconds of the first
+  boot, the password and token are in that process's argv inside the container. The image offers no way around
+  that (the ``*_FILE`` variants, lines 197-199, are read into the same variables).
+- Setup runs on a temporary server bound to ``:${INFLUXD_INIT_PORT}`` (all interfaces, lines 381-419), then runs
+  ``run-parts --regex ".*sh$" --report --exit-on-error /docker-entrypoint-initdb.d`` (line 347): only *executable*
+  files whose names end in ``sh``, with ``INFLUX_HOST`` pointing at the temporary server and the ``influx`` CLI
+  config ``default`` (holding the admin token, from ``influx setup --name default``) active. A failing script
+  aborts the setup, which deletes the bolt and engine files (lines 226-229) so the next start retries from scratch.
+  Afterwards the CLI config is rewritten to the final port (line 437), so the same script also works later through
+  ``docker exec``: init scripts never run again once the bolt file exists.
+- ``influx bucket list ... --hide-headers | cut -f 1`` (line 327): the CLI prints tab-separated columns
+  (ID, Name, Retention, ...).
+
+influxdata/influxdb@v2.7.12: options are flags or ``INFLUXD_``-prefixed env with ``-`` as ``_``
+(kit/cli/viper.go:58-61); ``http-bind-address`` defaults to ``:8086`` (cmd/influxd/launcher/cmd.go); GET /health
+answers 200 ``"status":"pass"`` (http/health.go); bucket names may not start with ``_`` or contain ``"``
+(tenant/service_bucket.go validBucketName); a retention below one hour other than 0 (infinite) is refused
+(v1/services/meta/client.go:210, ``MinRetentionPolicyDuration = time.Hour``); passwords are 8-72 characters
+(kit/platform/errors/error_user.go); a shard's write cache defaults to 1 GiB
+(tsdb/config.go ``DefaultCacheMaxMemorySize``); query memory limits need a limited query concurrency and
+``max >= concurrency * per-query`` (query/control/controller.go validate); go.mod ``go 1.23``, so the Go runtime
+honours ``GOMEMLIMIT``. influxdata/influx-cli@v2.7.5 pkg/duration: durations are Go's or integers with units
+w, d, h, m, s, ms, us, ns (``30d``, ``1w2d``); ``bucket list --name`` fails for a missing bucket exactly as for an
+unreachable server (clients/bucket/list.go findOneBucket), hence the script lists all buckets and compares names.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from dataclasses import dataclass, field
+
+IMAGE_REPOSITORY = "influxdb"
+DEFAULT_VERSION = "2.7.12"  # with the "alpine" variant
+DATA_PATH = "/var/lib/influxdb2"  # bolt file and engine: a named volume
+CONFIG_PATH = "/etc/influxdb2"  # CLI configs (the admin token) and server config: a named volume
+INIT_DIR = "/docker-entrypoint-initdb.d"
+# run-parts runs executable files matching ".*sh$" only: upload this one with the executable bit.
+EXTRA_BUCKETS_SCRIPT_PATH = f"{INIT_DIR}/10-extra-buckets.sh"
+
+# The setup variables the entrypoint reads (entrypoint.sh lines 202-207, 312-317, 361).
+SETUP_ENV = (
+    "DOCKER_INFLUXDB_INIT_MODE",
+    "DOCKER_INFLUXDB_INIT_USERNAME",
+    "DOCKER_INFLUXDB_INIT_PASSWORD",
+    "DOCKER_INFLUXDB_INIT_ORG",
+    "DOCKER_INFLUXDB_INIT_BUCKET",
+    "DOCKER_INFLUXDB_INIT_RETENTION",
+    "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN",
+)
+INIT_PORT_ENV = "INFLUXD_INIT_PORT"  # Dockerfile ENV, read by entrypoint.sh line 382
+# influxd options as env (flag names from cmd/influxd/launcher/cmd.go, INFLUXD_ prefix from kit/cli/viper.go).
+SERVER_ENV = (
+    "INFLUXD_HTTP_BIND_ADDRESS",
+    "INFLUXD_REPORTING_DISABLED",
+    "INFLUXD_STORAGE_CACHE_MAX_MEMORY_SIZE",
+    "INFLUXD_QUERY_CONCURRENCY",
+    "INFLUXD_QUERY_QUEUE_SIZE",
+    "INFLUXD_QUERY_MEMORY_BYTES",
+    "INFLUXD_QUERY_MAX_MEMORY_BYTES",
+)
+GO_RUNTIME_ENV = ("GOMEMLIMIT",)
+
+DEFAULT_CACHE_MAX_MEMORY_SIZE = 1 << 30  # tsdb/config.go, per shard
+MIN_RETENTION_S = 3600  # MinRetentionPolicyDuration
+MAX_RETENTION_S = (2**63 - 1) // 10**9  # time.Duration's range
+MIN_PASSWORD_LEN, MAX_PASSWORD_LEN = 8, 72
+MIN_MEMORY_MB = 128
+QUERY_CONCURRENCY = 4
+QUERY_QUEUE_SIZE = 64
+
+_UNIT_SECONDS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1}
+_DURATION = re.compile(r"(?:\d+[wdhms])+")
+_DURATION_PART = re.compile(r"(\d+)([wdhms])")
+# Stricter than InfluxDB (which only forbids a leading "_" and '"'): names go into env and sh unquoted-safe.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+Retention = str | int  # "30d", "1w2d", "72h", "0" (infinite), or whole seconds (0: infinite)
+
+
+def retention_seconds(retention: Retention) -> int:
+    """Seconds of a retention in the influx CLI's format (0: keep forever); ValueError if InfluxDB would refuse it."""
+    if isinstance(retention, bool) or not isinstance(retention, int | str):
+        raise ValueError(f"retention: {retention!r} is neither a duration string nor whole seconds")
+    if isinstance(retention, int):
+        seconds = retention
+    elif retention == "0":
+        seconds = 0
+    elif _DURATION.fullmatch(retention):
+        seconds = sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(retention))
+    else:
+        raise ValueError(f"retention: {retention!r} is not like 30d, 1w2d, 72h or 0 (units w, d, h, m, s)")
+    if seconds != 0 and not MIN_RETENTION_S <= seconds <= MAX_RETENTION_S:
+        raise ValueError(f"retention: {retention!r} must be 0 (infinite) or from 1h to {MAX_RETENTION_S}s")
+    return seconds
+
+
+def retention_flag(retention: Retention) -> str:
+    """The retention as the influx CLI takes it: the string as given, seconds as "<n>s", infinite as "0"."""
+    seconds = retention_seconds(retention)
+    if seconds == 0:
+        return "0"
+    return retention if isinstance(retention, str) else f"{seconds}s"
+
+
+@dataclass(frozen=True, kw_only=True)
+class InfluxSettings:
+    org: str
+    bucket: str
+    username: str
+    retention: Retention = "0"  # of the initial bucket
+    extra_buckets: tuple[tuple[str, Retention], ...] = field(default_factory=tuple)
+    port: int = 8086
+    bind_address: str = "0.0.0.0"  # 0.0.0.0 in a bridge container, 127.0.0.1 with host networking
+    init_port: int = 9999  # the first boot's temporary server binds all interfaces on this port
+    memory_limit_mb: int = 512
+
+    def __post_init__(self) -> None:
+        problems = []
+        for what, name in [("org", self.org), ("bucket", self.bucket), *(("extra_buckets", n) for n, _ in self.extra_buckets)]:
+            if not isinstance(name, str) or not _NAME.fullmatch(name):
+                problems.append(f"{what}: {name!r} must match {_NAME.pattern}")
+        if not _USERNAME.fullmatch(self.username):
+            problems.append(f"username: {self.username!r} must match {_USERNAME.pattern}")
+        names = [self.bucket, *(n for n, _ in self.extra_buckets)]
+        if len(set(names)) != len(names):
+            problems.append(f"extra_buckets: bucket names repeat: {names}")
+        for retention in [self.retention, *(r for _, r in self.extra_buckets)]:
+            try:
+                retention_seconds(retention)
+            except ValueError as error:
+                problems.append(str(error))
+        for what, port in [("port", self.port), ("init_port", self.init_port)]:
+            if not 1 <= port <= 65535:
+                problems.append(f"{what}: {port} is not in 1..65535")
+        if self.port == self.init_port:
+            problems.append(f"port and init_port are both {self.port}")
+        try:
+            ipaddress.IPv4Address(self.bind_address)
+        except ValueError:
+            problems.append(f"bind_address: {self.bind_address!r} is not an IPv4 address")
+        if self.memory_limit_mb < MIN_MEMORY_MB:
+            problems.append(f"memory_limit_mb: {self.memory_limit_mb} is below {MIN_MEMORY_MB}")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    @property
+    def memory_limit_bytes(self) -> int:
+        return self.memory_limit_mb << 20
+
+    @property
+    def go_memory_limit_mb(self) -> int:
+        """The Go runtime's soft limit: 3/4 of the container's, the rest for what Go does not manage."""
+        return self.memory_limit_mb * 3 // 4
+
+    @property
+    def cache_max_memory_size(self) -> int:
+        """Each shard's write cache (writes are refused above it), never above upstream's 1 GiB."""
+        return min(DEFAULT_CACHE_MAX_MEMORY_SIZE, self.memory_limit_bytes // 8)
+
+    @property
+    def query_memory_bytes(self) -> int:
+        return self.memory_limit_bytes // 16
+
+    @property
+    def query_max_memory_bytes(self) -> int:
+        return QUERY_CONCURRENCY * self.query_memory_bytes  # the server's minimum, concurrency * per-query
+
+    @property
+    def probe_host(self) -> str:
+        address = ipaddress.IPv4Address(self.bind_address)
+        return "127.0.0.1" if address.is_unspecified else self.bind_address
+
+
+def _check_secret(what: str, value: str, *, min_len: int = 1, max_len: int = 4096) -> None:
+    if not min_len <= len(value) <= max_len:
+        raise ValueError(f"{what}: must be {min_len} to {max_len} characters long")
+    if any(c in value for c in "\x00\n\r"):
+        raise ValueError(f"{what}: must not contain NUL or line breaks")
+
+
+def influx_env(s: InfluxSettings, password: str, token: str) -> list[str]:
+    """The container's environment (holds secrets: pass it as a secret). Setup uses it on the first boot only."""
+    _check_secret("password", password, min_len=MIN_PASSWORD_LEN, max_len=MAX_PASSWORD_LEN)
+    _check_secret("token", token)
+    return [
+        "DOCKER_INFLUXDB_INIT_MODE=setup",
+        f"DOCKER_INFLUXDB_INIT_USERNAME={s.username}",
+        f"DOCKER_INFLUXDB_INIT_PASSWORD={password}",
+        f"DOCKER_INFLUXDB_INIT_ORG={s.org}",
+        f"DOCKER_INFLUXDB_INIT_BUCKET={s.bucket}",
+        f"DOCKER_INFLUXDB_INIT_RETENTION={retention_flag(s.retention)}",
+        f"DOCKER_INFLUXDB_INIT_ADMIN_TOKEN={token}",
+        f"{INIT_PORT_ENV}={s.init_port}",
+        f"INFLUXD_HTTP_BIND_ADDRESS={s.bind_address}:{s.port}",
+        "INFLUXD_REPORTING_DISABLED=true",  # no telemetry to influxdata every 8 hours
+        f"INFLUXD_STORAGE_CACHE_MAX_MEMORY_SIZE={s.cache_max_memory_size}",
+        f"INFLUXD_QUERY_CONCURRENCY={QUERY_CONCURRENCY}",
+        f"INFLUXD_QUERY_QUEUE_SIZE={QUERY_QUEUE_SIZE}",
+        f"INFLUXD_QUERY_MEMORY_BYTES={s.query_memory_bytes}",
+        f"INFLUXD_QUERY_MAX_MEMORY_BYTES={s.query_max_memory_bytes}",
+        f"GOMEMLIMIT={s.go_memory_limit_mb}MiB",
+    ]
+
+
+def render_extra_buckets_script(s: InfluxSettings) -> str:
+    """POSIX sh for EXTRA_BUCKETS_SCRIPT_PATH: create each extra bucket that the org lacks; never change others.
+
+    Runs as an init script (INFLUX_HOST and the CLI config set by the entrypoint) or later by `docker exec`
+    (the CLI config then points at the final port). Exits non-zero, having created nothing, if the buckets
+    cannot be listed.
+    """
+    q = shlex.quote
+    ensure = "\n".join(f"ensure {q(name)} {q(retention_flag(retention))}" for name, retention in s.extra_buckets)
+    return f"""#!/bin/sh
+# Extra InfluxDB buckets (rendered by backing-services): each is created only if org {s.org} lacks it.
+set -eu
+org={q(s.org)}
+if ! existing=$(influx bucket list --org "$org" --hide-headers); then
+  echo "extra buckets: cannot list the buckets of org $org; nothing created" >&2
+  exit 1
+fi
+ensure() {{
+  if printf '%s\\n' "$existing" | awk -v name="$1" '$2 == name {{ found = 1 }} END {{ exit !found }}'; then
+    echo "extra buckets: $1 exists; left as it is"
+  else
+    influx bucket create --org "$org" --name "$1" --retention "$2" >/dev/null
+    echo "extra buckets: created $1 (retention $2)"
+  fi
+}}
+{ensure}
+"""
+
+
+def influx_healthcheck(s: InfluxSettings) -> tuple[str, ...]:
+    """GET /health needs no token; the image has curl. Fails during first-boot setup (temporary port)."""
+    return ("CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "3", f"http://{s.probe_host}:{s.port}/health")

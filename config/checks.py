@@ -18,7 +18,7 @@ from renderers.ports import media_port_problems
 
 
 def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
-    return [
+    problems = [
         *_target_problems(cfg, ns),
         *_dependency_problems(cfg, ns),
         *_gateway_problems(cfg, ns),
@@ -26,10 +26,11 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_app_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
-        *renderer_problems(cfg, ns),
         *_capacity_problems(cfg, ns),
         *_oci_problems(cfg, ns),
     ]
+    # The renderers' own rules are the backstop: a key the checks above explain is not reported again.
+    return [*problems, *renderer_problems(cfg, ns, reported={p.key for p in problems})]
 
 
 def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
@@ -71,8 +72,6 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield Problem(f"{ns}:gateway.acmeEmail", gw.acme_email, "only used with gateway.tls: acme; remove it")
     if gw.tls != "acme" and gw.acme_staging:
         yield Problem(f"{ns}:gateway.acmeStaging", True, "only used with gateway.tls: acme; set it to false")
-    if gw.http_port == gw.https_port:
-        yield Problem(f"{ns}:gateway.httpsPort", gw.https_port, "must differ from gateway.httpPort")
     seen: set[str] = set()
     for i, route in enumerate(gw.routes):
         if route.path in seen:

@@ -7,7 +7,7 @@ into a Problem naming the config key.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 
 from config.errors import Problem
 from config.model import StackConfig
@@ -44,13 +44,23 @@ def _route(key: str, route_args: dict, routes: list[Route], problems: list[Probl
         problems.append(Problem(f"{ns}:{key}.{_ROUTE_FIELD_KEYS[field]}", route_args.get(field), message))
 
 
-def _routes(cfg: StackConfig, ns: str) -> tuple[list[Route], list[Problem]]:
+def _explained(key: str, reported: Set[str], ns: str) -> bool:
+    """Whether a problem is already reported for ``key`` or anything below it."""
+    prefix = f"{ns}:{key}"
+    return any(r == prefix or r.startswith((f"{prefix}.", f"{prefix}[")) for r in reported)
+
+
+def _routes(cfg: StackConfig, ns: str, reported: Set[str]) -> tuple[list[Route], list[Problem]]:
     routes: list[Route] = []
     problems: list[Problem] = []
     for i, route in enumerate(cfg.gateway.routes):
+        if _explained(f"gateway.routes[{i}]", reported, ns):
+            continue
         _route(f"gateway.routes[{i}]", {"path": route.path, "upstream": route.upstream}, routes, problems, ns)
     for i, app in enumerate(cfg.apps):
         for j, route in enumerate(app.routes):
+            if _explained(f"apps[{i}].routes[{j}]", reported, ns):
+                continue
             args = {
                 "path": route.path,
                 "upstream": f"127.0.0.1:{app.port}",
@@ -73,12 +83,17 @@ def _passwords(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield Problem(f"{ns}:databasePassword", "<secret>", "must not be empty; unset it to have one generated")
 
 
-def renderer_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
-    yield from _passwords(cfg, ns)
-    routes, problems = _routes(cfg, ns)
+# Everything the gateway's CaddyConfig is built from: once one of these is reported, building it only repeats that.
+_CADDY_INPUTS = ("domain", "gateway", "mediaServer.subdomain", "mediaServer.signalPort", "apps")
+
+
+def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozenset()) -> Iterator[Problem]:
+    """What the renderers would refuse, for keys not already in ``reported``."""
+    yield from (p for p in _passwords(cfg, ns) if p.key not in reported)
+    routes, problems = _routes(cfg, ns, reported)
     yield from problems
-    if problems:
-        return  # the gateway's config cannot be built without its routes
+    if problems or any(_explained(key, reported, ns) for key in _CADDY_INPUTS):
+        return  # the gateway's config cannot be built from inputs already known to be wrong
     gw = cfg.gateway
     try:
         CaddyConfig(

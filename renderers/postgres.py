@@ -334,7 +334,7 @@ USER_KEY = "backing-services:database.user"
 NAME_KEY = "backing-services:database.name"
 
 
-def login_check_inner_script(s: PostgresSettings) -> str:
+def login_check_inner_script(s: PostgresSettings, container: str) -> str:
     """sh -c script for the running container: can the configured role log in to the configured database?"""
     # The running container's own port (PGPORT, set by components/database.py): a port change is checked and
     # applied against the old container, which still listens on the old one.
@@ -349,7 +349,7 @@ printf '%s\n' "{USER_KEY} is {s.user} and {NAME_KEY} is {s.database}, but the ru
 start with names the cluster does not have. Nothing was changed." \
 "Set them back to the names the cluster was created with (this container has POSTGRES_USER=${{POSTGRES_USER-?}}, \
 POSTGRES_DB=${{POSTGRES_DB-?}}), or create them first, e.g.:" \
-"  docker exec -it {{container}} psql -h 127.0.0.1 -p {s.port} -U ${{POSTGRES_USER-?}} -d postgres \
+"  docker exec -it {container} psql -h 127.0.0.1 -p {s.port} -U ${{POSTGRES_USER-?}} -d postgres \
 -c 'ALTER DATABASE ${{POSTGRES_DB-?}} RENAME TO {s.database}'" >&2
 exit 1
 """
@@ -358,11 +358,10 @@ exit 1
 def login_check_command(s: PostgresSettings, container: str) -> str:
     """Host sh: exit 0 with no running container (first deploy); else run the check inside it."""
     inspect = f"docker container inspect --format '{{{{.State.Running}}}}' {shlex.quote(container)}"
-    inner = login_check_inner_script(s).replace("{container}", container)
     return f"""\
 {_absent_means_nothing_to_do(inspect, 'container')}
 [ "$out" = true ] || exit 0
-exec docker exec {shlex.quote(container)} sh -c {shlex.quote(inner)}
+exec docker exec {shlex.quote(container)} sh -c {shlex.quote(login_check_inner_script(s, container))}
 """
 
 

@@ -12,7 +12,6 @@ from typing import Any
 from tests import harness
 
 NS = harness.PROJECT
-DROP = object()  # remove the key (back to its default)
 
 
 @dataclass(frozen=True)
@@ -28,14 +27,12 @@ class Change:
         head, *rest = self.key.split(".")
         top = f"{NS}:{head}"
         if not rest:
-            new = self.value(values.get(top)) if callable(self.value) else self.value
-            values.pop(top, None) if new is DROP else values.__setitem__(top, new)
+            values[top] = self.value(values.get(top)) if callable(self.value) else self.value
         else:
             node = values.setdefault(top, {})
             for part in rest[:-1]:
                 node = node.setdefault(part, {})
-            new = self.value(node.get(rest[-1])) if callable(self.value) else self.value
-            node.pop(rest[-1], None) if new is DROP else node.__setitem__(rest[-1], new)
+            node[rest[-1]] = self.value(node.get(rest[-1])) if callable(self.value) else self.value
         secret = [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
         return values, secret
 

@@ -15,7 +15,7 @@ def _command(typ: str, controller: str) -> ResourceFacts:
     return ResourceFacts(
         type=typ,
         fields={
-            "triggers": Fact("replace", f"provider/pkg/provider/common/inputs.go:10{COMMAND_TAG}", unordered=False),
+            "triggers": Fact("replace", f"provider/pkg/provider/common/inputs.go:10{COMMAND_TAG}"),
             "create": update,
             "update": update,
             "delete": update,

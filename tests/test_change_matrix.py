@@ -19,14 +19,6 @@ from tests.config_keys import config_keys
 from tests.matrix.changes import CHANGES
 from tests.matrix.table import BEGIN, END, matrix, render
 
-STATEFUL_TYPES = {
-    "docker:index/volume:Volume",
-    "oci:Core/volume:Volume",
-    "oci:Core/instance:Instance",
-    "oci:Core/volumeAttachment:VolumeAttachment",
-    "oci:ObjectStorage/bucket:Bucket",
-}
-
 
 @pytest.fixture(scope="module")
 def results():
@@ -52,7 +44,7 @@ def test_no_stateful_resource_is_replaced_or_deleted_unguarded(results):
         values, _ = change.values()
         protect_data = values.get(f"{harness.PROJECT}:protectData", True)
         for e in verdict.effects:
-            if e.type in STATEFUL_TYPES and e.outcome in ("replace", "delete") and not e.protected and protect_data:
+            if e.loses_data and not e.protected and protect_data:
                 unguarded.append((change.stack, change.key, change.label, e.name, e.outcome))
     assert not unguarded, f"stateful resources replaced or deleted without protection: {unguarded}"
 

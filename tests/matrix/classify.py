@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from config import ConfigError, parse_stack_config
 from tests import harness
-from tests.providers import REGISTRY
+from tests.providers import REGISTRY, docker
 from tests.providers.model import outcome, planned_changes, read_back
 
 Outcome = str  # "create" | "delete" | "replace" | "update" | "dropped" | "state"
@@ -26,6 +26,16 @@ class ResourceEffect:
     fields: tuple[str, ...]  # the changed input paths behind the outcome
     stateful: str | None  # why replacing or deleting it loses or interrupts data
     protected: bool
+
+    @property
+    def runs_on_data(self) -> bool:
+        """A container whose data lives on a volume: replacing it restarts it, the data stays."""
+        return self.stateful is not None and self.type == docker.CONTAINER.type
+
+    @property
+    def loses_data(self) -> bool:
+        """Replacing or deleting it takes the data with it (a volume, a bucket, the VM)."""
+        return self.stateful is not None and not self.runs_on_data and self.outcome in ("replace", "delete")
 
 
 @dataclass

@@ -36,11 +36,11 @@ def describe(effect: ResourceEffect) -> str:
     name = f"`{effect.name}`"
     if effect.type.startswith("command:") and effect.outcome != "delete":
         return _role(effect) or f"{name} runs"
-    if effect.outcome in ("replace", "delete") and effect.stateful and effect.type != "docker:index/container:Container":
+    if effect.loses_data:
         if effect.protected:
             return f"**refused in preview**: {name} is protected ({effect.stateful})"
         return f"{name} {'replaced' if effect.outcome == 'replace' else 'deleted'}: **data lost** (protectData: false)"
-    if effect.outcome == "replace" and effect.stateful:
+    if effect.outcome == "replace" and effect.runs_on_data:
         return f"{name} restarts, data kept"
     if effect.outcome == "update":
         return f"{name} updated in place ({', '.join(effect.fields)})"

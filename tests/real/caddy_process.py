@@ -136,6 +136,20 @@ def admin_socket_path(home: Path) -> str:
     return str(home / "admin.sock")
 
 
+def loopback_config(home: Path, **settings) -> CaddyConfig:
+    """The dev gateway's config on free loopback ports, internal TLS and the test's own admin socket."""
+    http_port, https_port, health_port = free_tcp_ports(3)
+    return CaddyConfig(
+        domain=DOMAIN,
+        tls="internal",
+        http_port=http_port,
+        https_port=https_port,
+        health_port=health_port,
+        admin_socket=admin_socket_path(home),
+        **settings,
+    )
+
+
 def tls_socket(gw: Gateway, server_name: str) -> ssl.SSLSocket:
     """Verified TLS to the gateway, trusting only Caddy's own root CA."""
     context = ssl.create_default_context(cafile=str(root_ca_path(gw.home)))

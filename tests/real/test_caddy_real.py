@@ -37,7 +37,7 @@ from .caddy_process import (
     MEDIA_HOST,
     Gateway,
     admin_get,
-    admin_socket_path,
+    loopback_config,
     caddy_cli,
     gateway_ready,
     handlers,
@@ -45,7 +45,6 @@ from .caddy_process import (
     running_caddy,
     tls_socket,
 )
-from .processes import free_tcp_ports
 from .caddy_stubs import echo_body, echo_server
 from .caddy_websocket import ECHO_PREFIX, websocket_echo_server, websocket_roundtrip
 
@@ -61,13 +60,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         api = stack.enter_context(echo_server("api"))
         events = stack.enter_context(echo_server("events"))
         media = stack.enter_context(websocket_echo_server())
-        http_port, https_port, health_port = free_tcp_ports(3)
-        cfg = CaddyConfig(
-            domain=DOMAIN,
-            tls="internal",
-            http_port=http_port,
-            https_port=https_port,
-            health_port=health_port,
+        cfg = loopback_config(
+            home,
             routes=(
                 Route(path="/*", upstream=web),
                 Route(path="/api/*", upstream=api),
@@ -75,7 +69,6 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             ),
             media_upstream=media,
             hsts_max_age_seconds=HSTS_MAX_AGE,
-            admin_socket=admin_socket_path(home),
         )
         gw = Gateway(cfg=cfg, home=home)
         # Entered last, so Caddy is stopped before the stubs it proxies to.

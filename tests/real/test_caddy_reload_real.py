@@ -43,7 +43,7 @@ from .caddy_process import (
     Gateway,
     RunningCaddy,
     admin_get,
-    admin_socket_path,
+    loopback_config,
     caddy_binary,
     caddy_env,
     gateway_ready,
@@ -54,7 +54,6 @@ from .caddy_process import (
 )
 from .caddy_stubs import Gate, echo_body, echo_server
 from .caddy_websocket import ECHO_PREFIX, OP_TEXT, websocket_echo_server, websocket_exchange, websocket_open
-from .processes import free_tcp_ports
 
 HSTS_BEFORE = 1111
 HSTS_AFTER = 2222  # a header change the reload must bring
@@ -125,18 +124,7 @@ def reloadable(tmp_path_factory: pytest.TempPathFactory, busybox_bin: Path) -> I
             media=stack.enter_context(websocket_echo_server()),
             gate=gate,
         )
-        http_port, https_port, health_port = free_tcp_ports(3)
-        cfg = CaddyConfig(
-            domain=DOMAIN,
-            tls="internal",
-            http_port=http_port,
-            https_port=https_port,
-            health_port=health_port,
-            routes=_routes(up),
-            media_upstream=up.media,
-            hsts_max_age_seconds=HSTS_BEFORE,
-            admin_socket=admin_socket_path(home),
-        )
+        cfg = loopback_config(home, routes=_routes(up), media_upstream=up.media, hsts_max_age_seconds=HSTS_BEFORE)
         gw = Gateway(cfg=cfg, home=home)
         caddy = stack.enter_context(running_caddy(render_caddyfile(gw.cfg), home, ready=lambda: gateway_ready(gw)))
         yield Reloadable(gw=gw, caddy=caddy, upstreams=up, busybox_bin=busybox_bin)

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from renderers.caddyfile import CORS_MAX_AGE_SECONDS, CaddyConfig, Route, render_caddyfile
+from renderers.caddyfile import CORS_MAX_AGE_SECONDS, Route, render_caddyfile
 
 from .caddy_process import (
     DOMAIN,
     Gateway,
-    admin_socket_path,
+    loopback_config,
     gateway_ready,
     https_get,
     https_request,
@@ -33,7 +33,6 @@ from .caddy_process import (
 )
 from .caddy_stubs import RecordingUpstream, recording_server
 from .caddy_websocket import ECHO_PREFIX, websocket_roundtrip
-from .processes import free_tcp_ports
 
 ALLOWED = "https://app.example.com"
 ALLOWED_DEV = "http://localhost:5173"
@@ -66,13 +65,8 @@ def routes_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesG
     with ExitStack() as stack:
         up = {name: stack.enter_context(recording_server(name))
               for name in ("api", "raw", "cors", "public", "plain", "web")}
-        http_port, https_port, health_port = free_tcp_ports(3)
-        cfg = CaddyConfig(
-            domain=DOMAIN,
-            tls="internal",
-            http_port=http_port,
-            https_port=https_port,
-            health_port=health_port,
+        cfg = loopback_config(
+            home,
             routes=(
                 Route(path="/*", upstream=up["web"].address),
                 Route(path="/api/*", upstream=up["api"].address, strip_prefix=True),
@@ -81,7 +75,6 @@ def routes_gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RoutesG
                 Route(path="/public/*", upstream=up["public"].address, cors_origins=("*",)),
                 Route(path="/plain/*", upstream=up["plain"].address, compress=False),
             ),
-            admin_socket=admin_socket_path(home),
         )
         gw = Gateway(cfg=cfg, home=home)
         # Entered last, so Caddy is stopped before the stubs it proxies to.

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.real.caddy_process import handlers
 from renderers.caddyfile import (
     ADMIN_SOCKET,
     ADMIN_SOCKET_MODE,
@@ -96,18 +97,6 @@ def _site_routes(adapted: dict, https_port: int, host: str) -> list[dict]:
     server = _server_listening_on(adapted, f":{https_port}")
     (site,) = [r for r in server["routes"] if r["match"][0]["host"] == [host]]
     return site["handle"][0]["routes"]
-
-
-def _handlers(node: object) -> Iterator[dict]:
-    """Every handler object anywhere in the adapted config (routes nest inside subroutes)."""
-    if isinstance(node, dict):
-        if "handler" in node:
-            yield node
-        for value in node.values():
-            yield from _handlers(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from _handlers(value)
 
 
 # --- shape of the text -------------------------------------------------------
@@ -309,7 +298,7 @@ def test_adapted_admin_socket_grace_period_and_stream_close_delay(cfg: CaddyConf
     adapted = _adapt(cfg, tmp_path)
     assert adapted["admin"] == {"listen": f"unix/{ADMIN_SOCKET}|{ADMIN_SOCKET_MODE}"}
     assert adapted["apps"]["http"]["grace_period"] == 20 * 10**9  # caddy.Duration: nanoseconds
-    proxies = [h for h in _handlers(adapted) if h["handler"] == "reverse_proxy"]
+    proxies = [h for h in handlers(adapted) if h["handler"] == "reverse_proxy"]
     upstreams = sorted(u["dial"] for h in proxies for u in h["upstreams"])
     assert upstreams == sorted([r.upstream for r in cfg.routes] + [cfg.media_upstream])
     assert all(h["stream_close_delay"] == 3600 * 10**9 for h in proxies), proxies
@@ -489,17 +478,17 @@ def test_caddy_validate_and_fmt_accept_route_options(tmp_path: Path) -> None:
     assert formatted.returncode == 0 and formatted.stdout == render_caddyfile(OPTIONS), formatted.stderr
 
 
-def _route_handlers(routes: list[dict], path: str) -> list[dict]:
+def _routehandlers(routes: list[dict], path: str) -> list[dict]:
     (route,) = [r for r in routes if r.get("match", [{}])[0].get("path") == [path]]
-    return list(_handlers(route))
+    return list(handlers(route))
 
 
 def test_adapted_route_options(tmp_path: Path) -> None:
     routes = _site_routes(_adapt(OPTIONS, tmp_path), 443, "localhost")
     # handle_path is handle plus a rewrite that strips the literal prefix.
-    api = _route_handlers(routes, "/api/*")
+    api = _routehandlers(routes, "/api/*")
     assert {"handler": "rewrite", "strip_path_prefix": "/api"} in api
-    assert not any(h["handler"] == "rewrite" for h in _route_handlers(routes, "/files/*"))
+    assert not any(h["handler"] == "rewrite" for h in _routehandlers(routes, "/files/*"))
     # Grants carry literal origins; preflights are answered (204 allowed, 403 anyone else).
     grants = [h["response"]["set"] for h in api if h["handler"] == "headers" and
               "Access-Control-Allow-Origin" in h["response"].get("set", {})]
@@ -509,9 +498,9 @@ def test_adapted_route_options(tmp_path: Path) -> None:
     (proxy,) = [h for h in api if h["handler"] == "reverse_proxy"]
     assert proxy["headers"]["response"]["delete"] == ["Access-Control-Allow-Origin", "Access-Control-Allow-Credentials"]
     # Only the compressing routes encode; handle_path and handle are one exclusive group.
-    assert [h for h in _route_handlers(routes, "/files/*") if h["handler"] == "encode"] == []
+    assert [h for h in _routehandlers(routes, "/files/*") if h["handler"] == "encode"] == []
     for path in ("/*", "/api/*", "/public/*"):
-        assert [h["handler"] for h in _route_handlers(routes, path)].count("encode") == 1, path
+        assert [h["handler"] for h in _routehandlers(routes, path)].count("encode") == 1, path
     assert len({r["group"] for r in routes if "match" in r}) == 1
 
 
@@ -573,7 +562,7 @@ def test_any_valid_config_is_accepted_by_caddy_adapt(cfg: CaddyConfig) -> None:
     proxied = {r["match"][0]["path"][0] for r in routes if "match" in r} - {"/health"}
     assert proxied == {r.path for r in cfg.routes}
     assert adapted["admin"]["listen"].startswith("unix//")
-    proxies = [h for h in _handlers(adapted) if h["handler"] == "reverse_proxy"]
+    proxies = [h for h in handlers(adapted) if h["handler"] == "reverse_proxy"]
     assert len(proxies) == len(cfg.routes) + (cfg.media_upstream is not None)
     assert all(h.get("stream_close_delay") for h in proxies)
 
@@ -642,17 +631,17 @@ def test_any_routes_with_options_are_accepted_by_caddy_and_stay_most_specific_fi
     assert site_encode == all(r.compress for r in routes)
     by_path = dict(zip(paths, matched))
     for route in routes:
-        handlers = list(_handlers(by_path[route.path]))
-        kinds = [h["handler"] for h in handlers]
+        found = list(handlers(by_path[route.path]))
+        kinds = [h["handler"] for h in found]
         assert ("rewrite" in kinds) == route.strip_prefix
         if route.strip_prefix:
-            assert {"handler": "rewrite", "strip_path_prefix": route.path[:-2]} in handlers
+            assert {"handler": "rewrite", "strip_path_prefix": route.path[:-2]} in found
         assert ("encode" in kinds) == (route.compress and not site_encode)
         assert ("static_response" in kinds) == bool(route.cors_origins)
-        (proxy,) = [h for h in handlers if h["handler"] == "reverse_proxy"]
+        (proxy,) = [h for h in found if h["handler"] == "reverse_proxy"]
         assert proxy["stream_close_delay"] == 3600 * 10**9
         assert ("headers" in proxy) == bool(route.cors_origins)
-        granted = {v for h in handlers if h["handler"] == "headers"
+        granted = {v for h in found if h["handler"] == "headers"
                    for v in h.get("response", {}).get("set", {}).get("Access-Control-Allow-Origin", [])}
         assert granted == set(route.cors_origins)
 

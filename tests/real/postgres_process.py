@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderers.postgres import PostgresSettings, postgres_server_args
+from renderers.postgres import INITDB_ARGS, PostgresSettings, postgres_server_args
 
 from .processes import stop_process, wait_until_ready
 
@@ -228,6 +228,15 @@ def running_postgres(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
     stop_process(proc, timeout_s=STOP_TIMEOUT_S, sig=signal.SIGINT)
+
+
+@contextmanager
+def postgres_server(settings: PostgresSettings, password: str) -> Iterator[Cluster]:
+    """A cluster initialised like the image's entrypoint (the project's INITDB_ARGS), serving until the block exits."""
+    with server_workdir() as root:
+        cluster = init_cluster(settings, password, root, initdb_args=INITDB_ARGS)
+        with running_postgres(cluster):
+            yield cluster
 
 
 # `docker` on PATH for rendered host commands. Containers and volumes come from a JSON config:

@@ -29,6 +29,7 @@ from renderers.init_sql import CONTRIB_EXTENSIONS, INIT_SQL_PATH, InitSql, rende
 from renderers.postgres import INITDB_ARGS, PostgresSettings
 
 from .postgres_process import (
+    postgres_server,
     CLIENT_TIMEOUT_S,
     SERVER_USER,
     STARTUP_TIMEOUT_S,
@@ -299,10 +300,8 @@ def test_every_allow_listed_extension_installs() -> None:
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Cluster]:
-    with server_workdir() as root:
-        cluster = init_cluster(_settings(), PASSWORD, root, initdb_args=INITDB_ARGS)
-        with running_postgres(cluster):
-            yield cluster
+    with postgres_server(_settings(), PASSWORD) as cluster:
+        yield cluster
 
 
 _example_ids = itertools.count()

@@ -14,17 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from renderers.postgres import INITDB_ARGS, NAME_KEY, USER_KEY, PostgresSettings, login_check_command
+from renderers.postgres import NAME_KEY, USER_KEY, PostgresSettings, login_check_command
 
 from .postgres_process import (
+    postgres_server,
     Cluster,
-    init_cluster,
     install_docker_shim,
     pg_bin,
     psql,
     run_host_command,
-    running_postgres,
-    server_workdir,
 )
 from .processes import free_tcp_ports
 
@@ -36,10 +34,8 @@ PASSWORD = "Login-check-Pw1"
 def cluster() -> Iterator[Cluster]:
     (port,) = free_tcp_ports(1)
     s = PostgresSettings(version="18.1", user="app", database="app", port=port, listen_address="127.0.0.1")
-    with server_workdir() as root:
-        created = init_cluster(s, PASSWORD, root, initdb_args=INITDB_ARGS)
-        with running_postgres(created):
-            yield created
+    with postgres_server(s, PASSWORD) as created:
+        yield created
 
 
 def check(cluster: Cluster, tmp: Path, configured: PostgresSettings, *, container: bool = True, running: bool = True):

@@ -20,20 +20,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from components.secrets import url_quoted
-from renderers.postgres import INITDB_ARGS, PostgresSettings, password_rotation_command
+from renderers.postgres import PostgresSettings, password_rotation_command
 
 from .postgres_process import (
+    postgres_server,
     CLIENT_TIMEOUT_S,
     Cluster,
     client_env,
-    init_cluster,
     install_busybox_applets,
     install_docker_shim,
     pg_bin,
     psql,
     run_host_command,
-    running_postgres,
-    server_workdir,
 )
 from .processes import free_tcp_ports
 
@@ -59,10 +57,8 @@ class Server:
 def server() -> Iterator[Server]:
     (port,) = free_tcp_ports(1)
     s = PostgresSettings(version="18.1", user="app_owner", database="app", port=port, listen_address="127.0.0.1")
-    with server_workdir() as root:
-        cluster = init_cluster(s, FIRST, root, initdb_args=INITDB_ARGS)
-        with running_postgres(cluster):
-            yield Server(cluster, FIRST)
+    with postgres_server(s, FIRST) as cluster:
+        yield Server(cluster, FIRST)
 
 
 @pytest.fixture

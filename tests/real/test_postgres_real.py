@@ -18,6 +18,7 @@ from renderers.postgres import INITDB_ARGS, PostgresSettings, backup_command, po
 
 from .processes import free_tcp_ports
 from .postgres_process import (
+    postgres_server,
     CLIENT_TIMEOUT_S,
     Cluster,
     client_env,
@@ -52,10 +53,8 @@ def _settings() -> PostgresSettings:
 
 @pytest.fixture(scope="module")
 def db() -> Iterator[Cluster]:
-    with server_workdir() as root:
-        cluster = init_cluster(_settings(), PASSWORD, root, initdb_args=INITDB_ARGS)
-        with running_postgres(cluster):
-            yield cluster
+    with postgres_server(_settings(), PASSWORD) as cluster:
+        yield cluster
 
 
 def _ok(result: subprocess.CompletedProcess[str]) -> str:

@@ -12,11 +12,14 @@ from tests import harness
 from tests.providers import REGISTRY
 from tests.providers.docker import nano_cpus_to_decimal_string
 from tests.providers.model import flatten, planned_changes, read_back
+from tests.test_stack_apps import with_app
 
 
-@pytest.fixture(scope="module", params=["dev", "prod"])
+@pytest.fixture(scope="module", params=["dev", "prod", "dev+app", "prod+app"])
 def run(request) -> harness.Evaluation:
-    return harness.evaluate(request.param)
+    """The checked-in stacks, and each with a team's own app (its container, image and routes) added."""
+    stack, _, app = request.param.partition("+")
+    return with_app(stack) if app else harness.evaluate(stack)
 
 
 def test_every_sent_input_has_a_provider_fact(run):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 
-from renderers.ports import HOST_FIREWALL_CHAIN, OWNED_COMMENTS, PortRule, host_firewall_commands
+from renderers.ports import HOST_FIREWALL_CHAIN, OWNED_COMMENTS, PortRule, host_firewall_chain_lines
 
 HOST_FIREWALL_SCRIPT_PATH = "/usr/local/sbin/backing-services-firewall"
 HOST_FIREWALL_UNIT_NAME = "backing-services-firewall.service"
@@ -110,7 +110,7 @@ def host_firewall_script(rules: Sequence[PortRule]) -> str:
     The ACCEPTs go into ``HOST_FIREWALL_CHAIN``, one per rule, in order; INPUT gets one jump to
     it above its first REJECT; ACCEPTs that older releases put straight into INPUT are deleted.
     """
-    rule_lines = "".join(f"{line}\n" for line in host_firewall_commands(rules))
+    rule_lines = "".join(f"{line}\n" for line in host_firewall_chain_lines(rules))
     return _SCRIPT_HEAD + rule_lines + _SCRIPT_TAIL.replace("@OWNED@", _owned_comments_awk())
 
 

@@ -181,7 +181,7 @@ def _comment_problem(comment: str) -> str | None:
     return None
 
 
-def host_firewall_commands(rules: Sequence[PortRule]) -> list[str]:
+def host_firewall_chain_lines(rules: Sequence[PortRule]) -> list[str]:
     """The iptables-restore lines that fill ``HOST_FIREWALL_CHAIN``, one ACCEPT per rule, in order.
 
     One iptables rule per ``PortRule`` so the host firewall matches the cloud security list one

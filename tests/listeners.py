@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from components.cache import CONF_PATH
+from renderers.caddyfile import CADDYFILE_PATH
 from renderers.livekit import EGRESS_TEMPLATE_PORT
 from tests import harness
 
@@ -49,7 +51,7 @@ def _egress(inputs) -> set[Bind]:
 
 
 def _caddy(inputs) -> set[Bind]:
-    caddyfile = _upload(inputs, "/etc/caddy/Caddyfile")
+    caddyfile = _upload(inputs, CADDYFILE_PATH)
     binds = {("tcp", int(p)) for p in re.findall(r"^\thttps?_port (\d+)$", caddyfile, flags=re.M)}
     return binds | {("tcp", int(p)) for p in re.findall(r"^http://:(\d+) \{$", caddyfile, flags=re.M)}
 
@@ -59,7 +61,7 @@ def _postgres(inputs) -> set[Bind]:
 
 
 def _redis(inputs) -> set[Bind]:
-    conf = _upload(inputs, "/usr/local/etc/redis/redis.conf")
+    conf = _upload(inputs, CONF_PATH)
     return {("tcp", int(p)) for p in re.findall(r"^port (\d+)$", conf, flags=re.M)}
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 
 from renderers.livekit import LiveKitServerConfig, render_livekit_yaml
 from renderers.oci_rules import PROTOCOL_NUMBERS, WORLD, public_ingress_rules
-from renderers.ports import MediaPorts, host_firewall_commands, public_ingress
+from renderers.ports import MediaPorts, host_firewall_chain_lines, public_ingress
 from tests.renderers.test_ports import parse_firewall_command, valid_media
 
 PROTOCOL_NAMES = {number: name for name, number in PROTOCOL_NUMBERS.items()}
@@ -25,7 +25,7 @@ def cloud_ports(media: MediaPorts) -> set[tuple[str, int, int]]:
 
 
 def host_ports(media: MediaPorts) -> set[tuple[str, int, int]]:
-    return {parse_firewall_command(c)[:3] for c in host_firewall_commands(public_ingress(media))}
+    return {parse_firewall_command(c)[:3] for c in host_firewall_chain_lines(public_ingress(media))}
 
 
 def livekit_ports(media: MediaPorts) -> set[tuple[str, int, int]]:

@@ -21,7 +21,7 @@ from renderers.ports import (
     OWNED_COMMENTS,
     MediaPorts,
     PortRule,
-    host_firewall_commands,
+    host_firewall_chain_lines,
     media_port_problems,
     public_ingress,
 )
@@ -176,7 +176,7 @@ def test_script_never_persists_docker_chains() -> None:
 def test_script_rebuilds_the_chain_in_one_restore_document() -> None:
     script = host_firewall_script(public_ingress(MediaPorts()))
     assert "iptables-restore -w --noflush <<'RULES'\n" in script
-    assert script_rule_lines(script) == host_firewall_commands(public_ingress(MediaPorts()))
+    assert script_rule_lines(script) == host_firewall_chain_lines(public_ingress(MediaPorts()))
 
 
 def test_only_our_comments_are_ever_deleted_from_input() -> None:
@@ -186,9 +186,9 @@ def test_only_our_comments_are_ever_deleted_from_input() -> None:
 
 
 def test_owned_comments_are_usable_as_rule_comments() -> None:
-    # The script embeds them in a single-quoted awk program; host_firewall_commands refuses quotes and backslashes.
+    # The script embeds them in a single-quoted awk program; host_firewall_chain_lines refuses quotes and backslashes.
     rules = [PortRule(protocol="tcp", start=80, end=80, purpose=c) for c in sorted(OWNED_COMMENTS)]
-    assert len(host_firewall_commands(rules)) == len(OWNED_COMMENTS)
+    assert len(host_firewall_chain_lines(rules)) == len(OWNED_COMMENTS)
 
 
 def test_unit_runs_the_script_once_per_boot_after_oracles_rules_and_before_docker() -> None:
@@ -230,7 +230,7 @@ def test_install_command_installs_enables_and_runs_the_script() -> None:
 
 def test_purpose_becomes_the_rule_comment() -> None:
     rule = PortRule(protocol="udp", start=50000, end=60000, purpose="LiveKit WebRTC media (UDP range)")
-    assert parse_firewall_command(host_firewall_commands([rule])[0]) == (
+    assert parse_firewall_command(host_firewall_chain_lines([rule])[0]) == (
         "udp", 50000, 60000, "LiveKit WebRTC media (UDP range)"
     )
 
@@ -238,7 +238,7 @@ def test_purpose_becomes_the_rule_comment() -> None:
 @pytest.mark.parametrize("purpose", ["line\nbreak", "x" * 257, "", 'say "hi"', "back\\slash", "it's"])
 def test_unusable_comments_are_refused(purpose: str) -> None:
     with pytest.raises(ValueError, match="purpose"):
-        host_firewall_commands([PortRule(protocol="tcp", start=80, end=80, purpose=purpose)])
+        host_firewall_chain_lines([PortRule(protocol="tcp", start=80, end=80, purpose=purpose)])
     with pytest.raises(ValueError, match="purpose"):
         host_firewall_script([PortRule(protocol="tcp", start=80, end=80, purpose=purpose)])
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from .caddy_websocket import ECHO_PREFIX, OP_CLOSE, accept_key, encode_frame, read_frame
+from .caddy_websocket import serve_websocket_echo
 from .processes import serving_in_thread
 
 # Caddy's encode skips bodies under 512 bytes; the padding keeps every stub
@@ -123,19 +123,7 @@ def _recording_handler_for(name: str, seen: list[SeenRequest]) -> type[BaseHTTPR
         def _websocket_echo(self, key: str) -> None:
             self.close_connection = True
             # Written raw: send_response would say HTTP/1.0, this handler's protocol_version.
-            self.wfile.write(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
-            )
-            while True:
-                try:
-                    opcode, payload = read_frame(self.rfile)
-                except ConnectionError:
-                    return
-                if opcode == OP_CLOSE:
-                    self.wfile.write(encode_frame(payload, opcode=OP_CLOSE, mask=False))
-                    return
-                self.wfile.write(encode_frame(ECHO_PREFIX + payload, opcode=opcode, mask=False))
+            serve_websocket_echo(self.rfile, self.wfile, key)
 
         do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _answer
 

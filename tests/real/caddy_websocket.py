@@ -85,19 +85,24 @@ class _EchoHandler(socketserver.StreamRequestHandler):
         if headers.get("upgrade", "").lower() != "websocket" or key is None:
             self.wfile.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
             return
-        self.wfile.write(
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
-        )
-        while True:
-            try:
-                opcode, payload = read_frame(self.rfile)
-            except ConnectionError:
-                return  # the proxy dropped the stream between frames: a plain TCP close
-            if opcode == OP_CLOSE:
-                self.wfile.write(encode_frame(payload, opcode=OP_CLOSE, mask=False))
-                return
-            self.wfile.write(encode_frame(ECHO_PREFIX + payload, opcode=opcode, mask=False))
+        serve_websocket_echo(self.rfile, self.wfile, key)
+
+
+def serve_websocket_echo(rfile, wfile, key: str) -> None:
+    """Answer the upgrade with 101, then echo every frame (prefixed) until the peer closes."""
+    wfile.write(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n\r\n".encode()
+    )
+    while True:
+        try:
+            opcode, payload = read_frame(rfile)
+        except ConnectionError:
+            return  # the proxy dropped the stream between frames: a plain TCP close
+        if opcode == OP_CLOSE:
+            wfile.write(encode_frame(payload, opcode=OP_CLOSE, mask=False))
+            return
+        wfile.write(encode_frame(ECHO_PREFIX + payload, opcode=opcode, mask=False))
 
 
 class _Server(socketserver.ThreadingTCPServer):

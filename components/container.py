@@ -44,6 +44,7 @@ class ContainerSpec:
     capabilities: tuple[str, ...] = ()  # extra Linux capabilities; see policy/exceptions.py
     shm_size_mb: int | None = None
     stop_grace_seconds: int = 30
+    stop_signal: str | None = None  # None: the image's own STOPSIGNAL
     # Uploads written at creation only; later content reaches the running container another way
     # (the gateway reloads its Caddyfile in place instead of being replaced).
     uploads_first_boot_only: bool = False
@@ -137,6 +138,7 @@ def run_container(
         # Docker's stop timeout: `docker stop`, daemon and host shutdown (moby stops each container
         # with its StopTimeout, default 10 s, and extends its own shutdown to the longest + 5 s).
         stop_timeout=spec.stop_grace_seconds,
+        stop_signal=spec.stop_signal,
         volumes=[
             docker.ContainerVolumeArgs(container_path=path, volume_name=volume) for path, volume in spec.volumes.items()
         ],

@@ -9,6 +9,17 @@ from components.container import ContainerSpec, Healthcheck, image_ref, data_vol
 from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated, url_quoted
+from renderers.init_sql import InitSql, init_sql_apply_command, init_sql_uploads
+from renderers.pgbouncer import (
+    ENTRYPOINT as PGBOUNCER_ENTRYPOINT,
+    IMAGE as PGBOUNCER_IMAGE,
+    STOP_SIGNAL as PGBOUNCER_STOP_SIGNAL,
+    VERSION as PGBOUNCER_VERSION,
+    PgBouncerSettings,
+    pgbouncer_healthcheck,
+    pgbouncer_uploads,
+    pooler_userlist,
+)
 from renderers.postgres import (
     INITDB_ARGS,
     STOP_TIMEOUT_S,
@@ -36,6 +47,18 @@ class DatabaseArgs:
     platform: str | None = None
     protect_data: bool = True
     host_shell: HostShell = LocalShell()
+    # Run once, on the cluster's first start, and again on the running cluster whenever it changes
+    # (every statement is idempotent: renderers/init_sql.py).
+    extensions: tuple[str, ...] = ()  # e.g. ("uuid-ossp", "pgcrypto")
+    read_only_role: str | None = None  # a NOLOGIN role that reads everything in schema public
+    init_sql: str = ""  # more transaction-safe SQL, run as the superuser in the app's database
+    # PgBouncer in transaction mode in front of the server; apps get its URL as ${database.poolerUrl}.
+    pooler: bool = False
+    pooler_port: int = 6432
+    pooler_pool_size: int = 20
+    pooler_max_client_connections: int = 400
+    pooler_memory_mb: int = 64
+    pooler_cpus: float = 0.5
 
 
 class Database(pulumi.ComponentResource):
@@ -58,6 +81,8 @@ class Database(pulumi.ComponentResource):
         volume = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         container_name = f"{name}-postgres"
         image = image_ref("postgres", args.version, "alpine")
+        init = InitSql(extensions=args.extensions, read_only_role=args.read_only_role, extra_sql=args.init_sql)
+        uploads = init_sql_uploads(init) if init != InitSql() else {}
         # The container is replaced delete-first; these run before, on the Docker host, while it still runs.
         # A new major on an old cluster, or a role or database the cluster never had, stops the
         # update here with the steps to take, before anything changed (renderers/postgres.py).
@@ -101,6 +126,10 @@ class Database(pulumi.ComponentResource):
                 volumes={settings.volume_path: volume.name},
                 ports=(PublishedPort(port=args.port),),
                 shm_size_mb=settings.shm_size_mb,
+                uploads=uploads,
+                # The entrypoint reads the init file only on an empty data directory; a changed file is applied
+                # to the running cluster below instead of replacing the container for nothing.
+                uploads_first_boot_only=True,
                 # Postgres's fast shutdown checkpoints; killing it mid-way means crash recovery on start.
                 stop_grace_seconds=STOP_TIMEOUT_S,
             ),
@@ -110,6 +139,17 @@ class Database(pulumi.ComponentResource):
             # Both must pass before the old container is deleted (see above).
             depends_on=[checked, rotated],
         )
+        if uploads:
+            sql = next(iter(uploads.values()))
+            args.host_shell.run(
+                f"{name}-init-sql",
+                script=init_sql_apply_command(container=container_name, user=args.user, database=args.database, port=args.port),
+                stdin=sql,
+                triggers=[sql],
+                parent=self,
+                # It runs inside the container, once that is up and healthy.
+                depends_on=[self.container],
+            )
         self.host = pulumi.Output.from_input("127.0.0.1")
         self.port = pulumi.Output.from_input(args.port)
         self.database = pulumi.Output.from_input(args.database)
@@ -128,6 +168,10 @@ class Database(pulumi.ComponentResource):
             )
         )
         self.backup_command = pulumi.Output.from_input(backup_command(settings, container_name))
+        self.pooler_url: pulumi.Output[str] | None = None
+        self.internal_pooler_url: pulumi.Output[str] | None = None
+        if args.pooler:
+            self._pooler(name, args, password)
         self.register_outputs(
             {
                 "host": self.host,
@@ -137,5 +181,47 @@ class Database(pulumi.ComponentResource):
                 "password": self.password,
                 "url": self.url,
                 "backupCommand": self.backup_command,
+                "poolerUrl": self.pooler_url,
             }
+        )
+
+    def _pooler(self, name: str, args: DatabaseArgs, password: pulumi.Output[str]) -> None:
+        bouncer = PgBouncerSettings(
+            database=args.database,
+            user=args.user,
+            backend_host=args.network.address("postgres", args.port).rsplit(":", 1)[0],
+            backend_port=args.port,
+            listen_address=args.network.bind_address,
+            listen_port=args.pooler_port,
+            default_pool_size=args.pooler_pool_size,
+            max_client_conn=args.pooler_max_client_connections,
+        )
+        uploads = password.apply(lambda pw: pgbouncer_uploads(bouncer, pooler_userlist(args.user, pw)))
+        pooler = run_container(
+            f"{name}-pgbouncer",
+            ContainerSpec(
+                image=f"{PGBOUNCER_IMAGE}:{PGBOUNCER_VERSION}",
+                alias="pgbouncer",
+                entrypoint=PGBOUNCER_ENTRYPOINT,
+                uploads={path: pulumi.Output.secret(uploads[path]) for path in pgbouncer_uploads(bouncer, "")},
+                healthcheck=Healthcheck(test=pgbouncer_healthcheck(bouncer)),
+                memory_mb=args.pooler_memory_mb,
+                cpus=args.pooler_cpus,
+                ports=(PublishedPort(port=args.pooler_port),),
+                # SIGINT: running transactions finish; SIGTERM would wait for pooled clients that never leave.
+                stop_signal=PGBOUNCER_STOP_SIGNAL,
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+            # It forwards to the server; started against a missing one, every first client would fail.
+            depends_on=[self.container],
+        )
+        quoted = password.apply(url_quoted)
+        self.pooler_url = pulumi.Output.secret(
+            pulumi.Output.format("postgresql://{0}:{1}@127.0.0.1:{2}/{3}", args.user, quoted, args.pooler_port, args.database)
+        )
+        internal = pooler.name.apply(lambda _: args.network.address("pgbouncer", args.pooler_port))
+        self.internal_pooler_url = pulumi.Output.secret(
+            pulumi.Output.format("postgresql://{0}:{1}@{2}/{3}", args.user, quoted, internal, args.database)
         )

@@ -84,6 +84,7 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
 def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     enabled = {
         "database": cfg.database.enabled,
+        "database.pooler": cfg.database.enabled and cfg.database.pooler.enabled,
         "cache": cfg.cache.enabled,
         "objectStore": cfg.object_store.enabled,
         "mediaServer": cfg.media_server.enabled,

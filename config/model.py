@@ -81,6 +81,19 @@ class _Model(BaseModel):
     )
 
 
+class DatabasePoolerConfig(_Model):
+    """PgBouncer in transaction mode in front of PostgreSQL (renderers/pgbouncer.py)."""
+
+    enabled: bool = False
+    port: Port = 6432
+    # Server connections PgBouncer opens per pool; PostgreSQL's max_connections is 100.
+    pool_size: Annotated[int, Field(ge=1, le=90)] = 20
+    # Clients it accepts; each costs a file descriptor (checked against its limit by the renderer).
+    max_client_connections: Annotated[int, Field(ge=1, le=100_000)] = 400
+    memory_mb: MemoryMb = 64
+    cpus: Cpus = 0.5
+
+
 class DatabaseConfig(_Model):
     enabled: bool = True
     version: PostgresVersion = "18.1"
@@ -89,6 +102,11 @@ class DatabaseConfig(_Model):
     port: Port = 5432
     memory_mb: MemoryMb = 512
     cpus: Cpus = 1.0
+    # Init SQL: on the cluster's first start, and on the running cluster when it changes (renderers/init_sql.py).
+    extensions: tuple[str, ...] = ()
+    read_only_role: Identifier | None = None
+    init_sql: str = ""
+    pooler: DatabasePoolerConfig = DatabasePoolerConfig()
 
 
 class CacheConfig(_Model):

@@ -34,6 +34,8 @@ def service_listeners(cfg: StackConfig) -> list[Listener]:
     ]
     if cfg.database.enabled:
         found.append(Listener(cfg.database.port, "database.port"))
+        if cfg.database.pooler.enabled:
+            found.append(Listener(cfg.database.pooler.port, "database.pooler.port"))
     if cfg.cache.enabled:
         found.append(Listener(cfg.cache.port, "cache.port"))
     if cfg.object_store.enabled and cfg.target == "docker":

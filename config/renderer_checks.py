@@ -12,6 +12,8 @@ from collections.abc import Iterator, Set
 from config.errors import Problem
 from config.model import StackConfig
 from renderers.caddyfile import CaddyConfig, Route
+from renderers.init_sql import InitSql, init_sql_problems
+from renderers.pgbouncer import PgBouncerSettings, pgbouncer_problems
 from renderers.redis_conf import RedisSettings
 
 # Stands in for the name only known after the VM exists (<ip>.sslip.io): valid by construction.
@@ -87,9 +89,42 @@ def _passwords(cfg: StackConfig, ns: str) -> Iterator[Problem]:
 _CADDY_INPUTS = ("domain", "gateway", "mediaServer.subdomain", "mediaServer.signalPort", "apps")
 
 
+# InitSql's and PgBouncerSettings' messages start with the field they are about.
+_INIT_SQL_FIELD_KEYS = {"extensions": "extensions", "read_only_role": "readOnlyRole", "extra_sql": "initSql"}
+_POOLER_FIELD_KEYS = {"default_pool_size": "poolSize", "max_client_conn": "maxClientConnections", "listen_port": "port"}
+
+
+def _refusals(build) -> list[str]:
+    """A renderer settings class's own problems: each "  - <field>: ..." line of the ValueError it raises."""
+    try:
+        build()
+    except ValueError as err:
+        return [line.strip()[2:] for line in str(err).splitlines()[1:]]
+    return []
+
+
+def _database(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    db = cfg.database
+    if not db.enabled:
+        return
+    init = {"extensions": db.extensions, "read_only_role": db.read_only_role, "extra_sql": db.init_sql}
+    for message in _refusals(lambda: InitSql(**init)):
+        field = message.split(":", 1)[0]
+        yield Problem(f"{ns}:database.{_INIT_SQL_FIELD_KEYS.get(field, 'extensions')}", init.get(field), message)
+    if db.pooler.enabled:
+        pooler = {"listen_port": db.pooler.port, "default_pool_size": db.pooler.pool_size,
+                  "max_client_conn": db.pooler.max_client_connections}
+        build = lambda: PgBouncerSettings(database=db.name, user=db.user, backend_host="127.0.0.1",  # noqa: E731
+                                          backend_port=db.port, **pooler)
+        for message in _refusals(build):
+            field = next((f for f in _POOLER_FIELD_KEYS if message.startswith(f)), "max_client_conn")
+            yield Problem(f"{ns}:database.pooler.{_POOLER_FIELD_KEYS[field]}", pooler.get(field), message)
+
+
 def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozenset()) -> Iterator[Problem]:
     """What the renderers would refuse, for keys not already in ``reported``."""
     yield from (p for p in _passwords(cfg, ns) if p.key not in reported)
+    yield from (p for p in _database(cfg, ns) if not _explained(p.key.split(":", 1)[1], reported, ns))
     routes, problems = _routes(cfg, ns, reported)
     yield from problems
     if problems or any(_explained(key, reported, ns) for key in _CADDY_INPUTS):

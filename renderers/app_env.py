@@ -23,6 +23,7 @@ PROVIDERS = {
     "database.name": "database",
     "database.user": "database",
     "database.password": "database",
+    "database.poolerUrl": "database.pooler",
     "cache.url": "cache",
     "s3.endpoint": "objectStore",
     "s3.region": "objectStore",

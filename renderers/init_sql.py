@@ -17,6 +17,7 @@ file for 18/alpine3.23):
 from __future__ import annotations
 
 import re
+import shlex
 from dataclasses import dataclass
 
 # Where the Database component uploads the file; the "10-" prefix leaves room before and after it in glob order.
@@ -162,3 +163,17 @@ def render_init_sql(s: InitSql) -> str:
 def init_sql_uploads(s: InitSql) -> dict[str, str]:
     """Container path -> content, for ContainerSpec.uploads (written before the entrypoint first runs)."""
     return {INIT_SQL_PATH: render_init_sql(s)}
+
+
+def init_sql_apply_command(*, container: str, user: str, database: str, port: int) -> str:
+    """Host sh, the rendered file on stdin: run it in the running container, as the entrypoint would have.
+
+    The entrypoint runs the uploaded file only on a cluster's first start, so a later change (one more
+    extension, a read-only role) would otherwise never reach the existing cluster. Every statement is
+    idempotent, so running it again after a first start changes nothing. It connects like the entrypoint does
+    (the superuser POSTGRES_USER, in POSTGRES_DB), over TCP on the container's own PGPORT with its
+    POSTGRES_PASSWORD (components/database.py sets both), since initdb made local connections ask for it.
+    """
+    conn = f'-h 127.0.0.1 -p "${{PGPORT:-{port}}}" -U {shlex.quote(user)} -d {shlex.quote(database)}'
+    inner = f'PGPASSWORD="${{POSTGRES_PASSWORD-}}" exec psql -X -q -w -v ON_ERROR_STOP=1 {conn}'
+    return f"exec docker exec -i {shlex.quote(container)} sh -c {shlex.quote(inner)}\n"

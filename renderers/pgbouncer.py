@@ -295,3 +295,15 @@ def pgbouncer_healthcheck(s: PgBouncerSettings) -> tuple[str, ...]:
 def pgbouncer_uploads(s: PgBouncerSettings, userlist: str) -> dict[str, str]:
     """Container path -> content, for ContainerSpec.uploads (userlist: render_userlist lines, joined)."""
     return {INI_PATH: render_pgbouncer_ini(s), s.auth_file: userlist}
+
+
+def pooler_userlist(user: str, password: str) -> str:
+    """The Database component's auth_file: the role's plain password, not a SCRAM secret.
+
+    With a plain password in auth_file pgbouncer logs in to PostgreSQL itself (doc/config.md, auth_file), so
+    the role's stored secret can be whatever PostgreSQL made of POSTGRES_PASSWORD at initdb or of a rotated
+    password (a fresh salt each time). SCRAM pass-through would need the role's secret pinned byte for byte
+    to this file's, which the entrypoint's initdb and the password rotation (renderers/postgres.py) do not do.
+    The file lives only inside the pooler's container, like POSTGRES_PASSWORD in PostgreSQL's.
+    """
+    return render_userlist(user, password)

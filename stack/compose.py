@@ -54,6 +54,15 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 cpus=db.cpus,
                 password=cfg.database_password,
                 protect_data=cfg.protect_data,
+                extensions=db.extensions,
+                read_only_role=db.read_only_role,
+                init_sql=db.init_sql,
+                pooler=db.pooler.enabled,
+                pooler_port=db.pooler.port,
+                pooler_pool_size=db.pooler.pool_size,
+                pooler_max_client_connections=db.pooler.max_client_connections,
+                pooler_memory_mb=db.pooler.memory_mb,
+                pooler_cpus=db.pooler.cpus,
                 **common,
                 **shell,
             ),
@@ -185,6 +194,8 @@ def app_references(database, cache, object_store, media, gateway) -> dict[str, p
             "database.user": database.user,
             "database.password": database.password,
         }
+        if database.internal_pooler_url is not None:
+            refs["database.poolerUrl"] = database.internal_pooler_url
     if cache is not None:
         refs["cache.url"] = cache.internal_url
     if object_store is not None:

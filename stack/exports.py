@@ -26,6 +26,9 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("databasePassword", db.password)
         pulumi.export("databaseBackupCommand", db.backup_command)
         env["DATABASE_URL"] = db.url
+        if db.pooler_url is not None:
+            pulumi.export("databasePoolerUrl", db.pooler_url)
+            env["DATABASE_POOLER_URL"] = db.pooler_url
 
     if services.cache is not None:
         pulumi.export("redisUrl", services.cache.url)

@@ -17,7 +17,7 @@ from tests.config_keys import config_keys
 NS = harness.PROJECT
 
 # Every port a service listens on by default, the web and SSH ports, range edges and invalid ones.
-SERVICE_PORTS = [22, 80, 443, 2019, 3478, 5432, 6379, 7880, 7881, 7882, 7980, 9000, 9090, 9180]
+SERVICE_PORTS = [22, 80, 443, 2019, 3478, 5432, 6379, 6432, 7880, 7881, 7882, 7980, 9000, 9090, 9180]
 EDGE_PORTS = [0, 1, 1023, 1024, 30000, 40000, 50000, 60000, 65535, 65536, 99999]
 ports = st.sampled_from(SERVICE_PORTS + EDGE_PORTS) | st.integers(min_value=1, max_value=65535)
 
@@ -80,6 +80,11 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "database.version": pg_versions,
     "database.name": text,
     "database.user": text,
+    "database.extensions": st.lists(st.sampled_from(["uuid-ossp", "pgcrypto", "pg_trgm", "postgis", "plpython3u"]), max_size=3),
+    "database.readOnlyRole": st.sampled_from([None, "reporting", "public", "Bad-Role"]),
+    "database.initSql": st.sampled_from(["", "CREATE TABLE IF NOT EXISTS t (id int);", "SELECT 1", "bad\x00"]),
+    "database.pooler.poolSize": st.sampled_from([0, 1, 20, 90, 91]),
+    "database.pooler.maxClientConnections": st.sampled_from([0, 10, 400, 980, 1000, 100_000]),
     "objectStore.buckets": buckets,
     "objectStore.region": st.sampled_from(["us-east-1", "eu-west-1", "x", "US-EAST-1"]),
     "mediaServer.subdomain": text,

@@ -18,6 +18,7 @@ import yaml
 from components.cache import CONF_PATH
 from renderers.caddyfile import CADDYFILE_PATH
 from renderers.livekit import EGRESS_TEMPLATE_PORT
+from renderers.pgbouncer import INI_PATH as PGBOUNCER_INI_PATH
 from tests import harness
 
 Bind = tuple[str, int]  # (protocol, port)
@@ -69,7 +70,26 @@ def _s3(inputs) -> set[Bind]:
     return {("tcp", int(_env(inputs)["VGW_PORT"].lstrip(":")))}
 
 
-BY_SUFFIX = {"-livekit": _livekit, "-egress": _egress, "-caddy": _caddy, "-postgres": _postgres, "-redis": _redis, "-s3": _s3}
+def _pgbouncer(inputs) -> set[Bind]:
+    ini = _upload(inputs, PGBOUNCER_INI_PATH)
+    return {("tcp", int(p)) for p in re.findall(r"^listen_port = (\d+)$", ini, flags=re.M)}
+
+
+def _app(inputs) -> set[Bind]:
+    # A team's image binds what it is told; its healthcheck asks it on that port.
+    return {("tcp", int(p)) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/", " ".join(inputs["healthcheck"]["tests"]))}
+
+
+BY_SUFFIX = {
+    "-livekit": _livekit,
+    "-egress": _egress,
+    "-caddy": _caddy,
+    "-postgres": _postgres,
+    "-redis": _redis,
+    "-s3": _s3,
+    "-pgbouncer": _pgbouncer,
+    "-app": _app,
+}
 
 
 def binds_by_namespace(run: harness.Evaluation) -> dict[str, dict[Bind, list[str]]]:

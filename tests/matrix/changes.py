@@ -20,25 +20,43 @@ class Change:
     stack: str  # "dev" or "prod"
     value: Any  # the new value, or a function of the old one
     label: str  # how the README names the change
+    # Set before and after alike: the stack the change is made to (e.g. PgBouncer on, to move its port).
+    given: tuple[tuple[str, Any], ...] = ()
+
+    def baseline_values(self) -> dict[str, Any]:
+        values = copy.deepcopy(harness.stack_config_as_user_sets_it(self.stack))
+        for key, value in self.given:
+            _set(values, key, value)
+        return values
 
     def values(self) -> tuple[dict[str, Any], list[str]]:
         """The whole stack config after the change, and which keys are secrets."""
-        values = copy.deepcopy(harness.stack_config_as_user_sets_it(self.stack))
-        head, *rest = self.key.split(".")
-        top = f"{NS}:{head}"
-        if not rest:
-            values[top] = self.value(values.get(top)) if callable(self.value) else self.value
-        else:
-            node = values.setdefault(top, {})
-            for part in rest[:-1]:
-                node = node.setdefault(part, {})
-            node[rest[-1]] = self.value(node.get(rest[-1])) if callable(self.value) else self.value
-        secret = [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
-        return values, secret
+        values = self.baseline_values()
+        _set(values, self.key, self.value)
+        return values, secret_keys(values)
 
 
-def both(key: str, value: Any, label: str) -> list[Change]:
-    return [Change(key, "dev", value, label), Change(key, "prod", value, label)]
+def secret_keys(values: dict[str, Any]) -> list[str]:
+    return [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
+
+
+def _set(values: dict[str, Any], key: str, value: Any) -> None:
+    head, *rest = key.split(".")
+    top = f"{NS}:{head}"
+    if not rest:
+        values[top] = value(values.get(top)) if callable(value) else value
+        return
+    node = values.setdefault(top, {})
+    for part in rest[:-1]:
+        node = node.setdefault(part, {})
+    node[rest[-1]] = value(node.get(rest[-1])) if callable(value) else value
+
+
+def both(key: str, value: Any, label: str, given: tuple[tuple[str, Any], ...] = ()) -> list[Change]:
+    return [Change(key, "dev", value, label, given), Change(key, "prod", value, label, given)]
+
+
+POOLER_ON = (("database.pooler.enabled", True),)
 
 
 def _add_route(routes):
@@ -61,6 +79,15 @@ CHANGES: list[Change] = [
     *both("database.port", 5433, "move PostgreSQL's port"),
     *both("database.memoryMb", 1024, "more memory for PostgreSQL"),
     *both("database.cpus", 2, "more CPU for PostgreSQL"),
+    *both("database.extensions", ["uuid-ossp", "pgcrypto"], "add PostgreSQL extensions"),
+    *both("database.readOnlyRole", "reporting", "add a read-only role"),
+    *both("database.initSql", "CREATE TABLE IF NOT EXISTS audit (id bigint);", "add init SQL"),
+    *both("database.pooler.enabled", True, "turn PgBouncer on"),
+    *both("database.pooler.port", 6433, "move PgBouncer's port", POOLER_ON),
+    *both("database.pooler.poolSize", 30, "a bigger PgBouncer pool", POOLER_ON),
+    *both("database.pooler.maxClientConnections", 600, "more PgBouncer clients", POOLER_ON),
+    *both("database.pooler.memoryMb", 128, "more memory for PgBouncer", POOLER_ON),
+    *both("database.pooler.cpus", 1, "more CPU for PgBouncer", POOLER_ON),
     *both("databasePassword", "N3w-Pa55word-from-config", "set or change databasePassword"),
     *both("cache.enabled", False, "turn Redis off"),
     *both("cache.version", "7.4.5", "another Redis version"),

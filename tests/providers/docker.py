@@ -101,7 +101,8 @@ CONTAINER = ResourceFacts(
         "shmSize": Fact(REPLACE, _src("C:863-870; F:945 (MB)")),
         "destroyGraceSeconds": Fact("state", _src("C:827-831; used on delete, F:1085-1098")),
         "stopTimeout": Fact(REPLACE, _src("C:321-327; F:54-58, F:978")),
-        "stopSignal": Fact(REPLACE, _src("C:314-320; F:977")),
+        # Read stores the engine's Config.StopSignal, which moby keeps as the text it was given.
+        "stopSignal": Fact(REPLACE, _src("C:314-320; F:75, F:977")),
         "volumes": Fact(REPLACE, _src("C:434-481 (never re-read, F:882)"), unordered=True),
         "uploads": Fact(REPLACE, _src("C:987-1043"), unordered=True),
         "networksAdvanced": Fact(REPLACE, _src("C:909-972 (kept as sent, F:786-796)"), unordered=True),

@@ -25,7 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renderers.init_sql import CONTRIB_EXTENSIONS, INIT_SQL_PATH, InitSql, render_init_sql
+from renderers.init_sql import CONTRIB_EXTENSIONS, INIT_SQL_PATH, InitSql, init_sql_apply_command, render_init_sql
 from renderers.postgres import INITDB_ARGS, PostgresSettings
 
 from .postgres_process import (
@@ -38,8 +38,11 @@ from .postgres_process import (
     _run_as_server_user,
     client_env,
     init_cluster,
+    install_docker_shim,
+    pg_bin,
     pg_tool,
     psql,
+    run_host_command,
     running_postgres,
     server_workdir,
 )
@@ -335,3 +338,40 @@ def test_any_valid_settings_run_twice_on_a_real_server(
         assert login == "f"
         readable = _ok(psql(db, f"SELECT has_schema_privilege('{role}', 'public', 'USAGE')", password=PASSWORD))
         assert readable == "t"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A changed file reaches an existing cluster: the Database component's `<name>-init-sql` command.
+
+def _apply(cluster: Cluster, sql: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """init_sql_apply_command as Pulumi runs it on the Docker host: the file on stdin, a stand-in docker whose
+    container has the env components/database.py gives the real one."""
+    s = cluster.settings
+    container = {"running": True, "env": {
+        "PATH": f"{pg_bin()}:/usr/bin:/bin", "POSTGRES_PASSWORD": PASSWORD, "POSTGRES_USER": s.user,
+        "POSTGRES_DB": s.database, "PGPORT": str(s.port), "PGPASSFILE": os.path.join(os.devnull, "pgpass"),
+    }}
+    config = {"log": str(tmp / "docker.log"), "shell": ["dash"], "containers": {"db-postgres": container}, "volumes": {}}
+    env = {**install_docker_shim(tmp, config), "HOME": str(tmp)}
+    env["PATH"] = f"{tmp}:/usr/bin:/bin"
+    command = init_sql_apply_command(container="db-postgres", user=s.user, database=s.database, port=s.port)
+    return run_host_command(command, env=env, cwd=tmp, stdin=sql)
+
+
+def test_a_changed_file_reaches_the_running_cluster_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
+    first = InitSql(extensions=("uuid-ossp",))
+    later = InitSql(extensions=("uuid-ossp", "pgcrypto"), read_only_role="reporting", extra_sql=MARKER_SQL)
+    with server_workdir() as root:
+        outcome, cluster = entrypoint_start(_settings(), root, first)
+        assert outcome == "initialised"
+        with running_postgres(cluster):
+            for attempt in ("change", "rerun"):
+                done = _apply(cluster, render_init_sql(later), tmp_path)
+                assert done.returncode == 0, f"{attempt}: {done.stdout}{done.stderr}"
+            installed = _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension"))
+            assert installed == "pgcrypto,plpgsql,uuid-ossp"
+            assert _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'reporting'")) == "f"
+            # extra_sql runs each time; its marker counts the two applications.
+            assert _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT count(*) FROM init_runs")) == "2"
+            broken = _apply(cluster, render_init_sql(InitSql(extra_sql="SELECT no_such_function();")), tmp_path)
+            assert broken.returncode != 0 and "no_such_function" in broken.stderr, broken.stderr

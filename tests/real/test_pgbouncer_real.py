@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from renderers.pgbouncer import (
     PgBouncerSettings,
     pgbouncer_healthcheck,
+    pooler_userlist,
     render_pgbouncer_ini,
     render_userlist,
     scram_sha256_verifier,
@@ -41,6 +42,7 @@ from .postgres_process import (
     client_env,
     init_cluster,
     pg_tool,
+    postgres_server,
     psql,
     running_postgres,
     server_workdir,
@@ -350,3 +352,28 @@ def test_pgbouncer_reads_back_every_rendered_value(
     assert database in databases, f"{database!r} not among {sorted(databases)}"
     row = databases[database]
     assert (row["host"], row["port"], row["database"]) == (host, str(backend_port), database), row
+
+
+def test_the_components_plain_userlist_logs_in_to_a_cluster_made_like_the_entrypoint() -> None:
+    """The Database component's pooler: auth_file holds the role's password (pooler_userlist), and the cluster's
+    role got that password from initdb --pwfile (POSTGRES_PASSWORD), stored under a salt of PostgreSQL's own
+    choosing. PgBouncer still logs in, in transaction mode; a wrong password is still refused."""
+    pg_port, bouncer_port = free_tcp_ports(2)
+    settings = PostgresSettings(version="16.4", user=USER, database=DATABASE, port=pg_port,
+                                listen_address="127.0.0.1", memory_limit_mb=256)
+    with postgres_server(settings, PASSWORD) as cluster:
+        s = _bouncer_settings(cluster.root, pg_port, bouncer_port)
+        ini = cluster.root / "pgbouncer.ini"
+        ini.write_text(render_pgbouncer_ini(s))
+        Path(s.auth_file).write_text(pooler_userlist(USER, PASSWORD))
+        stored = _ok(psql(cluster, f"SELECT rolpassword FROM pg_authid WHERE rolname = '{USER}'", password=PASSWORD))
+        assert stored.startswith("SCRAM-SHA-256$4096:") and stored != scram_sha256_verifier(PASSWORD, salt=SALT)
+        with running_pgbouncer(ini, port=bouncer_port, log_path=cluster.root / "pgbouncer.log"):
+            who = psql_via(bouncer_port, "SELECT current_user || '@' || inet_server_port()", user=USER,
+                           password=PASSWORD, database=DATABASE)
+            assert _ok(who) == f"{USER}@{pg_port}"
+            config = {row["key"]: row["value"] for row in console_show(bouncer_port, "CONFIG", user=USER,
+                                                                          password=PASSWORD)}
+            assert config["pool_mode"] == "transaction"
+            refused = psql_via(bouncer_port, "SELECT 1", user=USER, password="wrong", database=DATABASE)
+            assert refused.returncode != 0 and "SASL authentication failed" in refused.stderr, refused.stderr

@@ -14,6 +14,7 @@ from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
 from renderers.app_env import PROVIDERS, references
+from renderers.registry import auth_address, image_registry
 from renderers.ports import media_port_problems
 
 
@@ -24,6 +25,7 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_gateway_problems(cfg, ns),
         *_name_problems(cfg, ns),
         *_app_problems(cfg, ns),
+        *_registry_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
         *_capacity_problems(cfg, ns),
@@ -111,6 +113,16 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             paths.add(route.path)
 
 
+def _registry_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    pulled_from = {auth_address(image_registry(app.image)) for app in cfg.apps}
+    for host in cfg.registry_credentials:
+        if auth_address(host) not in pulled_from:
+            yield Problem(
+                f"{ns}:registryCredentials.{host}", "<secret>",
+                f"no app image is pulled from {host}; registries in use: {sorted(pulled_from) or 'none'}",
+            )
+
+
 def _name_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     seen: set[str] = set()
     for i, bucket in enumerate(cfg.object_store.buckets):
@@ -184,6 +196,13 @@ def _oci_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             continue
         if net.prefixlen == 0:
             yield Problem(key, cidr, "SSH must not be open to the world; give your own address, e.g. '203.0.113.7/32'")
+    backup = oci.data_volume_backup_id
+    if backup is not None and not backup.startswith("ocid1.volumebackup."):
+        yield Problem(
+            f"{ns}:oci.dataVolumeBackupId", backup,
+            "expected a block-volume backup OCID ('ocid1.volumebackup.…'); list them: "
+            "`oci bv backup list --compartment-id <oci.compartmentId>`",
+        )
     if oci.allow_paid:
         return
     paid = "exceeds Oracle's Always Free allowance of {limit}; set oci.allowPaid: true to accept charges"

@@ -47,6 +47,7 @@ Label = Annotated[str, StringConstraints(pattern=rf"^{_LABEL}$")]
 _IMAGE = r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[0-9a-f]{64})?$"
 AppImage = Annotated[str, StringConstraints(pattern=_IMAGE)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+RegistryHost = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")]
 
 # What each pattern means, for error messages a person can act on.
 PATTERN_MEANINGS = {
@@ -69,6 +70,7 @@ PATTERN_MEANINGS = {
     rf"^{_LABEL}$": "one DNS label like 'livekit'",
     _IMAGE: "an image with a tag, e.g. 'ghcr.io/acme/web:1.4.2' (optionally '@sha256:<digest>')",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name like 'DATABASE_URL'",
+    r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$": "a registry host like 'ghcr.io' or 'registry.example.com:5000'",
 }
 
 
@@ -179,6 +181,13 @@ class AppConfig(_Model):
     routes: tuple[AppRouteConfig, ...] = ()
 
 
+class RegistryCredential(_Model):
+    """A pull login for a private registry (a read-only token, e.g. a GitHub PAT with read:packages)."""
+
+    username: Annotated[str, StringConstraints(min_length=1)]
+    password: Annotated[str, StringConstraints(min_length=1)]
+
+
 class GatewayConfig(_Model):
     version: ImageVersion = "2.11.7"
     http_port: Port = 80
@@ -236,6 +245,8 @@ class StackConfig(_Model):
     # Optional bring-your-own secrets; must be set with `pulumi config set --secret`.
     database_password: str | None = None
     cache_password: str | None = None
+    # Registry host -> pull login, for apps' private images; must be set with `pulumi config set --secret`.
+    registry_credentials: dict[RegistryHost, RegistryCredential] = {}
 
 
-SECRET_KEYS = ("databasePassword", "cachePassword")
+SECRET_KEYS = ("databasePassword", "cachePassword", "registryCredentials")

@@ -9,6 +9,22 @@ import pulumi_docker as docker
 from components.host_shell import HostShell
 from components.networking import ContainerNetwork
 from components.object_store import ObjectStoreBackend
+from config.model import StackConfig
+from renderers.registry import auth_address
+
+
+def registry_auth(cfg: StackConfig) -> list[docker.ProviderRegistryAuthArgs] | None:
+    """Pull logins for the apps' private registries, for the docker provider (passwords as secrets).
+
+    Username and password win over the provider's default config_file (~/.docker/config.json)
+    (providerSetToRegistryAuth, internal/provider/provider.go:326-336@v4.5.0).
+    """
+    return [
+        docker.ProviderRegistryAuthArgs(
+            address=auth_address(host), username=login.username, password=pulumi.Output.secret(login.password)
+        )
+        for host, login in sorted(cfg.registry_credentials.items())
+    ] or None
 
 
 @dataclass(frozen=True)

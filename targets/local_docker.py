@@ -8,7 +8,7 @@ from components.host_shell import LocalShell
 from components.networking import BridgeNetwork
 from components.object_store import ContainerBackend
 from config.model import StackConfig
-from targets.base import Target
+from targets.base import Target, registry_auth
 
 TYPE = "backing-services:index:LocalDockerHost"
 
@@ -16,10 +16,12 @@ TYPE = "backing-services:index:LocalDockerHost"
 class LocalDockerHost(pulumi.ComponentResource):
     """The Docker engine on this machine and the bridge network the services share."""
 
-    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, registry_auth=None, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
         # Uses DOCKER_HOST or the default socket, like the docker CLI does.
-        self.provider = docker.Provider(f"{name}-engine", opts=pulumi.ResourceOptions(parent=self))
+        self.provider = docker.Provider(
+            f"{name}-engine", registry_auth=registry_auth, opts=pulumi.ResourceOptions(parent=self)
+        )
         self.network = docker.Network(
             f"{name}-network",
             name=f"{pulumi.get_project()}-{pulumi.get_stack()}",
@@ -31,7 +33,7 @@ class LocalDockerHost(pulumi.ComponentResource):
 
 
 def local_docker_target(cfg: StackConfig) -> Target:
-    host = LocalDockerHost("local")
+    host = LocalDockerHost("local", registry_auth=registry_auth(cfg))
     network = BridgeNetwork(host.network.name)
     store = cfg.object_store
     return Target(

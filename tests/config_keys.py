@@ -13,8 +13,9 @@ def config_keys(model: type[BaseModel] = StackConfig, prefix: str = "") -> list[
     keys = []
     for name, field in model.model_fields.items():
         key = prefix + (field.alias or name)
-        # An object (or an optional one) is walked into; a list of objects (routes, apps) is set as one value.
-        is_list = typing.get_origin(field.annotation) in (tuple, list)
+        # An object (or an optional one) is walked into; a list or map of objects (routes, apps, registry
+        # logins) is set as one value.
+        is_list = typing.get_origin(field.annotation) in (tuple, list, dict)
         nested = [c for c in (field.annotation, *typing.get_args(field.annotation)) if isinstance(c, type) and issubclass(c, BaseModel)]
         if nested and not is_list:
             keys += config_keys(nested[0], key + ".")

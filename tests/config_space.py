@@ -11,6 +11,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from config.model import SECRET_KEYS
 from tests import harness
 from tests.config_keys import config_keys
 
@@ -107,6 +108,9 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "oci.sshUser": st.sampled_from(["ubuntu", "opc"]),
     "oci.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
     "databasePassword": st.sampled_from(["S3cret-pw-long-enough", "it's a \"pass\" \\ word", ""]),
+    "registryCredentials": st.sampled_from(
+        [{}, {"ghcr.io": {"username": "bot", "password": "tok"}}, {"docker.io": {"username": "u", "password": ""}}, {"Bad Host": {}}]
+    ),
     "cachePassword": st.sampled_from(["S3cret-pw-long-enough", "p@ss:w/rd", "with space", 'quo"te', ""]),
 }
 
@@ -159,5 +163,5 @@ def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
         if key.startswith("oci.") and f"{NS}:oci" not in values:
             values[f"{NS}:oci"] = {**harness.PROD_PERSONAL_CONFIG, "sshPrivateKeyFile": harness.mock_ssh_key_file()}
         _set(values, key, value)
-    secret = [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
+    secret = [f"{NS}:{k}" for k in SECRET_KEYS if f"{NS}:{k}" in values]
     return stack, values, secret

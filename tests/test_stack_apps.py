@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 from pulumi.runtime import rpc
@@ -73,3 +74,37 @@ def test_route_options_reach_the_caddyfile():
     caddyfile = harness.unwrap(harness.evaluate("dev", values).monitor.one("gateway-caddy").inputs)["uploads"][0]["content"]
     assert "handle_path /app/*" in caddyfile
     assert "https://shop.example.com" in caddyfile
+
+
+PRIVATE_LOGIN = {"ghcr.io": {"username": "acme-bot", "password": "ghp_readPackagesToken123"}}
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_private_registry_login_reaches_the_provider_as_a_secret(stack):
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    values[f"{NS}:apps"] = [APP]
+    values[f"{NS}:registryCredentials"] = PRIVATE_LOGIN
+    evaluation = harness.evaluate(stack, values, [f"{NS}:registryCredentials"])
+    (provider,) = evaluation.monitor.by_type("pulumi:providers:docker")
+    # Provider inputs reach the engine JSON-encoded; a secret anywhere inside makes the whole value secret.
+    auth = provider.inputs["registryAuth"]
+    assert rpc.is_rpc_secret(auth), "the registry password must be secret in the provider's inputs"
+    assert json.loads(harness.unwrap(auth)) == [
+        {"address": "ghcr.io", "username": "acme-bot", "password": "ghp_readPackagesToken123"}
+    ]
+    assert "ghp_readPackagesToken123" not in harness.plaintext_strings(provider.inputs)
+
+
+def test_a_registry_login_set_in_plaintext_or_for_no_app_is_refused():
+    from config.errors import ConfigError
+    from config.loader import parse_stack_config
+
+    raw = {**harness.raw_config(harness.stack_config_as_user_sets_it("dev")), "apps": [APP], "registryCredentials": PRIVATE_LOGIN}
+    raw = {k.split(":", 1)[1] if ":" in k else k: v for k, v in raw.items()}
+    with pytest.raises(ConfigError) as plaintext:
+        parse_stack_config(raw)
+    assert "registryCredentials" in str(plaintext.value) and "--secret" in str(plaintext.value)
+    unused = {**raw, "registryCredentials": {"registry.example.com": PRIVATE_LOGIN["ghcr.io"]}}
+    with pytest.raises(ConfigError) as nobody:
+        parse_stack_config(unused, frozenset({"registryCredentials"}))
+    assert "registryCredentials.registry.example.com" in str(nobody.value) and "ghcr.io" in str(nobody.value)

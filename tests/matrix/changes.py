@@ -9,6 +9,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from config.model import SECRET_KEYS
 from tests import harness
 
 NS = harness.PROJECT
@@ -37,7 +38,7 @@ class Change:
 
 
 def secret_keys(values: dict[str, Any]) -> list[str]:
-    return [f"{NS}:{k}" for k in ("databasePassword", "cachePassword") if f"{NS}:{k}" in values]
+    return [f"{NS}:{k}" for k in SECRET_KEYS if f"{NS}:{k}" in values]
 
 
 def _set(values: dict[str, Any], key: str, value: Any) -> None:
@@ -144,6 +145,12 @@ CHANGES: list[Change] = [
         [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "env": {"DATABASE_URL": "${database.url}"},
           "routes": [{"path": "/app/*"}]}],
         "add an app",
+    ),
+    *both(
+        "registryCredentials",
+        {"ghcr.io": {"username": "acme-bot", "password": "ghp_readPackagesToken123"}},
+        "log in to an app's private registry",
+        given=(("apps", [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100}]),),
     ),
     *both("docker.memoryMb", 16384, "a bigger Docker Desktop"),
     *both("docker.cpus", 8, "more CPUs for Docker Desktop"),

@@ -154,6 +154,8 @@ PROVIDER = ResourceFacts(
     fields={
         "host": Fact("update", _src("provider.go:45")),
         "sshOpts": Fact("update", _src("provider.go:65")),
+        # A set of blocks; read by configure only (provider.go:239-245), no resource holds it.
+        "registryAuth": Fact("update", _src("provider.go:104-160"), unordered=True),
     },
 )
 

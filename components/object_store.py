@@ -5,7 +5,7 @@ same way whichever one runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import pulumi
@@ -87,21 +87,61 @@ class ContainerBackend:
         )
 
 
+# The rule Object Storage runs for every bucket while objectStore.previousVersionRetentionDays is set.
+PREVIOUS_VERSIONS_RULE = "expire-previous-versions"
+
+
+def object_lifecycle_service(region: str) -> str:
+    """The service principal that runs lifecycle rules, as OCI names it in policies and errors."""
+    return f"objectstorage-{region}"
+
+
+def lifecycle_service_statement(region: str, compartment_id: str) -> str:
+    """What Object Storage needs before it accepts (and can run) a lifecycle rule that deletes objects."""
+    return f"Allow service {object_lifecycle_service(region)} to manage object-family in compartment id {compartment_id}"
+
+
+def s3_access_statements(group: str, compartment_id: str, buckets: tuple[str, ...]) -> list[str]:
+    """The dedicated S3 user's whole grant: these buckets' objects, nothing else in the compartment.
+
+    OCI's Object Storage policy reference: `target.bucket.name` is a variable of buckets and objects
+    requests (so ListBuckets, which names no bucket, is refused); `read buckets` covers getting the bucket,
+    `manage objects` listing, reading, writing and deleting its objects, as S3 GET/PUT/DELETE/list need.
+    """
+    only = "where any {" + ", ".join(f"target.bucket.name='{b}'" for b in buckets) + "}"
+    where = f"in compartment id {compartment_id} {only}"
+    return [f"Allow group {group} to read buckets {where}", f"Allow group {group} to manage objects {where}"]
+
+
 @dataclass(frozen=True, kw_only=True)
 class OciBucketBackend:
-    """Private, versioned Oracle Object Storage buckets reached through the S3 compatibility API."""
+    """Private, versioned Oracle Object Storage buckets reached through the S3 compatibility API.
+
+    The S3 key belongs to a user of its own (`<project>-<stack>-s3`), in a group whose only policy
+    names this stack's buckets: a leaked key reaches nothing else, and never the deployer's rights.
+    """
 
     compartment_id: str
     region: str  # the S3 compatibility API's region is the OCI region
-    user_id: str  # the OCI user the S3 key (Customer Secret Key) belongs to
     protect_data: bool = True
+    # Required in tenancies with identity domains (OCI answers "The primary email must be specified").
+    s3_user_email: str | None = None
+    # Object Storage deletes a previous version this many days after it became one; None keeps them all.
+    previous_version_retention_days: int | None = 30
+    # Names the IAM statement the deployer lacks when OCI refuses a user, group, policy or key (targets/oci_iam.py).
+    on_error: pulumi.ErrorHook | None = field(default=None, compare=False)
+
+    def _opts(self, store: pulumi.Resource, **kwargs) -> pulumi.ResourceOptions:
+        hooks = pulumi.ResourceHookBinding(on_error=[self.on_error]) if self.on_error is not None else None
+        return pulumi.ResourceOptions(parent=store, hooks=hooks, **kwargs)
 
     def provision(self, store: pulumi.Resource, name: str, buckets: tuple[str, ...]) -> S3Endpoint:
+        label = f"{pulumi.get_project()}-{pulumi.get_stack()}"
         namespace = oci.objectstorage.get_namespace_output(
             compartment_id=self.compartment_id, opts=pulumi.InvokeOutputOptions(parent=store)
         ).namespace
-        for bucket in buckets:
-            oci.objectstorage.Bucket(
+        created = {
+            bucket: oci.objectstorage.Bucket(
                 f"{name}-{bucket}",
                 compartment_id=self.compartment_id,
                 namespace=namespace,
@@ -111,11 +151,42 @@ class OciBucketBackend:
                 storage_tier="Standard",
                 opts=pulumi.ResourceOptions(parent=store, protect=self.protect_data, retain_on_delete=self.protect_data),
             )
+            for bucket in buckets
+        }
+        self._expire_previous_versions(store, name, label, namespace, created)
+        # Users and groups live in the tenancy (root compartment). Without compartment_id the provider
+        # sends the tenancy OCID of its own API-key config (identity_user_resource.go:228-248@v8.28.0).
+        user = oci.identity.User(
+            f"{name}-s3-user",
+            name=f"{label}-s3",
+            description=f"S3 access to the {label} buckets (LiveKit Egress and apps); managed by Pulumi",
+            email=self.s3_user_email,
+            opts=self._opts(store),
+        )
+        group = oci.identity.Group(
+            f"{name}-s3-group",
+            name=f"{label}-s3",
+            description=f"Holds {label}-s3 only; its policy names the {label} buckets",
+            opts=self._opts(store),
+        )
+        membership = oci.identity.UserGroupMembership(
+            f"{name}-s3-group-membership", user_id=user.id, group_id=group.id, opts=self._opts(store)
+        )
+        access = oci.identity.Policy(
+            f"{name}-s3-access",
+            compartment_id=self.compartment_id,
+            name=f"{label}-s3",
+            description=f"{label}-s3 may read and write objects in the {label} buckets only",
+            # Known in a preview; OCI checks that the group a statement names exists, hence depends_on.
+            statements=s3_access_statements(f"{label}-s3", self.compartment_id, buckets),
+            opts=self._opts(store, depends_on=[group]),
+        )
         key = oci.identity.CustomerSecretKey(
             f"{name}-s3-key",
-            display_name=f"{pulumi.get_project()}-{pulumi.get_stack()}-s3",
-            user_id=self.user_id,
-            opts=pulumi.ResourceOptions(parent=store, additional_secret_outputs=["key"]),
+            display_name=f"{label}-s3",
+            user_id=user.id,
+            # Whatever uses the key (Egress, apps) waits until the key may reach the buckets.
+            opts=self._opts(store, additional_secret_outputs=["key"], depends_on=[membership, access]),
         )
         endpoint = pulumi.Output.format("https://{0}.compat.objectstorage.{1}.oraclecloud.com", namespace, self.region)
         return S3Endpoint(
@@ -126,6 +197,40 @@ class OciBucketBackend:
             secret_key=pulumi.Output.secret(key.key),
             path_style=True,
         )
+
+    def _expire_previous_versions(
+        self, store: pulumi.Resource, name: str, label: str, namespace: pulumi.Output[str], buckets: dict[str, oci.objectstorage.Bucket]
+    ) -> None:
+        days = self.previous_version_retention_days
+        if days is None:
+            return
+        # Object Storage refuses a lifecycle rule it could not run (400-InsufficientServicePermissions);
+        # the provider retries that error for the 240 s after an IAM write (tfresource/retry.go:357-392@v8.28.0).
+        service = oci.identity.Policy(
+            f"{name}-lifecycle-service-access",
+            compartment_id=self.compartment_id,
+            name=f"{label}-object-lifecycle",
+            description=f"Lets Object Storage run the {label} buckets' lifecycle rules",
+            statements=[lifecycle_service_statement(self.region, self.compartment_id)],
+            opts=self._opts(store),
+        )
+        for bucket_name, bucket in buckets.items():
+            oci.objectstorage.ObjectLifecyclePolicy(
+                f"{name}-{bucket_name}-lifecycle",
+                namespace=namespace,
+                bucket=bucket.name,  # the bucket's output: created after it
+                rules=[
+                    {
+                        "name": PREVIOUS_VERSIONS_RULE,
+                        "action": "DELETE",
+                        "target": "previous-object-versions",
+                        "time_amount": str(days),
+                        "time_unit": "DAYS",
+                        "is_enabled": True,
+                    }
+                ],
+                opts=self._opts(store, depends_on=[service]),
+            )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,8 @@ from renderers.remote_host import (
     ssh_command,
     sslip_domain,
 )
-from targets.base import Target
+from targets.base import Target, registry_auth
+from targets.oci_iam import iam_error_hook, s3_user_email
 from targets.oci_instance import InstanceSpec, ampere_instance, availability_domain, capacity_error_hook
 from targets.oci_network import public_network
 from targets.oci_volume import DATA_DEVICE, data_volume
@@ -46,6 +47,7 @@ class AmpereHostArgs:
     memory_gb: int
     boot_volume_gb: int
     data_volume_gb: int
+    data_volume_backup_id: str | None  # create the data volume from this block-volume backup
     allow_paid: bool
     ssh_public_keys: tuple[str, ...]  # the first is installed at first boot; all are kept in step over SSH
     ssh_user: str
@@ -55,6 +57,7 @@ class AmpereHostArgs:
     # Every port the internet may reach: the security list and the host firewall both come from it.
     ingress: tuple[PortRule, ...]
     protect_data: bool = True
+    registry_auth: list[docker.ProviderRegistryAuthArgs] | None = None  # pull logins for apps' private images
 
 
 class AmpereHost(pulumi.ComponentResource):
@@ -109,6 +112,7 @@ class AmpereHost(pulumi.ComponentResource):
             size_gb=args.data_volume_gb,
             protect=args.protect_data,
             opts=child,
+            backup_id=args.data_volume_backup_id,
         )
         self.public_ip = instance.public_ip
         connection = command.remote.ConnectionArgs(
@@ -136,6 +140,7 @@ class AmpereHost(pulumi.ComponentResource):
             f"{name}-docker",
             host=self.public_ip.apply(lambda ip: docker_host(args.ssh_user, ip)),
             ssh_opts=docker_ssh_opts(args.ssh_private_key_file),
+            registry_auth=args.registry_auth,
             # Docker on the VM answers only once cloud-init has installed it and added the user to its group.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
         )
@@ -156,6 +161,49 @@ def read_private_key(path: str) -> str:
         raise ConfigError([problem]) from None
 
 
+# A preview needs no SSH private key, so a pull request's preview runs without one (CI holds none):
+# - pulumi-command's remote Command returns from Create and Update before it dials when the engine
+#   says DryRun (provider/pkg/provider/remote/commandController.go:44-46, :71-73@v1.2.1);
+# - the docker provider's configure only records host and ssh_opts (internal/provider/provider.go:201-259
+#   @v4.5.0, the upstream of pulumi-docker 5); the ssh connection helper and the daemon ping happen in
+#   MakeClient (internal/provider/config.go:116-196), called only from resources' Create, Read, Update and
+#   Delete, and no resource has a CustomizeDiff: a preview without refresh never reaches the VM.
+# But the key is an input: every remote Command's `connection.privateKey`. pulumi-command diffs inputs
+# with pulumi-go-provider's default diff (it implements no CustomDiff), which compares the whole
+# connection and honours only ignoreChanges (infer/resource.go:1155-1253@v1.3.0); a placeholder there
+# would show every remote Command as an update. So in such a preview each remote Command also ignores
+# changes to that one path: the engine then puts the deployed value back before the diff
+# (processIgnoreChanges, pkg/resource/deploy/step_generator.go:1267, :3028-3048; PropertyPath.reset looks
+# through secrets, sdk/go/common/resource/properties_path.go:343-363@v3.259.0). `pulumi up` still
+# needs the file: outside a preview a missing file is the ConfigError above.
+REMOTE_COMMAND = "command:remote:Command"
+PRIVATE_KEY_INPUT = "connection.privateKey"
+PREVIEW_PLACEHOLDER_KEY = "<no SSH private key: preview only>"
+
+
+def ssh_private_key(path: str) -> str:
+    """The key for the remote commands; in a preview without the file, a placeholder they never diff on."""
+    try:
+        return read_private_key(path)
+    except ConfigError:
+        if not pulumi.runtime.is_dry_run():
+            raise
+    pulumi.log.warn(
+        f"{PROJECT}:oci.sshPrivateKeyFile: {path} is not readable here; previewing without it "
+        "(commands over SSH show no change from it). `pulumi up` needs the key and refuses without it."
+    )
+    pulumi.runtime.register_stack_transformation(keep_deployed_private_key)
+    return PREVIEW_PLACEHOLDER_KEY
+
+
+def keep_deployed_private_key(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
+    """Remote commands compare everything but the private key they connect with (preview without the key only)."""
+    if args.type_ != REMOTE_COMMAND:
+        return None
+    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=[PRIVATE_KEY_INPUT]))
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
 def oci_ampere_target(cfg: StackConfig) -> Target:
     oci_cfg = cfg.oci
     assert oci_cfg is not None, "config validation requires the oci block for target 'oci'"
@@ -171,14 +219,16 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
             memory_gb=oci_cfg.memory_gb,
             boot_volume_gb=oci_cfg.boot_volume_gb,
             data_volume_gb=oci_cfg.data_volume_gb,
+            data_volume_backup_id=oci_cfg.data_volume_backup_id,
             allow_paid=oci_cfg.allow_paid,
             ssh_public_keys=(oci_cfg.ssh_public_key, *oci_cfg.extra_ssh_public_keys),
             ssh_user=oci_cfg.ssh_user,
             ssh_private_key_file=oci_cfg.ssh_private_key_file,
-            ssh_private_key=pulumi.Output.secret(read_private_key(oci_cfg.ssh_private_key_file)),
+            ssh_private_key=pulumi.Output.secret(ssh_private_key(oci_cfg.ssh_private_key_file)),
             admin_cidrs=oci_cfg.admin_cidrs,
             ingress=ingress,
             protect_data=cfg.protect_data,
+            registry_auth=registry_auth(cfg),
         ),
     )
     domain = pulumi.Output.from_input(cfg.domain) if cfg.domain else host.public_ip.apply(sslip_domain)
@@ -191,8 +241,12 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
         object_store_backend=OciBucketBackend(
             compartment_id=oci_cfg.compartment_id,
             region=oci_cfg.region,
-            user_id=oci_cfg.user_id,
             protect_data=cfg.protect_data,
+            s3_user_email=s3_user_email(oci_cfg.s3_user_email, cfg.gateway.acme_email, f"{pulumi.get_project()}-{pulumi.get_stack()}"),
+            previous_version_retention_days=cfg.object_store.previous_version_retention_days,
+            on_error=iam_error_hook(
+                "object-store-iam", compartment_id=oci_cfg.compartment_id, region=oci_cfg.region, deployer_id=oci_cfg.user_id
+            ),
         ),
         # The VM learns its public address over STUN; there is no NAT of ours to describe.
         media_use_external_ip=True,

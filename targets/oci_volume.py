@@ -20,10 +20,13 @@ def data_volume(
     size_gb: int,
     protect: bool,
     opts: pulumi.ResourceOptions,
+    backup_id: str | None = None,
 ) -> oci.core.VolumeAttachment:
     """Volume, backup policy and its assignment, and the paravirtualized attachment to ``instance``.
 
-    ``opts`` carries the parent and the provider every child shares.
+    ``opts`` carries the parent and the provider every child shares. With ``backup_id`` the volume is
+    created from that block-volume backup: source_details is force-new, so setting it on a running
+    stack replaces the volume, which protection stops until it is lifted on purpose (README, "Restore").
     """
     label = f"{pulumi.get_project()}-{pulumi.get_stack()}"
     volume = oci.core.Volume(
@@ -34,6 +37,8 @@ def data_volume(
         availability_domain=availability_domain,
         size_in_gbs=str(size_gb),
         display_name=f"{label}-data",
+        # type/id as the provider maps them to VolumeSourceFromVolumeBackupDetails (core_volume_resource.go:894-900@v8.28.0).
+        source_details={"type": "volumeBackup", "id": backup_id} if backup_id is not None else None,
         opts=pulumi.ResourceOptions.merge(
             opts,
             pulumi.ResourceOptions(

@@ -278,6 +278,32 @@ async def test_data_volume_unprotected_when_protect_data_is_off(key_file):
     assert volume.protect is False and volume.retain_on_delete is False
 
 
+BACKUP = "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaaaaaarestorepoint"
+
+
+@pulumi.runtime.test
+async def test_data_volume_is_blank_unless_a_backup_is_configured(key_file):
+    monitor, _ = await build_target(prod_config(key_file))
+    assert "sourceDetails" not in inputs(monitor, "ampere-data")
+
+
+@pulumi.runtime.test
+async def test_data_volume_from_a_backup_names_it_and_stays_protected(key_file):
+    monitor, _ = await build_target(prod_config(key_file, dataVolumeBackupId=BACKUP))
+    volume = monitor.one("ampere-data")
+    # The provider's VolumeSourceFromVolumeBackupDetails (core_volume_resource.go:894-900@v8.28.0).
+    assert harness.unwrap(volume.inputs)["sourceDetails"] == {"type": "volumeBackup", "id": BACKUP}
+    # Force-new: on a running stack this is a replacement, which protection stops in preview.
+    assert volume.protect and volume.retain_on_delete
+    assert inputs(monitor, "ampere-data-attachment")["volumeId"] == "ampere-data-id"
+
+
+def test_data_volume_backup_must_be_a_volume_backup_ocid(key_file):
+    with pytest.raises(ConfigError) as err:
+        prod_config(key_file, dataVolumeBackupId="ocid1.volume.oc1.eu-frankfurt-1.aaaaaaaathevolume")
+    assert f"{NS}:oci.dataVolumeBackupId" in str(err.value) and "ocid1.volumebackup." in str(err.value)
+
+
 @pulumi.runtime.test
 async def test_ready_command_waits_for_cloud_init_over_ssh_with_a_secret_key(key_file):
     monitor, _ = await build_target(prod_config(key_file))
@@ -315,8 +341,14 @@ async def test_target_contract(key_file):
     assert (target.media_use_external_ip, target.media_loopback_candidate) == (True, False)
     assert await target.domain.future() == "203-0-113-10.sslip.io"
     assert target.object_store_backend == OciBucketBackend(
-        compartment_id=PERSONAL["compartmentId"], region=PERSONAL["region"], user_id=PERSONAL["userId"], protect_data=True
+        compartment_id=PERSONAL["compartmentId"],
+        region=PERSONAL["region"],
+        protect_data=True,
+        # gateway.acmeEmail, plus-addressed: identity domains require an email, unique in the tenancy.
+        s3_user_email="ops+backing-services-prod-s3@example.com",
+        previous_version_retention_days=30,
     )
+    assert target.object_store_backend.on_error is not None
     outputs = {name: await pulumi.Output.from_input(value).future() for name, value in target.extra_outputs.items()}
     assert outputs == {"publicIp": harness.MOCK_PUBLIC_IP, "sshCommand": f"ssh -i {key_file} ubuntu@{harness.MOCK_PUBLIC_IP}"}
 

@@ -20,7 +20,6 @@ from tests.components.helpers import (
 ACCESS_KEY = harness.mock_password("object-store-access-key")
 SECRET_KEY = harness.mock_password("object-store-secret-key")
 COMPARTMENT = "ocid1.compartment.oc1..aaaaaaaaexamplecompartment"
-USER = "ocid1.user.oc1..aaaaaaaaexampleuser"
 BUCKET = "oci:ObjectStorage/bucket:Bucket"
 SECRET_KEY_TYPE = "oci:Identity/customerSecretKey:CustomerSecretKey"
 
@@ -31,9 +30,7 @@ def container_store(buckets=("recordings", "uploads"), network=None, **backend) 
 
 
 def oci_store(protect_data: bool = True) -> ObjectStore:
-    backend = OciBucketBackend(
-        compartment_id=COMPARTMENT, region="eu-frankfurt-1", user_id=USER, protect_data=protect_data
-    )
+    backend = OciBucketBackend(compartment_id=COMPARTMENT, region="eu-frankfurt-1", protect_data=protect_data)
     return ObjectStore("object-store", ObjectStoreArgs(backend=backend, buckets=("recordings", "uploads")))
 
 
@@ -150,7 +147,8 @@ async def test_oci_customer_secret_key_is_secret_in_state():
     monitor, _ = await build(oci_store, stack="prod")
     (key,) = monitor.by_type(SECRET_KEY_TYPE)
     assert key.name == "object-store-s3-key"
-    assert key.inputs == {"userId": USER, "displayName": "backing-services-prod-s3"}
+    # The stack's own S3 user's key, never the deployer's (tests/test_oci_least_privilege.py).
+    assert key.inputs == {"userId": "object-store-s3-user-id", "displayName": "backing-services-prod-s3"}
     assert key.additional_secret_outputs == ["key"]
 
 

@@ -191,6 +191,59 @@ CUSTOMER_SECRET_KEY = ResourceFacts(
     },
 )
 
+U = "../identity/identity_user_resource.go"
+IDENTITY_USER = ResourceFacts(
+    type="oci:Identity/user:User",
+    # compartmentId is not sent: Optional+Computed, the provider fills in its tenancy (:36-41, :228-248).
+    fields={
+        "name": Fact(REPLACE, _src(f"{U}:47-51")),
+        "description": Fact(UPDATE, _src(f"{U}:43-46, :316-319")),
+        # Optional+Computed, sent on update (:321-324); Read stores the API's value (:379-381).
+        "email": Fact(UPDATE, _src(f"{U}:61-65, :321-324")),
+    },
+)
+
+G = "../identity/identity_group_resource.go"
+IDENTITY_GROUP = ResourceFacts(
+    type="oci:Identity/group:Group",
+    fields={
+        "name": Fact(REPLACE, _src(f"{G}:47-51")),
+        "description": Fact(UPDATE, _src(f"{G}:43-46, :239-242")),
+    },
+)
+
+# No update function: both fields are force-new.
+M = "../identity/identity_user_group_membership_resource.go"
+USER_GROUP_MEMBERSHIP = ResourceFacts(
+    type="oci:Identity/userGroupMembership:UserGroupMembership",
+    fields={"groupId": Fact(REPLACE, _src(f"{M}:29-33")), "userId": Fact(REPLACE, _src(f"{M}:34-38"))},
+)
+
+IP = "../identity/identity_policy_resource.go"
+IDENTITY_POLICY = ResourceFacts(
+    type="oci:Identity/policy:Policy",
+    fields={
+        "compartmentId": Fact(REPLACE, _src(f"{IP}:36-40")),
+        "name": Fact(REPLACE, _src(f"{IP}:45-49")),
+        "description": Fact(UPDATE, _src(f"{IP}:41-44, :304-307")),
+        # Compared by the MD5 of the statements as sent, stored at create (:263-264, :409-416): whatever
+        # wording the API reads back, unchanged statements plan no diff.
+        "statements": Fact(UPDATE, _src(f"{IP}:50-57, :316-326")),
+    },
+)
+
+L = "../objectstorage/objectstorage_object_lifecycle_policy_resource.go"
+OBJECT_LIFECYCLE_POLICY = ResourceFacts(
+    type="oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy",
+    fields={
+        "bucket": Fact(REPLACE, _src(f"{L}:42-46")),
+        "namespace": Fact(REPLACE, _src(f"{L}:47-51")),
+        # A set (hash :529-580) PUT whole on update (:271-311); time_amount reads back as the
+        # decimal string sent (:450-452), time_unit and target verbatim (:446-454).
+        "rules": Fact(UPDATE, _src(f"{L}:54-142, :271-311"), unordered=True),
+    },
+)
+
 # Provider config has no ForceNew field (internal/provider/provider.go, grep): a provider update.
 PROVIDER = ResourceFacts(
     type="pulumi:providers:oci",
@@ -211,5 +264,10 @@ ALL = (
     SUBNET,
     BUCKET,
     CUSTOMER_SECRET_KEY,
+    IDENTITY_USER,
+    IDENTITY_GROUP,
+    USER_GROUP_MEMBERSHIP,
+    IDENTITY_POLICY,
+    OBJECT_LIFECYCLE_POLICY,
     PROVIDER,
 )

@@ -14,6 +14,7 @@ from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
 from renderers.app_env import PROVIDERS, references
+from renderers.existing_host import docker_host
 from renderers.registry import auth_address, image_registry
 from renderers.ports import media_port_problems
 
@@ -21,11 +22,13 @@ from renderers.ports import media_port_problems
 def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
     problems = [
         *_target_problems(cfg, ns),
+        *_host_problems(cfg, ns),
         *_dependency_problems(cfg, ns),
         *_gateway_problems(cfg, ns),
         *_name_problems(cfg, ns),
         *_app_problems(cfg, ns),
         *_registry_problems(cfg, ns),
+        *_time_series_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
         *_capacity_problems(cfg, ns),
@@ -38,8 +41,12 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
 def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     if cfg.target == "oci" and cfg.oci is None:
         yield Problem(f"{ns}:oci", "<missing>", "required when target is 'oci' (compartmentId, region, userId, sshPublicKey, adminCidrs)")
-    if cfg.target == "docker" and cfg.oci is not None:
+    if cfg.target != "oci" and cfg.oci is not None:
         yield Problem(f"{ns}:oci", "<set>", "only used when target is 'oci'; remove it or set target: oci")
+    if cfg.target == "host" and cfg.host is None:
+        yield Problem(f"{ns}:host", "<missing>", "required when target is 'host' (address, sshUser)")
+    if cfg.target != "host" and cfg.host is not None:
+        yield Problem(f"{ns}:host", "<set>", "only used when target is 'host'; remove it or set target: host")
     if cfg.target == "docker" and cfg.media_server.enabled and cfg.media_server.udp_mux_port is None:
         yield Problem(
             f"{ns}:mediaServer.udpMuxPort",
@@ -53,6 +60,15 @@ def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             "must be null on the docker target: TURN relays need a 10,000-port UDP range that Docker cannot publish; "
             "ICE over TCP (mediaServer.tcpPort) serves networks that block UDP",
         )
+
+
+def _host_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    if cfg.host is None:
+        return
+    try:
+        docker_host(cfg.host.ssh_user, cfg.host.address, cfg.host.ssh_port)
+    except ValueError:
+        yield Problem(f"{ns}:host.address", cfg.host.address, "expected a host name like 'pi.local' or an IP address")
 
 
 def _dependency_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
@@ -91,6 +107,8 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         "objectStore": cfg.object_store.enabled,
         "mediaServer": cfg.media_server.enabled,
         "gateway": True,
+        "analytics": cfg.analytics.enabled,
+        "timeSeries": cfg.time_series.enabled,
     }
     names: set[str] = set()
     paths = {r.path for r in cfg.gateway.routes}
@@ -111,6 +129,12 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             if route.path in paths:
                 yield Problem(f"{ns}:apps[{i}].routes[{j}].path", route.path, "another route already has this path")
             paths.add(route.path)
+
+
+def _time_series_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    ts = cfg.time_series
+    if ts.enabled and ts.bucket in ts.extra_buckets:
+        yield Problem(f"{ns}:timeSeries.extraBuckets.{ts.bucket}", ts.extra_buckets[ts.bucket], "timeSeries.bucket already has this name")
 
 
 def _registry_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

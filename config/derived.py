@@ -18,3 +18,8 @@ def media_ports(cfg: StackConfig) -> MediaPorts:
         turn_relay_range_start=m.turn_relay_range_start,
         turn_relay_range_end=m.turn_relay_range_end,
     )
+
+
+def object_store_in_a_container(cfg: StackConfig) -> bool:
+    """versitygw runs next to the services on every target but OCI, which uses Object Storage."""
+    return cfg.object_store.enabled and cfg.target != "oci"

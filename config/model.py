@@ -70,6 +70,9 @@ PATTERN_MEANINGS = {
     rf"^{_LABEL}$": "one DNS label like 'livekit'",
     _IMAGE: "an image with a tag, e.g. 'ghcr.io/acme/web:1.4.2' (optionally '@sha256:<digest>')",
     r"^[A-Za-z_][A-Za-z0-9_]*$": "an environment variable name like 'DATABASE_URL'",
+    r"^\d+\.\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$": "a ClickHouse version like '26.3.17.110' (four parts)",
+    r"^(0|(\d+[wdhms])+)$": "a retention like '30d', '1w2d' or '72h' (units w, d, h, m, s), or '0' to keep forever",
+    r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": "a name of letters, digits, '.', '_' or '-', like 'homeiq'",
     r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$": "a registry host like 'ghcr.io' or 'registry.example.com:5000'",
 }
 
@@ -127,6 +130,8 @@ class ObjectStoreConfig(_Model):
     port: Port = 9000
     memory_mb: MemoryMb = 256
     cpus: Cpus = 0.5
+    # oci: Object Storage deletes an object's previous versions this many days after they were replaced; null keeps them.
+    previous_version_retention_days: Annotated[int, Field(ge=1, le=36500)] | None = 30
 
 
 class EgressConfig(_Model):
@@ -152,6 +157,40 @@ class MediaServerConfig(_Model):
     memory_mb: MemoryMb = 1024
     cpus: Cpus = 2.0
     egress: EgressConfig = EgressConfig()
+
+
+class AnalyticsConfig(_Model):
+    """ClickHouse (components/analytics.py); field names are AnalyticsArgs'."""
+
+    enabled: bool = False
+    version: Annotated[str, StringConstraints(pattern=r"^\d+\.\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$")] = "26.3.17.110"
+    http_port: Port = 8123
+    tcp_port: Port = 9004  # ClickHouse's own 9000 is the object store's
+    database: Identifier = "analytics"
+    user: Identifier = "analytics"
+    memory_mb: Annotated[int, Field(ge=512, le=1_048_576)] = 1024
+    cpus: Cpus = 1.0
+
+
+# InfluxDB's duration format, as the influx CLI takes it: "30d", "1w2d", "72h"; "0" keeps data forever.
+InfluxRetention = Annotated[str, StringConstraints(pattern=r"^(0|(\d+[wdhms])+)$")]
+InfluxName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+
+
+class TimeSeriesConfig(_Model):
+    """InfluxDB 2.7 (components/time_series.py); org, bucket, username and retention apply at first start only."""
+
+    enabled: bool = False
+    version: ImageVersion = "2.7.12"
+    org: InfluxName = "main"
+    bucket: InfluxName = "default"
+    username: InfluxName = "admin"
+    retention: InfluxRetention = "0"
+    # More buckets, name -> retention; created on the running server whenever this changes.
+    extra_buckets: dict[InfluxName, InfluxRetention] = {}
+    port: Port = 8086
+    memory_mb: Annotated[int, Field(ge=128, le=1_048_576)] = 512
+    cpus: Cpus = 0.5
 
 
 class Route(_Model):
@@ -208,6 +247,20 @@ class DockerTargetConfig(_Model):
     cpus: Cpus = 4.0
 
 
+class HostTargetConfig(_Model):
+    """A machine the team already has (a Raspberry Pi 4, a VPS), reached with Docker over SSH."""
+
+    address: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:-]+$", to_lower=True)]
+    ssh_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+    ssh_port: Port = 22
+    ssh_private_key_file: FilePath = "~/.ssh/id_ed25519"
+    # What the machine's CPU runs: a Raspberry Pi 4 with a 64-bit OS is linux/arm64.
+    platform: Literal["linux/arm64", "linux/amd64"] = "linux/arm64"
+    # The machine's size, for the memory and CPU checks (a Pi 4 has 2, 4 or 8 GB).
+    memory_mb: MemoryMb = 4096
+    cpus: Cpus = 4.0
+
+
 class OciTargetConfig(_Model):
     """Where and how big the Ampere A1 instance is."""
 
@@ -224,6 +277,10 @@ class OciTargetConfig(_Model):
     memory_gb: Annotated[int, Field(ge=1, le=512)] = 24
     boot_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 50
     data_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 150
+    # A block-volume backup the data volume is created from (force-new: see README, "Restore the data volume").
+    data_volume_backup_id: Ocid | None = None
+    # Primary email of the dedicated S3 user; default: gateway.acmeEmail plus-addressed (targets/oci_iam.py).
+    s3_user_email: Email | None = None
     allow_paid: bool = False
     # The key goes to the image's default user; cloud-init creates no other.
     ssh_user: Literal["ubuntu"] = "ubuntu"
@@ -231,7 +288,7 @@ class OciTargetConfig(_Model):
 
 
 class StackConfig(_Model):
-    target: Literal["docker", "oci"]
+    target: Literal["docker", "oci", "host"]
     domain: Hostname | None = None
     protect_data: bool = True
     database: DatabaseConfig = DatabaseConfig()
@@ -239,9 +296,12 @@ class StackConfig(_Model):
     object_store: ObjectStoreConfig = ObjectStoreConfig()
     media_server: MediaServerConfig = MediaServerConfig()
     gateway: GatewayConfig = GatewayConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+    time_series: TimeSeriesConfig = TimeSeriesConfig()
     apps: tuple[AppConfig, ...] = ()
     docker: DockerTargetConfig = DockerTargetConfig()
     oci: OciTargetConfig | None = None
+    host: HostTargetConfig | None = None
     # Optional bring-your-own secrets; must be set with `pulumi config set --secret`.
     database_password: str | None = None
     cache_password: str | None = None

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from config.derived import object_store_in_a_container
 from config.model import StackConfig
 from renderers.caddyfile import HEALTH_PORT as GATEWAY_HEALTH_PORT
+from renderers.influxdb import InfluxSettings
 from renderers.livekit import EGRESS_HEALTH_PORT, EGRESS_TEMPLATE_PORT
+
+INFLUX_INIT_PORT = InfluxSettings.__dataclass_fields__["init_port"].default
 
 SSH_PORT = 22
 
@@ -38,8 +42,15 @@ def service_listeners(cfg: StackConfig) -> list[Listener]:
             found.append(Listener(cfg.database.pooler.port, "database.pooler.port"))
     if cfg.cache.enabled:
         found.append(Listener(cfg.cache.port, "cache.port"))
-    if cfg.object_store.enabled and cfg.target == "docker":
+    if object_store_in_a_container(cfg):
         found.append(Listener(cfg.object_store.port, "objectStore.port"))
+    if cfg.analytics.enabled:
+        found.append(Listener(cfg.analytics.http_port, "analytics.httpPort"))
+        found.append(Listener(cfg.analytics.tcp_port, "analytics.tcpPort"))
+    if cfg.time_series.enabled:
+        found.append(Listener(cfg.time_series.port, "timeSeries.port"))
+        # The entrypoint's setup server, on every interface for the seconds of a first start (renderers/influxdb.py).
+        found.append(Listener(INFLUX_INIT_PORT, "InfluxDB's first-start setup server", configurable=False))
     for i, app in enumerate(cfg.apps):
         found.append(Listener(app.port, f"apps[{i}].port"))
     if cfg.media_server.enabled and cfg.media_server.egress.enabled:

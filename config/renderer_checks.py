@@ -12,6 +12,7 @@ from collections.abc import Iterator, Set
 from config.errors import Problem
 from config.model import StackConfig
 from renderers.caddyfile import CaddyConfig, Route
+from renderers.existing_host import default_domain
 from renderers.init_sql import InitSql, init_sql_problems
 from renderers.pgbouncer import PgBouncerSettings, pgbouncer_problems
 from renderers.redis_conf import RedisSettings
@@ -85,6 +86,12 @@ def _passwords(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield Problem(f"{ns}:databasePassword", "<secret>", "must not be empty; unset it to have one generated")
 
 
+def _default_domain(cfg: StackConfig) -> str:
+    if cfg.target == "host" and cfg.host is not None:
+        return default_domain(cfg.host.address)
+    return "localhost" if cfg.target == "docker" else _UNKNOWN_DOMAIN
+
+
 # Everything the gateway's CaddyConfig is built from: once one of these is reported, building it only repeats that.
 _CADDY_INPUTS = ("domain", "gateway", "mediaServer.subdomain", "mediaServer.signalPort", "apps")
 
@@ -132,7 +139,7 @@ def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozens
     gw = cfg.gateway
     try:
         CaddyConfig(
-            domain=cfg.domain or ("localhost" if cfg.target == "docker" else _UNKNOWN_DOMAIN),
+            domain=cfg.domain or _default_domain(cfg),
             tls=gw.tls,
             acme_email=gw.acme_email,
             acme_staging=gw.acme_staging,

@@ -235,6 +235,17 @@ PROD_PERSONAL_CONFIG = {
 }
 
 
+def on_a_pi() -> tuple[tuple[str, Any], ...]:
+    """What moves the dev stack onto a Raspberry Pi the team already has (the existing-host target)."""
+    return (
+        ("target", "host"),
+        ("domain", "mirror.example.com"),
+        ("gateway", {"acmeEmail": "ops@example.com"}),
+        ("mediaServer", {"enabled": False}),
+        ("host", {"address": "pi.local", "sshUser": "pi", "sshPrivateKeyFile": mock_ssh_key_file()}),
+    )
+
+
 def stack_config_as_user_sets_it(stack: str) -> dict[str, Any]:
     """Pulumi.<stack>.yaml plus what the README tells a user to `pulumi config set` themselves."""
     values = stack_file_config(stack)

@@ -56,7 +56,7 @@ DEV = raw_from_stack_file("dev")
 # (description, raw config, the key the message must name, a fragment of what is allowed)
 MALFORMED = [
     ("unknown service", {**DEV, "influxdb": "{}"}, f"{NS}:influxdb", "unknown key"),
-    ("unknown target", {**DEV, "target": "kubernetes"}, f"{NS}:target", "'docker' or 'oci'"),
+    ("unknown target", {**DEV, "target": "kubernetes"}, f"{NS}:target", "'docker', 'oci' or 'host'"),
     ("latest image", with_changes(DEV, cache={"version": "latest"}), f"{NS}:cache.version", "never 'latest'"),
     ("postgres version", with_changes(DEV, database={"version": "18"}), f"{NS}:database.version", "major.minor"),
     ("port out of range", with_changes(DEV, gateway={"httpsPort": 70000}), f"{NS}:gateway.httpsPort", "65535"),

@@ -1,0 +1,82 @@
+"""A machine the team already has (OzMirror's Raspberry Pi 4, any VPS): Docker over SSH, no cloud resources.
+
+The same strategies as the VM: host networking (internal services on 127.0.0.1), day-2 commands over SSH,
+LiveKit discovering its public address over STUN. Unlike the VM nothing here provisions the machine or its
+firewall: the program only runs containers on the Docker engine that is already there.
+"""
+from __future__ import annotations
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from components.host_shell import RemoteShell
+from components.networking import HostNetwork
+from components.object_store import ContainerBackend
+from config.model import StackConfig
+from renderers.existing_host import READY_COMMAND, default_domain, docker_host
+from renderers.remote_host import docker_ssh_opts
+from targets.base import Target, registry_auth
+from targets.ssh_key import read_private_key
+
+TYPE = "backing-services:index:ExistingHost"
+
+
+class ExistingHost(pulumi.ComponentResource):
+    """The SSH connection, a readiness check, and a docker provider that deploys onto the machine."""
+
+    def __init__(self, name: str, cfg: StackConfig, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        host = cfg.host
+        assert host is not None, "config validation requires the host block for target 'host'"
+        connection = command.remote.ConnectionArgs(
+            host=host.address,
+            port=host.ssh_port,
+            user=host.ssh_user,
+            private_key=pulumi.Output.secret(read_private_key(host.ssh_private_key_file, "host.sshPrivateKeyFile")),
+            # A machine at home may be slow to answer; bounded, not forever.
+            dial_error_limit=10,
+            per_dial_timeout=10,
+        )
+        ready = command.remote.Command(
+            f"{name}-ready", connection=connection, create=READY_COMMAND, opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.shell = RemoteShell(connection, ready)
+        self.docker_provider = docker.Provider(
+            f"{name}-docker",
+            host=docker_host(host.ssh_user, host.address, host.ssh_port),
+            ssh_opts=docker_ssh_opts(host.ssh_private_key_file),
+            registry_auth=registry_auth(cfg),
+            # Deploying before the check passed would fail on a dial error instead of saying what is missing.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
+        )
+        self.register_outputs({"address": host.address})
+
+
+def existing_host_target(cfg: StackConfig) -> Target:
+    host = cfg.host
+    assert host is not None, "config validation requires the host block for target 'host'"
+    machine = ExistingHost("host", cfg)
+    network = HostNetwork()
+    store = cfg.object_store
+    return Target(
+        name="host",
+        docker_provider=machine.docker_provider,
+        network=network,
+        platform=host.platform,
+        domain=pulumi.Output.from_input(cfg.domain or default_domain(host.address)),
+        object_store_backend=ContainerBackend(
+            version=store.version,
+            region=store.region,
+            port=store.port,
+            memory_mb=store.memory_mb,
+            cpus=store.cpus,
+            network=network,
+            platform=host.platform,
+            protect_data=cfg.protect_data,
+        ),
+        media_use_external_ip=True,
+        media_loopback_candidate=False,
+        host_shell=machine.shell,
+        extra_outputs={"hostAddress": host.address},
+    )

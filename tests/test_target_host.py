@@ -1,0 +1,78 @@
+"""The existing-host target: Docker over SSH to a machine the team already has, no cloud resources."""
+from __future__ import annotations
+
+import pytest
+
+from config.errors import ConfigError
+from config.loader import parse_stack_config
+from tests import harness
+
+NS = harness.PROJECT
+
+
+def host_values(**host) -> dict:
+    values = {
+        f"{NS}:target": "host",
+        f"{NS}:domain": "mirror.example.com",
+        f"{NS}:gateway": {"acmeEmail": "ops@example.com"},
+        f"{NS}:mediaServer": {"enabled": False},
+        f"{NS}:host": {"address": "pi.local", "sshUser": "pi", "sshPrivateKeyFile": harness.mock_ssh_key_file(), **host},
+    }
+    return values
+
+
+@pytest.fixture(scope="module")
+def run() -> harness.Evaluation:
+    return harness.evaluate("dev", host_values())
+
+
+def test_no_cloud_resources_and_one_docker_engine_over_ssh(run):
+    types = {r.type for r in run.monitor.registered}
+    assert not [t for t in types if t.startswith("oci:") or t == "pulumi:providers:oci"], types
+    (provider,) = run.monitor.by_type("pulumi:providers:docker")
+    assert harness.unwrap(provider.inputs)["host"] == "ssh://pi@pi.local"
+    ssh_opts = harness.unwrap(provider.inputs)["sshOpts"]
+    assert "StrictHostKeyChecking=accept-new" in ssh_opts
+
+
+def test_containers_use_host_networking_and_the_configured_platform(run):
+    containers = run.monitor.by_type("docker:index/container:Container")
+    assert {c.name for c in containers} >= {"database-postgres", "cache-redis", "object-store-s3", "gateway-caddy"}
+    for c in containers:
+        assert harness.unwrap(c.inputs).get("networkMode") == "host", c.name
+        assert not harness.unwrap(c.inputs).get("ports"), f"{c.name}: host networking publishes nothing"
+    for image in run.monitor.by_type("docker:index/remoteImage:RemoteImage"):
+        assert harness.unwrap(image.inputs)["platform"] == "linux/arm64", image.name
+
+
+def test_day_2_commands_run_over_ssh_after_the_readiness_check(run):
+    ready = run.monitor.one("host-ready")
+    assert "docker info" in harness.unwrap(ready.inputs)["create"]
+    assert harness.unwrap(ready.inputs)["connection"]["host"] == "pi.local"
+    rotation = run.monitor.one("database-password-rotation")
+    assert rotation.type == "command:remote:Command"
+
+
+def test_another_port_and_an_amd64_vps():
+    run = harness.evaluate("dev", host_values(address="203.0.113.10", sshPort=2222, platform="linux/amd64"))
+    (provider,) = run.monitor.by_type("pulumi:providers:docker")
+    assert harness.unwrap(provider.inputs)["host"] == "ssh://pi@203.0.113.10:2222"
+    assert {harness.unwrap(i.inputs)["platform"] for i in run.monitor.by_type("docker:index/remoteImage:RemoteImage")} == {"linux/amd64"}
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (lambda v: v.pop(f"{NS}:host"), f"{NS}:host"),
+        (lambda v: v[f"{NS}:host"].update(address="bad..name"), f"{NS}:host.address"),
+        (lambda v: v[f"{NS}:host"].update(memoryMb=1024), f"{NS}:host.memoryMb"),
+        (lambda v: v.update({f"{NS}:target": "docker"}), f"{NS}:host"),
+    ],
+    ids=["missing", "bad-address", "too-small", "wrong-target"],
+)
+def test_bad_host_config_is_refused_naming_the_key(change, key):
+    values = host_values()
+    change(values)
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(harness.raw_config(values))
+    assert key in [p.key for p in refused.value.problems], refused.value

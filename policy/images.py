@@ -10,7 +10,9 @@ from .resource_types import DOCKER_CONTAINER, DOCKER_REMOTE_IMAGE
 
 # The services whose ports must never leave loopback, by image repository. This is the
 # one list; rules that need to recognise a database, cache or object store use it.
-DATA_SERVICE_REPOSITORIES = frozenset({"postgres", "redis", "versity/versitygw"})
+DATA_SERVICE_REPOSITORIES = frozenset(
+    {"postgres", "redis", "versity/versitygw", "clickhouse/clickhouse-server", "influxdb", "ghcr.io/cloudnative-pg/pgbouncer"}
+)
 
 # Docker Hub's implicit prefixes: "postgres", "library/postgres" and
 # "docker.io/library/postgres" are the same repository.

@@ -34,6 +34,11 @@ PROVIDERS = {
     "livekit.apiKey": "mediaServer",
     "livekit.apiSecret": "mediaServer",
     "public.url": "gateway",
+    "analytics.url": "analytics",
+    "timeSeries.url": "timeSeries",
+    "timeSeries.token": "timeSeries",
+    "timeSeries.org": "timeSeries",
+    "timeSeries.bucket": "timeSeries",
 }
 
 

@@ -23,7 +23,9 @@ In that directory:
   init scripts present it runs ``clickhouse-client ... --password "$CLICKHOUSE_PASSWORD"`` (line 206): the
   password in a process's argv. So none of those variables is used: the user and a SHA-256 of the password come
   in users.d (render_clickhouse_users), and ``CLICKHOUSE_SKIP_USER_SETUP=1`` (line 53, 117) keeps the entrypoint
-  from writing its own users file. The app creates its database itself (``CREATE DATABASE IF NOT EXISTS``).
+  from writing its own users file. Init scripts (lines 216-233, only on an empty data directory) would go through
+  that same client as user ``default`` (removed here), so the database comes from the server's own
+  ``startup_scripts`` instead (render_clickhouse_startup).
 
 ClickHouse 26.3 (programs/server/config.xml, src/Core/ServerSettings.cpp, programs/server/Server.cpp,
 src/Common/getMemoryAmount.cpp, read from the indexed ClickHouse sources: the 8.4 GB repository could not be fetched
@@ -64,6 +66,8 @@ DATA_PATH = "/var/lib/clickhouse"  # the image's VOLUME
 LOG_DIR = "/var/log/clickhouse-server"  # created by the image, no VOLUME: give it a named volume
 CONFIG_D_PATH = "/etc/clickhouse-server/config.d/docker_related_config.xml"  # replaces the image's listen_host file
 USERS_D_PATH = "/etc/clickhouse-server/users.d/backing-services.xml"
+# Its own file: config.d files merge by element, so it neither replaces nor is replaced by CONFIG_D_PATH.
+STARTUP_SCRIPTS_PATH = "/etc/clickhouse-server/config.d/backing-services-startup.xml"
 
 # Environment variables entrypoint.sh reads for its own user setup (lines 45-53); deliberately never set here.
 ENTRYPOINT_USER_ENV = ("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DB", "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT")
@@ -112,6 +116,7 @@ MAX_MEMORY_MB = 1 << 20
 SERVER_MEMORY_SHARE = (3, 4)  # max_server_memory_usage = 3/4 of the container limit
 
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # the user name is an XML element name in users.d
+_DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # an SQL identifier that needs no quoting
 _PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 
 
@@ -239,6 +244,26 @@ def render_clickhouse_users(*, user: str, password: str, access_management: bool
     _leaf(entry, "quota", "default")
     _leaf(entry, "access_management", int(access_management))
     return _document(root, f"backing-services: user {user} (password as SHA-256)")
+
+
+def render_clickhouse_startup(*, database: str) -> str:
+    """A config.d file, for STARTUP_SCRIPTS_PATH: the server creates ``database`` itself, on every start.
+
+    The entrypoint's CLICKHOUSE_DB is not used (module docstring: it runs clickhouse-client with the password in
+    argv), and its /docker-entrypoint-initdb.d runs *.sql through that same client as user `default`, which the
+    users.d file removes. ClickHouse's own ``startup_scripts`` need neither: Server.cpp runs them after loading
+    metadata and before any listener starts (loadStartupScripts, then server.start()), as an internal query with
+    no user, so /ping (the healthcheck) only answers once the database exists. ``IF NOT EXISTS`` makes every
+    later start a no-op, and a renamed database is created on the next start. ``throw_on_error`` (default false
+    in 26.3, system.server_settings) makes a failure stop the server instead of leaving apps a missing database.
+    """
+    if not _DATABASE.fullmatch(database):
+        raise ValueError(f"database: {database!r} must match {_DATABASE.pattern}")
+    root = ET.Element("clickhouse")
+    scripts = ET.SubElement(root, "startup_scripts")
+    _leaf(scripts, "throw_on_error", "true")
+    _leaf(ET.SubElement(scripts, "scripts"), "query", f"CREATE DATABASE IF NOT EXISTS {database}")
+    return _document(root, f"backing-services: database {database}, created by the server at startup")
 
 
 def clickhouse_env() -> list[str]:

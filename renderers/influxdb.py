@@ -254,3 +254,15 @@ ensure() {{
 def influx_healthcheck(s: InfluxSettings) -> tuple[str, ...]:
     """GET /health needs no token; the image has curl. Fails during first-boot setup (temporary port)."""
     return ("CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "3", f"http://{s.probe_host}:{s.port}/health")
+
+
+def extra_buckets_apply_command(container: str) -> str:
+    """Host sh, render_extra_buckets_script on stdin: run it in the running container, after setup.
+
+    Not through /docker-entrypoint-initdb.d: run-parts there runs only *executable* files (entrypoint.sh
+    lines 336-348), and a docker upload is 0644 unless marked executable, which ContainerSpec cannot say; the
+    init directory also runs only on the first boot, so a bucket added later would never be created. Inside the
+    container the influx CLI's active config ``default`` (INFLUX_CONFIGS_PATH on the config volume, rewritten to
+    the final port after setup, line 437) holds the admin token, so nothing secret is passed here.
+    """
+    return f"exec docker exec -i {shlex.quote(container)} sh -s\n"

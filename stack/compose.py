@@ -5,12 +5,14 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.analytics import Analytics, AnalyticsArgs
 from components.app import App, AppArgs
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
 from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
+from components.time_series import TimeSeries, TimeSeriesArgs
 from config.derived import media_ports
 from config.model import StackConfig
 from renderers.caddyfile import Route
@@ -24,12 +26,19 @@ class Services:
     object_store: ObjectStore | None
     media: MediaServer | None
     gateway: Gateway
+    analytics: Analytics | None
+    time_series: TimeSeries | None
     apps: list[App]
 
     @property
     def enabled(self) -> list[pulumi.ComponentResource]:
-        found = [s for s in (self.database, self.cache, self.object_store, self.media, self.gateway) if s is not None]
-        return [*found, *self.apps]
+        services = (self.database, self.cache, self.object_store, self.media, self.gateway, self.analytics, self.time_series)
+        return [*(s for s in services if s is not None), *self.apps]
+
+
+def service_args(section) -> dict:
+    """A service's config section as its component's Args: the fields share their names (config/model.py)."""
+    return {k: v for k, v in section if k != "enabled"}
 
 
 def compose_services(cfg: StackConfig, target: Target) -> Services:
@@ -146,6 +155,19 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
         ),
         opts,
     )
+    analytics = Analytics(
+        "analytics", AnalyticsArgs(**service_args(cfg.analytics), protect_data=cfg.protect_data, **common), opts
+    ) if cfg.analytics.enabled else None
+    time_series = TimeSeries(
+        "time-series",
+        TimeSeriesArgs(
+            **service_args(cfg.time_series) | {"extra_buckets": tuple(cfg.time_series.extra_buckets.items())},
+            protect_data=cfg.protect_data,
+            **common,
+            **shell,
+        ),
+        opts,
+    ) if cfg.time_series.enabled else None
     apps = [
         App(
             app.name,
@@ -154,7 +176,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 port=app.port,
                 command=app.command,
                 env=app.env,
-                references=app_references(database, cache, object_store, media, gateway),
+                references=app_references(database, cache, object_store, media, gateway, analytics, time_series),
                 health_path=app.health_path,
                 memory_mb=app.memory_mb,
                 cpus=app.cpus,
@@ -164,7 +186,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
         )
         for app in cfg.apps
     ]
-    return Services(database, cache, object_store, media, gateway, apps)
+    return Services(database, cache, object_store, media, gateway, analytics, time_series, apps)
 
 
 def app_routes(cfg: StackConfig, network) -> list[Route]:
@@ -182,7 +204,7 @@ def app_routes(cfg: StackConfig, network) -> list[Route]:
     ]
 
 
-def app_references(database, cache, object_store, media, gateway) -> dict[str, pulumi.Input[str]]:
+def app_references(database, cache, object_store, media, gateway, analytics, time_series) -> dict[str, pulumi.Input[str]]:
     """What `${service.output}` in an app's env resolves to: the container's view of each service."""
     refs: dict[str, pulumi.Input[str]] = {"public.url": gateway.url}
     if database is not None:
@@ -206,6 +228,15 @@ def app_references(database, cache, object_store, media, gateway) -> dict[str, p
             "s3.bucket": object_store.bucket,
             "s3.accessKey": s3.access_key,
             "s3.secretKey": s3.secret_key,
+        }
+    if analytics is not None:
+        refs["analytics.url"] = analytics.internal_url
+    if time_series is not None:
+        refs |= {
+            "timeSeries.url": time_series.internal_url,
+            "timeSeries.token": time_series.token,
+            "timeSeries.org": time_series.org,
+            "timeSeries.bucket": time_series.bucket,
         }
     if media is not None:
         refs |= {"livekit.url": gateway.media_url, "livekit.apiKey": media.api_key, "livekit.apiSecret": media.api_secret}

@@ -62,6 +62,21 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
             "LIVEKIT_API_SECRET": services.media.api_secret,
         }
 
+    if services.analytics is not None:
+        analytics = services.analytics
+        pulumi.export("clickhouseUrl", analytics.url)
+        pulumi.export("clickhousePassword", analytics.password)
+        env["CLICKHOUSE_URL"] = analytics.url
+
+    if services.time_series is not None:
+        influx = services.time_series
+        pulumi.export("influxdbUrl", influx.url)
+        pulumi.export("influxdbOrg", influx.org)
+        pulumi.export("influxdbBucket", influx.bucket)
+        pulumi.export("influxdbToken", influx.token)
+        pulumi.export("influxdbPassword", influx.password)
+        env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.token}
+
     for key, value in target.extra_outputs.items():
         pulumi.export(key, value)
 

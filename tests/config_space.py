@@ -18,7 +18,7 @@ from tests.config_keys import config_keys
 NS = harness.PROJECT
 
 # Every port a service listens on by default, the web and SSH ports, range edges and invalid ones.
-SERVICE_PORTS = [22, 80, 443, 2019, 3478, 5432, 6379, 6432, 7880, 7881, 7882, 7980, 9000, 9090, 9180]
+SERVICE_PORTS = [22, 80, 443, 2019, 3478, 5432, 6379, 6432, 7880, 8086, 8123, 9004, 9999, 7881, 7882, 7980, 9000, 9090, 9180]
 EDGE_PORTS = [0, 1, 1023, 1024, 30000, 40000, 50000, 60000, 65535, 65536, 99999]
 ports = st.sampled_from(SERVICE_PORTS + EDGE_PORTS) | st.integers(min_value=1, max_value=65535)
 
@@ -76,7 +76,11 @@ apps = st.lists(
 
 BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "apps": apps,
-    "target": st.sampled_from(["docker", "oci", "kubernetes"]),
+    "target": st.sampled_from(["docker", "oci", "host", "kubernetes"]),
+    "host.address": st.sampled_from(["pi.local", "203.0.113.10", "bad..name", "2001:db8::1"]),
+    "host.sshUser": st.sampled_from(["pi", "ubuntu", "Root", ""]),
+    "host.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
+    "host.platform": st.sampled_from(["linux/arm64", "linux/amd64", "linux/arm/v7"]),
     "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
     "database.version": pg_versions,
     "database.name": text,
@@ -88,6 +92,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "database.pooler.maxClientConnections": st.sampled_from([0, 10, 400, 980, 1000, 100_000]),
     "objectStore.buckets": buckets,
     "objectStore.region": st.sampled_from(["us-east-1", "eu-west-1", "x", "US-EAST-1"]),
+    "objectStore.previousVersionRetentionDays": st.sampled_from([None, 0, 1, 30, 365, -1, 36501]),
     "mediaServer.subdomain": text,
     "gateway.tls": st.sampled_from(["internal", "acme", "none"]),
     "gateway.acmeEmail": st.sampled_from([None, "ops@example.com", "not-an-email"]),
@@ -105,9 +110,21 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "oci.memoryGb": st.sampled_from([1, 6, 12, 24, 48, 0]),
     "oci.bootVolumeGb": st.sampled_from([47, 50, 100, 200]),
     "oci.dataVolumeGb": st.sampled_from([50, 100, 150, 300]),
+    "oci.dataVolumeBackupId": st.sampled_from(
+        [None, "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaa", "ocid1.volume.oc1.eu-frankfurt-1.aaaa", "backup-1"]
+    ),
+    "oci.s3UserEmail": st.sampled_from([None, "s3@example.com", "not-an-email"]),
     "oci.sshUser": st.sampled_from(["ubuntu", "opc"]),
     "oci.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
     "databasePassword": st.sampled_from(["S3cret-pw-long-enough", "it's a \"pass\" \\ word", ""]),
+    "analytics.version": st.sampled_from(["26.3.17.110", "26.3", "latest"]),
+    "analytics.database": text,
+    "analytics.user": text,
+    "timeSeries.org": st.sampled_from(["main", "homeiq", "bad name", ""]),
+    "timeSeries.bucket": st.sampled_from(["default", "sensors", "raw", "-x"]),
+    "timeSeries.username": st.sampled_from(["admin", "a@b", ""]),
+    "timeSeries.retention": st.sampled_from(["0", "30d", "1w2d", "30m", "forever"]),
+    "timeSeries.extraBuckets": st.dictionaries(st.sampled_from(["raw", "daily", "default", "bad name"]), st.sampled_from(["7d", "0", "1m", "x"]), max_size=2),
     "registryCredentials": st.sampled_from(
         [{}, {"ghcr.io": {"username": "bot", "password": "tok"}}, {"docker.io": {"username": "u", "password": ""}}, {"Bad Host": {}}]
     ),
@@ -154,11 +171,15 @@ def _set(values: dict[str, Any], key: str, value: Any) -> None:
 @st.composite
 def stack_configs(draw: st.DrawFn) -> tuple[str, dict[str, Any], list[str]]:
     """(stack, namespaced config values, secret keys): a checked-in stack with 1-4 keys changed."""
-    stack = draw(st.sampled_from(["dev", "prod"]))
+    base = draw(st.sampled_from(["dev", "prod", "pi"]))
+    stack = "dev" if base == "pi" else base
     values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    if base == "pi":
+        for key, value in harness.on_a_pi():
+            values[f"{NS}:{key}"] = copy.deepcopy(value)
     for key in draw(st.lists(st.sampled_from(WEIGHTED_KEYS), min_size=1, max_size=4, unique=True)):
         value = draw(strategy_for(key))
-        if key == "oci.sshPrivateKeyFile" and value == "KEY":
+        if key in ("oci.sshPrivateKeyFile", "host.sshPrivateKeyFile") and value == "KEY":
             value = harness.mock_ssh_key_file()
         if key.startswith("oci.") and f"{NS}:oci" not in values:
             values[f"{NS}:oci"] = {**harness.PROD_PERSONAL_CONFIG, "sshPrivateKeyFile": harness.mock_ssh_key_file()}

@@ -17,6 +17,7 @@ import yaml
 
 from components.cache import CONF_PATH
 from renderers.caddyfile import CADDYFILE_PATH
+from renderers.clickhouse import CONFIG_D_PATH as CLICKHOUSE_CONFIG_D_PATH
 from renderers.livekit import EGRESS_TEMPLATE_PORT
 from renderers.pgbouncer import INI_PATH as PGBOUNCER_INI_PATH
 from tests import harness
@@ -75,6 +76,17 @@ def _pgbouncer(inputs) -> set[Bind]:
     return {("tcp", int(p)) for p in re.findall(r"^listen_port = (\d+)$", ini, flags=re.M)}
 
 
+def _clickhouse(inputs) -> set[Bind]:
+    config = _upload(inputs, CLICKHOUSE_CONFIG_D_PATH)
+    return {("tcp", int(p)) for p in re.findall(r"<(?:http|tcp)_port>(\d+)</", config)}
+
+
+def _influxdb(inputs) -> set[Bind]:
+    env = _env(inputs)
+    # The first start's setup server binds INFLUXD_INIT_PORT before the real one (entrypoint.sh).
+    return {("tcp", int(env["INFLUXD_HTTP_BIND_ADDRESS"].rsplit(":", 1)[1])), ("tcp", int(env["INFLUXD_INIT_PORT"]))}
+
+
 def _app(inputs) -> set[Bind]:
     # A team's image binds what it is told; its healthcheck asks it on that port.
     return {("tcp", int(p)) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/", " ".join(inputs["healthcheck"]["tests"]))}
@@ -88,6 +100,8 @@ BY_SUFFIX = {
     "-redis": _redis,
     "-s3": _s3,
     "-pgbouncer": _pgbouncer,
+    "-clickhouse": _clickhouse,
+    "-influxdb": _influxdb,
     "-app": _app,
 }
 

@@ -145,12 +145,12 @@ class PolicyCaptureMonitor(harness.RecordingMonitor):
         return response
 
 
-def capture_stack(stack: str) -> list[Captured]:
-    """Evaluate __main__.py for ``stack`` (its stack file plus what the README has users set)."""
+def capture_stack(stack: str, values: Mapping[str, Any] | None = None) -> list[Captured]:
+    """Evaluate __main__.py for ``stack`` (its stack file plus what the README has users set, or ``values``)."""
     monitor = PolicyCaptureMonitor(harness.RecordingMocks())
     settings.set_root_resource(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=harness.PROJECT, stack=stack, preview=False, monitor=monitor)
-    harness.set_config(harness.stack_config_as_user_sets_it(stack))
+    harness.set_config(dict(values) if values is not None else harness.stack_config_as_user_sets_it(stack))
 
     @pulumi.runtime.test
     def run():

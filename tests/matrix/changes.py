@@ -58,6 +58,13 @@ def both(key: str, value: Any, label: str, given: tuple[tuple[str, Any], ...] = 
 
 
 POOLER_ON = (("database.pooler.enabled", True),)
+CLICKHOUSE_ON = (("analytics.enabled", True),)
+INFLUXDB_ON = (("timeSeries.enabled", True),)
+ON_A_PI = harness.on_a_pi()
+
+
+def on_a_pi(key: str, value: Any, label: str) -> Change:
+    return Change(key, "dev", value, label, ON_A_PI)
 
 
 def _add_route(routes):
@@ -105,6 +112,8 @@ CHANGES: list[Change] = [
     *both("objectStore.port", 9001, "move the S3 port"),
     *both("objectStore.memoryMb", 384, "more memory for the object store"),
     *both("objectStore.cpus", 1, "more CPU for the object store"),
+    *both("objectStore.previousVersionRetentionDays", 90, "keep old object versions longer"),
+    Change("objectStore.previousVersionRetentionDays", "prod", None, "keep every old object version"),
     *both("mediaServer.enabled", False, "turn LiveKit off"),
     *both("mediaServer.version", "v1.13.4", "another LiveKit version"),
     *both("mediaServer.subdomain", "rtc", "another LiveKit subdomain"),
@@ -146,17 +155,42 @@ CHANGES: list[Change] = [
           "routes": [{"path": "/app/*"}]}],
         "add an app",
     ),
+    *both("analytics.enabled", True, "turn ClickHouse on"),
+    *both("analytics.version", "26.3.18.1", "another ClickHouse version", CLICKHOUSE_ON),
+    *both("analytics.httpPort", 8124, "move ClickHouse's HTTP port", CLICKHOUSE_ON),
+    *both("analytics.tcpPort", 9005, "move ClickHouse's native port", CLICKHOUSE_ON),
+    *both("analytics.database", "events", "another ClickHouse database", CLICKHOUSE_ON),
+    *both("analytics.user", "reporting", "another ClickHouse user", CLICKHOUSE_ON),
+    *both("analytics.memoryMb", 2048, "more memory for ClickHouse", CLICKHOUSE_ON),
+    *both("analytics.cpus", 2, "more CPU for ClickHouse", CLICKHOUSE_ON),
+    *both("timeSeries.enabled", True, "turn InfluxDB on"),
+    *both("timeSeries.version", "2.7.11", "another InfluxDB version", INFLUXDB_ON),
+    *both("timeSeries.org", "homeiq", "another InfluxDB org (first start only)", INFLUXDB_ON),
+    *both("timeSeries.bucket", "sensors", "another initial bucket (first start only)", INFLUXDB_ON),
+    *both("timeSeries.username", "operator", "another admin user (first start only)", INFLUXDB_ON),
+    *both("timeSeries.retention", "30d", "another initial retention (first start only)", INFLUXDB_ON),
+    *both("timeSeries.extraBuckets", {"daily": "365d"}, "add an InfluxDB bucket", INFLUXDB_ON),
+    *both("timeSeries.port", 8087, "move InfluxDB's port", INFLUXDB_ON),
+    *both("timeSeries.memoryMb", 1024, "more memory for InfluxDB", INFLUXDB_ON),
+    *both("timeSeries.cpus", 1, "more CPU for InfluxDB", INFLUXDB_ON),
     *both(
         "registryCredentials",
         {"ghcr.io": {"username": "acme-bot", "password": "ghp_readPackagesToken123"}},
         "log in to an app's private registry",
         given=(("apps", [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100}]),),
     ),
+    on_a_pi("host.address", "192.168.1.20", "reach the Pi at another address"),
+    on_a_pi("host.sshUser", "deploy", "deploy as another user"),
+    on_a_pi("host.sshPort", 2222, "SSH on another port"),
+    on_a_pi("host.sshPrivateKeyFile", harness.mock_ssh_key_file("id_next"), "another SSH key file"),
+    on_a_pi("host.platform", "linux/amd64", "move to an amd64 machine"),
+    on_a_pi("host.memoryMb", 8192, "a Pi with more memory"),
+    on_a_pi("host.cpus", 2, "fewer CPUs on the machine"),
     *both("docker.memoryMb", 16384, "a bigger Docker Desktop"),
     *both("docker.cpus", 8, "more CPUs for Docker Desktop"),
     Change("oci.compartmentId", "prod", "ocid1.compartment.oc1..aaaaaaaaothercompartment", "another compartment"),
     Change("oci.region", "prod", "eu-amsterdam-1", "another region"),
-    Change("oci.userId", "prod", "ocid1.user.oc1..aaaaaaaaotheruser", "another user for the S3 key"),
+    Change("oci.userId", "prod", "ocid1.user.oc1..aaaaaaaaotheruser", "another deploying user"),
     Change("oci.sshPublicKey", "prod", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIRotatedKeyMaterial user@laptop", "rotate the SSH key"),
     Change(
         "oci.extraSshPublicKeys",
@@ -171,6 +205,13 @@ CHANGES: list[Change] = [
     Change("oci.memoryGb", "prod", 18, "less memory for the VM"),
     Change("oci.bootVolumeGb", "prod", 60, "a bigger boot volume"),
     Change("oci.dataVolumeGb", "prod", 140, "a smaller data volume"),
+    Change(
+        "oci.dataVolumeBackupId",
+        "prod",
+        "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaaaaaarestorepoint",
+        "restore the data volume from a backup",
+    ),
+    Change("oci.s3UserEmail", "prod", "storage-owner@example.com", "another email for the S3 user"),
     Change("oci.allowPaid", "prod", True, "allow paid shapes"),
     Change("oci.sshUser", "prod", "opc", "another SSH user"),
     Change("oci.sshPrivateKeyFile", "prod", lambda _: harness.mock_ssh_key_file("id_ed25519_next"), "another private key file"),

@@ -58,10 +58,10 @@ def cell(verdict: Verdict) -> str:
 
 
 def matrix() -> list[tuple[Change, Verdict]]:
-    baselines: dict[tuple[str, tuple], harness.Evaluation] = {}
+    baselines: dict[tuple[str, str], harness.Evaluation] = {}
     results = []
     for change in CHANGES:
-        key = (change.stack, change.given)
+        key = (change.stack, repr(change.given))
         if key not in baselines:
             before = change.baseline_values()
             baselines[key] = harness.evaluate(change.stack, before, secret_keys(before))

@@ -22,6 +22,7 @@ from renderers.clickhouse import (
     clickhouse_env,
     clickhouse_healthcheck,
     render_clickhouse_config,
+    render_clickhouse_startup,
     render_clickhouse_users,
 )
 
@@ -166,3 +167,19 @@ def test_healthcheck_pings_where_the_server_listens(listen_host: str, probe: str
 def test_settings_refuse_values_the_server_would_misread(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ClickHouseSettings(**kwargs)
+
+
+@settings(max_examples=100, deadline=None)
+@given(database=USERS)
+def test_startup_file_creates_exactly_the_database_and_stops_the_server_if_it_cannot(database: str) -> None:
+    root = ET.fromstring(render_clickhouse_startup(database=database))
+    (scripts,) = root.findall("startup_scripts")
+    assert scripts.findtext("throw_on_error") == "true"
+    assert [q.text for q in scripts.iter("query")] == [f"CREATE DATABASE IF NOT EXISTS {database}"]
+    assert scripts.find("scripts/user") is None, "no user: an internal query, since `default` is removed"
+
+
+@pytest.mark.parametrize("database", ["", "1db", "my-db", "db name", "x" * 65, "a;DROP DATABASE b", "`db`"])
+def test_startup_file_refuses_names_that_would_need_quoting(database: str) -> None:
+    with pytest.raises(ValueError, match="database"):
+        render_clickhouse_startup(database=database)

@@ -4,6 +4,7 @@ tests/real/test_influxdb_real.py runs the script under dash and busybox sh again
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 
@@ -19,6 +20,7 @@ from renderers.influxdb import (
     SERVER_ENV,
     SETUP_ENV,
     InfluxSettings,
+    extra_buckets_apply_command,
     influx_env,
     influx_healthcheck,
     render_extra_buckets_script,
@@ -148,3 +150,10 @@ def test_settings_refuse_what_influxdb_or_the_script_cannot_take(kwargs: dict, m
 def test_healthcheck_gets_health_where_the_server_listens() -> None:
     s = InfluxSettings(org="o", bucket="b", username="u", port=8087)
     assert influx_healthcheck(s) == ("CMD", "curl", "-fsS", "-o", "/dev/null", "--max-time", "3", "http://127.0.0.1:8087/health")
+
+
+@pytest.mark.parametrize("container", ["metrics-influxdb", "it's odd"])
+def test_extra_buckets_apply_command_feeds_the_script_to_sh_in_the_container(container: str) -> None:
+    command = extra_buckets_apply_command(container)
+    _syntax_ok(command)
+    assert shlex.split(command) == ["exec", "docker", "exec", "-i", container, "sh", "-s"]

@@ -1,0 +1,145 @@
+"""ClickHouse 26.3 LTS for analytics: one password user, its database, data and logs on named volumes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.container import ContainerSpec, Healthcheck, data_volume, image_ref, run_container
+from components.networking import ContainerNetwork, PublishedPort
+from components.secrets import password_or_generated, url_quoted
+from renderers.clickhouse import (
+    CONFIG_D_PATH,
+    DATA_PATH,
+    DEFAULT_VERSION,
+    IMAGE_REPOSITORY,
+    LOG_DIR,
+    STARTUP_SCRIPTS_PATH,
+    USERS_D_PATH,
+    ClickHouseSettings,
+    clickhouse_env,
+    clickhouse_healthcheck,
+    render_clickhouse_config,
+    render_clickhouse_startup,
+    render_clickhouse_users,
+)
+
+TYPE = "backing-services:index:Analytics"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AnalyticsArgs:
+    """ClickHouse settings. Every one applies on each start: a change replaces the container, data stays.
+
+    ``database`` is created by the server at every start if missing (renderers/clickhouse.py
+    render_clickhouse_startup); a renamed one is created empty and the old one is kept.
+    """
+
+    network: ContainerNetwork
+    version: str = DEFAULT_VERSION
+    http_port: int = 8123
+    # Not upstream's 9000: that is the object store's port here. 9004 is in ClickHouse's own 9000-9009 block and
+    # is upstream's MySQL-protocol port, which the rendered config removes, so nothing in this container or
+    # the stack binds it (5432 postgres, 6379 redis, 6432 pgbouncer, 7880/7881 livekit, 8086 influxdb,
+    # 7980 egress templates, 9000 s3, 9090 egress health, 9180 caddy health, 9999 influxdb first-boot setup).
+    tcp_port: int = 9004
+    database: str = "analytics"
+    user: str = "analytics"
+    memory_mb: int = 1024  # ClickHouseSettings takes 512 at least
+    cpus: float = 1.0
+    password: pulumi.Input[str] | None = None  # None: generated
+    platform: str | None = None
+    protect_data: bool = True
+
+
+class Analytics(pulumi.ComponentResource):
+    host: pulumi.Output[str]
+    http_port: pulumi.Output[int]
+    tcp_port: pulumi.Output[int]
+    database: pulumi.Output[str]
+    user: pulumi.Output[str]
+    password: pulumi.Output[str]
+    url: pulumi.Output[str]
+    internal_url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: AnalyticsArgs, opts: pulumi.ResourceOptions | None = None):
+        # Both validate their input: a bad value stops here, before anything is registered.
+        settings = ClickHouseSettings(
+            memory_limit_mb=args.memory_mb,
+            http_port=args.http_port,
+            tcp_port=args.tcp_port,
+            # 0.0.0.0 in a bridge container (the published ports decide exposure), 127.0.0.1 on the VM's host network.
+            listen_host=args.network.bind_address,
+        )
+        startup = render_clickhouse_startup(database=args.database)
+        super().__init__(TYPE, name, None, opts)
+        password = password_or_generated(args.password, f"{name}-password", parent=self)
+        data = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
+        # The image declares no volume for its logs; on a named one they survive a replaced container.
+        logs = data_volume(f"{name}-logs", protect=args.protect_data, parent=self)
+        users = password.apply(lambda pw: render_clickhouse_users(user=args.user, password=pw))
+        self.container = run_container(
+            f"{name}-clickhouse",
+            ContainerSpec(
+                image=image_ref(IMAGE_REPOSITORY, args.version),
+                alias="clickhouse",
+                # No command: the image's entrypoint starts clickhouse-server (as uid clickhouse via `clickhouse su`)
+                # and, with no init scripts and no CLICKHOUSE_DB, starts no temporary server first
+                # (ClickHouse/docker-library@9d3f97b6 server/26.3.17.110/entrypoint.sh lines 178, 246-266).
+                env=clickhouse_env(),
+                uploads={
+                    # Replaces the image's docker_related_config.xml, which would keep listening on every address.
+                    CONFIG_D_PATH: render_clickhouse_config(settings),
+                    STARTUP_SCRIPTS_PATH: startup,
+                    # Only the password's SHA-256, but a hash of a known password is still a credential to hide.
+                    USERS_D_PATH: pulumi.Output.secret(users),
+                },
+                healthcheck=Healthcheck(test=clickhouse_healthcheck(settings)),
+                memory_mb=args.memory_mb,
+                cpus=args.cpus,
+                volumes={DATA_PATH: data.name, LOG_DIR: logs.name},
+                ports=(PublishedPort(port=args.http_port), PublishedPort(port=args.tcp_port)),
+                # No STOPSIGNAL in the image: SIGTERM, on which the server finishes queries and flushes; the
+                # default 30 s grace leaves it time to do so.
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        self.host = pulumi.Output.from_input("127.0.0.1")
+        self.http_port = pulumi.Output.from_input(args.http_port)
+        self.tcp_port = pulumi.Output.from_input(args.tcp_port)
+        self.database = pulumi.Output.from_input(args.database)
+        self.user = pulumi.Output.from_input(args.user)
+        self.password = password
+        # The database as the URL path: the form ClickHouse's own HTTP clients parse (clickhouse-connect
+        # create_client(dsn=...): database = path[1:], ClickHouse/clickhouse-connect@00f7a545
+        # clickhouse_connect/driver/__init__.py _parse_connection_params; @clickhouse/client `url`:
+        # http[s]://[user:password@]host:port[/database][?params]). A `?database=` query, what the raw HTTP
+        # interface reads, would reach clickhouse-connect's HttpClient as a second `database` (TypeError); raw
+        # HTTP callers (curl) pass ?database= or the X-ClickHouse-Database header themselves.
+        self.url = pulumi.Output.secret(
+            pulumi.Output.format(
+                "http://{0}:{1}@127.0.0.1:{2}/{3}", args.user, password.apply(url_quoted), args.http_port, args.database
+            )
+        )
+        # For sibling containers: the bridge alias on a laptop, loopback on the VM. Derived from the container
+        # (its name, known in a preview), so whatever uses it waits until ClickHouse is up and healthy.
+        internal_address = self.container.name.apply(lambda _: args.network.address("clickhouse", args.http_port))
+        self.internal_url = pulumi.Output.secret(
+            pulumi.Output.format(
+                "http://{0}:{1}@{2}/{3}", args.user, password.apply(url_quoted), internal_address, args.database
+            )
+        )
+        self.register_outputs(
+            {
+                "host": self.host,
+                "httpPort": self.http_port,
+                "tcpPort": self.tcp_port,
+                "database": self.database,
+                "user": self.user,
+                "password": self.password,
+                "url": self.url,
+                "internalUrl": self.internal_url,
+            }
+        )

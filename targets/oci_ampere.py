@@ -164,10 +164,13 @@ def read_private_key(path: str) -> str:
 # A preview needs no SSH private key, so a pull request's preview runs without one (CI holds none):
 # - pulumi-command's remote Command returns from Create and Update before it dials when the engine
 #   says DryRun (provider/pkg/provider/remote/commandController.go:44-46, :71-73@v1.2.1);
-# - the docker provider's configure only records host and ssh_opts (internal/provider/provider.go:201-259
-#   @v4.5.0, the upstream of pulumi-docker 5); the ssh connection helper and the daemon ping happen in
-#   MakeClient (internal/provider/config.go:116-196), called only from resources' Create, Read, Update and
-#   Delete, and no resource has a CustomizeDiff: a preview without refresh never reaches the VM.
+# - the docker provider's configure only records host and ssh_opts (terraform-provider-docker
+#   internal/provider/provider.go:201-259@v4.5.0, the upstream of pulumi-docker 5); the ssh connection
+#   helper and the daemon ping happen in MakeClient (internal/provider/config.go:116-196), called only from
+#   resources' Create, Read, Update and Delete, and no resource has a CustomizeDiff. pulumi-docker's own
+#   Configure builds a client but skips the ping for ssh:// (provider/provider.go:80-105, image.go:931-949
+#   @v5.1.0), and docker/cli starts ssh only when it dials (cli/connhelper/connhelper.go, getConnectionHelper
+#   @v28.5.2). A preview without refresh never reaches the VM.
 # But the key is an input: every remote Command's `connection.privateKey`. pulumi-command diffs inputs
 # with pulumi-go-provider's default diff (it implements no CustomDiff), which compares the whole
 # connection and honours only ignoreChanges (infer/resource.go:1155-1253@v1.3.0); a placeholder there

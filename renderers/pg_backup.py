@@ -1,0 +1,420 @@
+"""Scheduled logical PostgreSQL backups to S3-compatible object storage, and the one command that restores them.
+
+Two containers share a named volume mounted at BACKUP_VOLUME_PATH:
+
+- dump: the database's own image (postgres:<version>-alpine, so pg_dump is the server's major). Every
+  `interval_hours`, at whole multiples of that interval since 1970-01-01 00:00 UTC (a restart does not shift
+  the schedule; 24 h means 00:00 UTC daily; there is no catch-up run at start), it writes
+  <volume>/work/<stamp>/ with globals.sql (`pg_dumpall --globals-only`: roles, their password hashes,
+  tablespaces), <db>.dump (`pg_dump -Fc`) of every non-template database that accepts connections, each checked
+  with `pg_restore --list`, and SHA256SUMS; then renames the directory into <volume>/outbox/ (one rename on one
+  file system: the uploader never sees half a backup).
+- upload: rclone/rclone:RCLONE_VERSION. Every UPLOAD_POLL_S seconds it moves each outbox directory to
+  <remote>:<bucket>/<prefix>/<stamp>/, SHA256SUMS last: a remote backup is complete once it has SHA256SUMS.
+  After an upload it keeps the newest `keep` complete backups and deletes every backup directory older than
+  the oldest one kept.
+
+<stamp> is the dump's start in UTC, YYYYMMDDTHHMMSSZ, so sorting stamps as text sorts them by time.
+Credentials reach the containers only as environment variables (dump_env, rclone_env); no script or command
+here contains one. The restore command runs on the Docker host (operators, or SSH on the VM) and fetches
+through the running upload container, so the object-store keys never pass through the host at all.
+
+A scheduled job's state is in <volume>/status/<job>: "ok <stamp>" or "failed <stamp>"; the healthchecks report
+a container unhealthy while the last attempt since it started failed.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+import shlex
+from dataclasses import dataclass
+
+# Docker Hub's rclone/rclone:<version> is a manifest list for linux/amd64, 386, arm64, arm/v7, arm/v6, built and
+# pushed by rclone's CI on every release tag (.github/workflows/build_publish_docker_image.yml@v1.75.0: build
+# matrix `platform`, merge job `imagetools create` with tags type=semver,pattern={{version}}, i.e. no "v").
+RCLONE_IMAGE = "rclone/rclone"
+RCLONE_VERSION = "1.75.0"
+# The image is Alpine (busybox sh, sed, sort, sha256sum, mktemp), runs as root, ENTRYPOINT ["rclone"]
+# (Dockerfile@v1.75.0); both containers get ENTRYPOINT below instead.
+ENTRYPOINT = ("/bin/sh", "-c")
+BACKUP_VOLUME_PATH = "/backups"
+UPLOAD_POLL_S = 60
+GLOBALS_FILE = "globals.sql"
+SUMS_FILE = "SHA256SUMS"
+DUMP_JOB = "pg-backup-dump"
+UPLOAD_JOB = "pg-backup-upload"
+FETCH_JOB = "pg-backup-fetch"
+MAX_INTERVAL_HOURS = 7 * 24
+MAX_KEEP = 365
+
+STAMP = re.compile(r"\A\d{8}T\d{6}Z\Z")
+_STAMP_GLOB = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"  # sh `case` pattern of STAMP
+_STAMP_BRE = r"[0-9]\{8\}T[0-9]\{6\}Z"  # sed (POSIX BRE) pattern of STAMP
+# Databases whose names are safe as a file name, a shell word and a pg_dump -d argument (no '=': libpq would
+# read it as a connection string). Others are reported, not dumped.
+DATABASE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}\Z")
+_DATABASE_SQL_RE = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+_BUCKET = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
+_PREFIX = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,62}(/[a-z0-9][a-z0-9_.-]{0,62}){0,4}\Z")
+# An rclone remote defined by environment variables: its name must fit in a variable name (docs/content/docs.md
+# "Config file"@v1.75.0).
+_REMOTE = re.compile(r"\A[a-z][a-z0-9_]{0,30}\Z")
+_USER = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
+_HOST = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+                   r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\Z")
+_ENDPOINT = re.compile(r"\Ahttps?://[A-Za-z0-9.-]+(:\d{1,5})?/?\Z")
+_REGION = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupSettings:
+    postgres_host: str  # as the dump container reaches the server: the bridge alias, or 127.0.0.1 on the VM
+    postgres_user: str  # the superuser (POSTGRES_USER): pg_dumpall reads role password hashes
+    postgres_port: int = 5432
+    bucket: str
+    # http://objectstore:9000 (versitygw), https://<namespace>.compat.objectstorage.<region>.oraclecloud.com (OCI)
+    s3_endpoint: str
+    s3_region: str  # versitygw's VGW_REGION; on OCI the OCI region (us-ashburn-1): both check the signing region
+    interval_hours: int = 24
+    keep: int = 7
+    prefix: str = "postgres"
+    remote: str = "backup"  # the rclone remote's name, defined by rclone_env
+
+    @property
+    def base(self) -> str:
+        """rclone's path of the backups: <remote>:<bucket>/<prefix>, one directory per stamp below it."""
+        return f"{self.remote}:{self.bucket}/{self.prefix}"
+
+
+def backup_problems(s: BackupSettings) -> list[str]:
+    """Every problem with the settings, each naming the value and what is allowed; empty when valid."""
+    problems = []
+    if not 1 <= s.interval_hours <= MAX_INTERVAL_HOURS:
+        problems.append(f"interval_hours: got {s.interval_hours!r}; expected 1..{MAX_INTERVAL_HOURS} (one week)")
+    if not 1 <= s.keep <= MAX_KEEP:
+        problems.append(f"keep: got {s.keep!r}; expected 1..{MAX_KEEP} backups")
+    if not _BUCKET.match(s.bucket) or ".." in s.bucket:
+        problems.append(f"bucket: got {s.bucket!r}; expected an S3 bucket name (3-63 of a-z 0-9 . -)")
+    if not _PREFIX.match(s.prefix):
+        problems.append(
+            f"prefix: got {s.prefix!r}; expected 1-5 '/'-separated parts of a-z 0-9 _ . - (each starting with a "
+            "letter or digit), no leading or trailing '/'"
+        )
+    if not _REMOTE.match(s.remote):
+        problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
+    if not _USER.match(s.postgres_user):
+        problems.append(f"postgres_user: got {s.postgres_user!r}; expected a lower-case SQL identifier")
+    if not (_HOST.match(s.postgres_host) or _is_ip(s.postgres_host)):
+        problems.append(f"postgres_host: got {s.postgres_host!r}; expected a host name or an IP address")
+    if not 1 <= s.postgres_port <= 65535:
+        problems.append(f"postgres_port: got {s.postgres_port!r}; expected 1..65535")
+    if not _ENDPOINT.match(s.s3_endpoint):
+        problems.append(f"s3_endpoint: got {s.s3_endpoint!r}; expected http(s)://host[:port]")
+    if not _REGION.match(s.s3_region):
+        problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
+    return problems
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def dump_env(password: str) -> list[str]:
+    """The dump container's only secret: libpq reads PGPASSWORD (libpq-envars), so it is in no argv or file."""
+    return [f"PGPASSWORD={password}"]
+
+
+def rclone_env(s: BackupSettings, access_key: str, secret_key: str) -> list[str]:
+    """The upload container's environment: the S3 remote defined entirely by variables, no config file.
+
+    RCLONE_CONFIG_<REMOTE>_<OPTION> (fs/config.go ConfigToEnv@v1.75.0), options of backend/s3/s3.go@v1.75.0.
+    """
+    p = f"RCLONE_CONFIG_{s.remote.upper()}_"
+    return [
+        # No config file is read or written: "/dev/null" keeps the config in memory (docs/content/docs.md
+        # "--config string"@v1.75.0), so a stray rclone.conf cannot redefine the remote.
+        "RCLONE_CONFIG=/dev/null",
+        f"{p}TYPE=s3",
+        # "Other" (backend/s3/provider/Other.yaml@v1.75.0) serves versitygw and OCI's S3 compatibility API alike;
+        # its quirk force_path_style: true is what lets path style stand: setQuirks turns FORCE_PATH_STYLE off for
+        # providers without it (backend/s3/s3.go setQuirks@v1.75.0). rclone has no OCI S3 provider (OCI's native
+        # API is the separate oracleobjectstorage backend).
+        f"{p}PROVIDER=Other",
+        f"{p}ENDPOINT={s.s3_endpoint}",
+        # Empty would sign for us-east-1 (s3.go, `if opt.Region == ""`@v1.75.0); OCI and versitygw want theirs.
+        f"{p}REGION={s.s3_region}",
+        f"{p}ACCESS_KEY_ID={access_key}",
+        f"{p}SECRET_ACCESS_KEY={secret_key}",
+        f"{p}FORCE_PATH_STYLE=true",
+        # The bucket exists (the ObjectStore component makes it): never try to create it (no_check_bucket).
+        f"{p}NO_CHECK_BUCKET=true",
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The dump job (postgres image: busybox sh on alpine, dash on Debian).
+
+# Names pg_dump can take are listed as themselves, others as '-' and their JSON text (to report them).
+_LIST_DATABASES_SQL = (
+    f"SELECT CASE WHEN datname ~ '{_DATABASE_SQL_RE}' THEN datname ELSE '-' || to_json(datname)::text END "
+    "FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY 1"
+)
+# pg_dumpall's last lines (src/bin/pg_dump/pg_dumpall.c; the same in 15 and 18): present only if it finished.
+_DUMPALL_COMPLETE = "^-- PostgreSQL database cluster dump complete"
+
+
+def dump_once_script(s: BackupSettings) -> str:
+    """sh script, $1 the volume: one backup of every database into <volume>/outbox/<stamp>/, or a non-zero exit."""
+    q = shlex.quote
+    return "\n".join([
+        "set -eu",
+        "umask 077",
+        'root=$1 outbox=$1/outbox work=$1/work',
+        # libpq's environment (libpq-envars): no host, user or password on any command line.
+        f"export PGHOST={q(s.postgres_host)} PGPORT={s.postgres_port} PGUSER={q(s.postgres_user)} "
+        "PGDATABASE=postgres PGCONNECT_TIMEOUT=10",
+        ': "${PGPASSWORD:?is not set: the dump job takes the database password from its environment only}"',
+        'mkdir -p "$outbox" "$work"',
+        "pending=0",
+        'for d in "$outbox"/*/; do if [ -d "$d" ]; then pending=$((pending + 1)); fi; done',
+        # The volume is bounded even if the object store stays unreachable.
+        f'if [ "$pending" -ge {s.keep} ]; then',
+        f'  echo "{DUMP_JOB}: $pending backups in $outbox are not uploaded yet (keep = {s.keep}): is the object '
+        'store reachable? No new dump until they are." >&2',
+        "  exit 1",
+        "fi",
+        # Whatever an interrupted run left.
+        'rm -rf "$work"',
+        'mkdir "$work"',
+        "stamp=$(date -u +%Y%m%dT%H%M%SZ)",
+        'if [ -e "$outbox/$stamp" ]; then echo "' + DUMP_JOB + ': $outbox/$stamp exists already" >&2; exit 1; fi',
+        'tmp=$work/$stamp',
+        'mkdir "$tmp"',
+        f'pg_dumpall -w --globals-only -f "$tmp/{GLOBALS_FILE}"',
+        f'if ! grep -q {q(_DUMPALL_COMPLETE)} "$tmp/{GLOBALS_FILE}"; then',
+        f'  echo "{DUMP_JOB}: pg_dumpall --globals-only did not finish its output" >&2; exit 1',
+        "fi",
+        f'psql -X -w -At -v ON_ERROR_STOP=1 -o "$work/databases" -c {q(_LIST_DATABASES_SQL)}',
+        'count=0 skipped=""',
+        "while IFS= read -r db; do",
+        '  case $db in -*) skipped="$skipped ${db#-}"; continue ;; esac',
+        '  pg_dump -w -Fc -d "$db" -f "$tmp/$db.dump"',
+        '  if ! pg_restore --list "$tmp/$db.dump" > /dev/null; then',
+        f'    echo "{DUMP_JOB}: pg_restore cannot read the new dump of $db" >&2; exit 1',
+        "  fi",
+        "  count=$((count + 1))",
+        'done < "$work/databases"',
+        'rm -f "$work/databases"',
+        f'if [ "$count" -eq 0 ]; then echo "{DUMP_JOB}: no database to dump" >&2; exit 1; fi',
+        # The restore command checks the dump it fetched against this (an object replaced or damaged in the store).
+        f'(cd "$tmp" && sha256sum {GLOBALS_FILE} *.dump > {SUMS_FILE})',
+        'mv "$tmp" "$outbox/$stamp"',
+        f'echo "{DUMP_JOB}: $stamp: $count database(s) and the globals are in the outbox"',
+        'if [ -n "$skipped" ]; then',
+        f'  echo "{DUMP_JOB}: not dumped, their names are more than letters, digits, _ . - :$skipped" >&2; exit 1',
+        "fi",
+    ]) + "\n"
+
+
+def _status(job: str, state: str) -> str:
+    return f'echo "{state} $(date -u +%Y%m%dT%H%M%SZ)" > "$root/status/{job}"'
+
+
+def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | None, banner: str) -> str:
+    """The job's PID 1: runs `once` (the very text of the *_once_script) in a child sh each time.
+
+    A child process, not a function: `set -e` is ignored inside anything tested by `if`/`||` (POSIX 2.14 `set -e`),
+    so the once-script's checks would silently stop applying. `sleep & wait` lets docker stop's SIGTERM end the
+    loop at once (a trap runs only after a foreground command finishes).
+    """
+    return "\n".join(line for line in [
+        "set -u",
+        f"once={shlex.quote(once)}",
+        "root=$1",
+        "trap 'exit 0' TERM INT",
+        'mkdir -p "$root/status"',
+        f'rm -f "$root/status/{job}"',
+        f'echo "{job}: {banner}"',
+        "while :; do",
+        f"  sleep {sleep_first} &" if sleep_first else None,
+        "  wait $!" if sleep_first else None,
+        f'  sh -c "$once" {job}-once "$root" &',
+        "  if wait $!; then",
+        f"    {_status(job, 'ok')}",
+        "  else",
+        f"    {_status(job, 'failed')}",
+        "  fi",
+        f"  sleep {sleep_after} &" if sleep_after else None,
+        "  wait $!" if sleep_after else None,
+        "done",
+    ] if line is not None) + "\n"
+
+
+def dump_loop_script(s: BackupSettings) -> str:
+    """The dump container's sh script ($1: the volume): dump_once_script at every multiple of the interval."""
+    seconds = s.interval_hours * 3600
+    return _loop(
+        DUMP_JOB, dump_once_script(s),
+        # Sleep to the next whole multiple of the interval since the epoch: the same times whatever the restarts.
+        sleep_first=f"$(({seconds} - $(date +%s) % {seconds}))", sleep_after=None,
+        banner=f"a backup every {s.interval_hours} h at multiples of {s.interval_hours} h since 1970-01-01 00:00 "
+        f"UTC, the newest {s.keep} kept",
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The upload job (rclone image: busybox sh).
+
+def upload_once_script(s: BackupSettings) -> str:
+    """sh script, $1 the volume: move finished backups to the store, then apply retention; non-zero on failure."""
+    return "\n".join([
+        "set -eu",
+        f"root=$1 outbox=$1/outbox base={shlex.quote(s.base)}",
+        "uploaded=0",
+        'for dir in "$outbox"/*/; do',
+        '  if [ ! -d "$dir" ]; then continue; fi',
+        '  stamp=${dir%/}',
+        '  stamp=${stamp##*/}',
+        "  case $stamp in",
+        f"    {_STAMP_GLOB}) ;;",
+        f'    *) echo "{UPLOAD_JOB}: skipping $dir: not a backup" >&2; continue ;;',
+        "  esac",
+        # rclone move checks each upload's MD5 against the ETag and deletes the local file after; a rerun skips
+        # files already there. SHA256SUMS goes last: it marks the remote backup complete.
+        f'  rclone move "$outbox/$stamp" "$base/$stamp" --exclude {SUMS_FILE}',
+        f'  rclone moveto "$outbox/$stamp/{SUMS_FILE}" "$base/$stamp/{SUMS_FILE}"',
+        '  rmdir "$outbox/$stamp"',
+        "  uploaded=$((uploaded + 1))",
+        f'  echo "{UPLOAD_JOB}: uploaded $stamp to $base/$stamp"',
+        "done",
+        'if [ "$uploaded" -eq 0 ]; then exit 0; fi',
+        "list=$(mktemp)",
+        "trap 'rm -f \"$list\"' EXIT",
+        'rclone lsf -R --files-only "$base" > "$list"',
+        # Newest first: keep every directory down to the keep-th complete backup, delete everything older
+        # (incomplete ones too: newer incomplete ones are an upload in progress).
+        "complete=0",
+        f"for stamp in $(sed -n 's|^\\({_STAMP_BRE}\\)/.*|\\1|p' \"$list\" | sort -r -u); do",
+        f'  if [ "$complete" -ge {s.keep} ]; then',
+        '    rclone purge "$base/$stamp"',
+        f'    echo "{UPLOAD_JOB}: deleted $base/$stamp (keep = {s.keep})"',
+        f'  elif grep -Fqx "$stamp/{SUMS_FILE}" "$list"; then',
+        "    complete=$((complete + 1))",
+        "  fi",
+        "done",
+    ]) + "\n"
+
+
+def upload_loop_script(s: BackupSettings) -> str:
+    """The upload container's sh script ($1: the volume): upload_once_script now and every UPLOAD_POLL_S."""
+    return _loop(
+        UPLOAD_JOB, upload_once_script(s), sleep_first=None, sleep_after=str(UPLOAD_POLL_S),
+        banner=f"uploads finished backups to {s.base}/<stamp>/ every {UPLOAD_POLL_S} s, keeps the newest {s.keep}",
+    )
+
+
+def dump_command(s: BackupSettings) -> list[str]:
+    """The dump container's command, after ENTRYPOINT (sh -c): the loop, its $0 and its $1."""
+    return [dump_loop_script(s), DUMP_JOB, BACKUP_VOLUME_PATH]
+
+
+def upload_command(s: BackupSettings) -> list[str]:
+    return [upload_loop_script(s), UPLOAD_JOB, BACKUP_VOLUME_PATH]
+
+
+def _healthcheck(job: str) -> tuple[str, ...]:
+    # No status file (nothing attempted since the start) or "ok ...": healthy.
+    return ("CMD-SHELL", f"! grep -q '^failed' {BACKUP_VOLUME_PATH}/status/{job} 2>/dev/null")
+
+
+def dump_healthcheck() -> tuple[str, ...]:
+    return _healthcheck(DUMP_JOB)
+
+
+def upload_healthcheck() -> tuple[str, ...]:
+    return _healthcheck(UPLOAD_JOB)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Restore.
+
+def fetch_script() -> str:
+    """sh script run in the upload container: $1 rclone base, $2 database, $3 stamp ('' for the newest complete).
+
+    Writes the verified dump to stdout and nothing else; every refusal goes to stderr with a non-zero exit.
+    """
+    done = "nothing was restored"
+    return "\n".join([
+        "set -eu",
+        "base=$1 db=$2 stamp=$3",
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+        'if ! rclone lsf -R --files-only "$base" > "$work/list"; then',
+        f'  echo "restore: cannot list $base; {done}" >&2; exit 1',
+        "fi",
+        'if [ -z "$stamp" ]; then',
+        f"  stamp=$(sed -n 's|^\\({_STAMP_BRE}\\)/{SUMS_FILE}$|\\1|p' \"$work/list\" | sort | tail -n 1)",
+        f'  if [ -z "$stamp" ]; then echo "restore: no complete backup under $base; {done}" >&2; exit 1; fi',
+        f'elif ! grep -Fqx "$stamp/{SUMS_FILE}" "$work/list"; then',
+        f'  echo "restore: no complete backup $stamp under $base; {done}" >&2; exit 1',
+        "fi",
+        'if ! grep -Fqx "$stamp/$db.dump" "$work/list"; then',
+        f'  echo "restore: backup $stamp under $base has no dump of database $db; {done}" >&2; exit 1',
+        "fi",
+        f'echo "restore: fetching $base/$stamp/$db.dump" >&2',
+        f'rclone copyto "$base/$stamp/{SUMS_FILE}" "$work/sums"',
+        'rclone copyto "$base/$stamp/$db.dump" "$work/dump"',
+        'expected=""',
+        'while read -r sum name; do if [ "$name" = "$db.dump" ]; then expected=$sum; fi; done < "$work/sums"',
+        'actual=$(sha256sum "$work/dump")',
+        'if [ -z "$expected" ] || [ "${actual%% *}" != "$expected" ]; then',
+        f'  echo "restore: $base/$stamp/$db.dump does not match its SHA-256 in {SUMS_FILE}: the object is damaged '
+        f'or was replaced; {done}" >&2',
+        "  exit 1",
+        "fi",
+        'cat "$work/dump"',
+    ]) + "\n"
+
+
+def restore_command(
+    s: BackupSettings, *, container: str, uploader: str, database: str, stamp: str | None = None
+) -> str:
+    """Host shell lines that restore one database's dump (the newest complete backup, or `stamp`) into the
+    running PostgreSQL `container`, fetched through the running upload container `uploader`.
+
+    The database must exist (the app's does; create others first). Everything is checked before anything is
+    changed: the dump's SHA-256 against the backup's SHA256SUMS, then `pg_restore --list`; the restore itself
+    runs in one transaction (--single-transaction, which also stops at the first error), so a dump that fails
+    half-way leaves the database as it was. --clean --if-exists drops each object before recreating it;
+    --no-owner makes the superuser own them. Apps see locks while it runs.
+    """
+    if not DATABASE.match(database):
+        raise ValueError(f"database {database!r}: the dump job backs up only names matching {DATABASE.pattern}")
+    if stamp is not None and not STAMP.match(stamp):
+        raise ValueError(f"stamp {stamp!r}: expected a backup's UTC stamp like 20260101T000000Z")
+    q = shlex.quote
+    fetch = shlex.join(["docker", "exec", uploader, "sh", "-c", fetch_script(), FETCH_JOB, s.base, database,
+                        stamp or ""])
+    restore = (f'PGPASSWORD="$POSTGRES_PASSWORD" exec pg_restore -h 127.0.0.1 -p {s.postgres_port} '
+               f"-U {q(s.postgres_user)} --clean --if-exists --no-owner --single-transaction -d {q(database)}")
+    which = f"backup {stamp}" if stamp else "the newest backup"
+    return "\n".join([
+        "set -eu",
+        # Private to the operator (mktemp makes it 0600): it holds every row of the database.
+        "dump=$(mktemp)",
+        "trap 'rm -f \"$dump\"' EXIT",
+        f'{fetch} > "$dump"',
+        f'if ! docker exec -i {q(container)} pg_restore --list < "$dump" > /dev/null; then',
+        f'  echo "restore: the dump of {database} is not a readable pg_dump archive; nothing was restored" >&2',
+        "  exit 1",
+        "fi",
+        f'if ! docker exec -i {q(container)} sh -c {q(restore)} < "$dump"; then',
+        f'  echo "restore: pg_restore failed and its transaction was rolled back: {database} is as it was" >&2',
+        "  exit 1",
+        "fi",
+        f'echo "restore: {database} restored from {which}"',
+    ])

@@ -13,8 +13,8 @@ from config.errors import Problem
 from config.model import StackConfig
 from renderers.caddyfile import CaddyConfig, Route
 from renderers.existing_host import default_domain
-from renderers.init_sql import InitSql, init_sql_problems
-from renderers.pgbouncer import PgBouncerSettings, pgbouncer_problems
+from renderers.init_sql import InitSql
+from renderers.pgbouncer import PgBouncerSettings
 from renderers.redis_conf import RedisSettings
 
 # Stands in for the name only known after the VM exists (<ip>.sslip.io): valid by construction.

@@ -365,7 +365,7 @@ def fetch_script() -> str:
         'if ! grep -Fqx "$stamp/$db.dump" "$work/list"; then',
         f'  echo "restore: backup $stamp under $base has no dump of database $db; {done}" >&2; exit 1',
         "fi",
-        f'echo "restore: fetching $base/$stamp/$db.dump" >&2',
+        'echo "restore: fetching $base/$stamp/$db.dump" >&2',
         f'rclone copyto "$base/$stamp/{SUMS_FILE}" "$work/sums"',
         'rclone copyto "$base/$stamp/$db.dump" "$work/dump"',
         'expected=""',

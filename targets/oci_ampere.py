@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 import pulumi_command as command
@@ -13,7 +12,7 @@ from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from components.object_store import OciBucketBackend
 from config.derived import media_ports
-from config.errors import ConfigError, Problem
+from config.errors import ConfigError
 from config.loader import PROJECT
 from config.model import StackConfig
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
@@ -28,6 +27,7 @@ from renderers.remote_host import (
     sslip_domain,
 )
 from targets.base import Target, registry_auth
+from targets.ssh_key import read_private_key
 from targets.oci_iam import iam_error_hook, s3_user_email
 from targets.oci_instance import InstanceSpec, ampere_instance, availability_domain, capacity_error_hook
 from targets.oci_network import public_network
@@ -150,17 +150,6 @@ class AmpereHost(pulumi.ComponentResource):
         self.register_outputs({"publicIp": self.public_ip, "sshCommand": self.ssh_command})
 
 
-def read_private_key(path: str) -> str:
-    """The SSH private key's contents; a missing file is a config problem, reported as one."""
-    try:
-        return Path(path).expanduser().read_text()
-    except OSError as err:
-        problem = Problem(
-            f"{PROJECT}:oci.sshPrivateKeyFile", path, f"cannot read it ({err.strerror}); give the private half of oci.sshPublicKey"
-        )
-        raise ConfigError([problem]) from None
-
-
 # A preview needs no SSH private key, so a pull request's preview runs without one (CI holds none):
 # - pulumi-command's remote Command returns from Create and Update before it dials when the engine
 #   says DryRun (provider/pkg/provider/remote/commandController.go:44-46, :71-73@v1.2.1);
@@ -187,7 +176,7 @@ PREVIEW_PLACEHOLDER_KEY = "<no SSH private key: preview only>"
 def ssh_private_key(path: str) -> str:
     """The key for the remote commands; in a preview without the file, a placeholder they never diff on."""
     try:
-        return read_private_key(path)
+        return read_private_key(path, "oci.sshPrivateKeyFile", hint="give the private half of oci.sshPublicKey")
     except ConfigError:
         if not pulumi.runtime.is_dry_run():
             raise

@@ -7,10 +7,10 @@ from config.errors import ConfigError, Problem
 from config.loader import PROJECT
 
 
-def read_private_key(path: str, key: str) -> str:
+def read_private_key(path: str, key: str, *, hint: str = "give the SSH private key's file") -> str:
     """The key file's contents; a missing or unreadable file is a config problem naming ``key``."""
     try:
         return Path(path).expanduser().read_text()
     except OSError as err:
-        problem = Problem(f"{PROJECT}:{key}", path, f"cannot read it ({err.strerror}); give the SSH private key's file")
+        problem = Problem(f"{PROJECT}:{key}", path, f"cannot read it ({err.strerror}); {hint}")
         raise ConfigError([problem]) from None

@@ -12,12 +12,19 @@ from tests import harness
 from tests.providers import REGISTRY
 from tests.providers.docker import nano_cpus_to_decimal_string
 from tests.providers.model import flatten, planned_changes, read_back
+from tests import examples
 from tests.test_stack_apps import with_app
 
 
-@pytest.fixture(scope="module", params=["dev", "prod", "dev+app", "prod+app"])
+EXAMPLES = {e.id: e for e in examples.examples()}
+
+
+@pytest.fixture(scope="module", params=["dev", "prod", "dev+app", "prod+app", *EXAMPLES])
 def run(request) -> harness.Evaluation:
-    """The checked-in stacks, and each with a team's own app (its container, image and routes) added."""
+    """The checked-in stacks, each with a team's own app (its container, image and routes) added, and every
+    example stack (PgBouncer, init SQL, ClickHouse, InfluxDB, the existing-host target)."""
+    if request.param in EXAMPLES:
+        return examples.evaluate(EXAMPLES[request.param])
     stack, _, app = request.param.partition("+")
     return with_app(stack) if app else harness.evaluate(stack)
 

@@ -8,7 +8,22 @@ import pulumi
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork, PublishedPort
+from components.object_store import S3Endpoint
 from components.secrets import password_or_generated, url_quoted
+from renderers.pg_backup import (
+    BACKUP_VOLUME_PATH,
+    ENTRYPOINT as BACKUP_ENTRYPOINT,
+    RCLONE_IMAGE,
+    RCLONE_VERSION,
+    BackupSettings,
+    dump_command,
+    dump_env,
+    dump_healthcheck,
+    rclone_env,
+    restore_command,
+    upload_command,
+    upload_healthcheck,
+)
 from renderers.init_sql import InitSql, init_sql_apply_command, init_sql_uploads
 from renderers.pgbouncer import (
     ENTRYPOINT as PGBOUNCER_ENTRYPOINT,
@@ -32,6 +47,11 @@ from renderers.postgres import (
 )
 
 TYPE = "backing-services:index:Database"
+
+
+def _each(items: pulumi.Output[list[str]], count: int) -> list[pulumi.Output[str]]:
+    """A command known only as an Output, as the argument list a container takes."""
+    return [items.apply(lambda values, i=i: values[i]) for i in range(count)]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -59,6 +79,11 @@ class DatabaseArgs:
     pooler_max_client_connections: int = 400
     pooler_memory_mb: int = 64
     pooler_cpus: float = 0.5
+    # Scheduled logical dumps of every database to this S3 endpoint (renderers/pg_backup.py); None: none.
+    backup_store: S3Endpoint | None = None
+    backup_bucket: str = "backups"
+    backup_interval_hours: int = 24
+    backup_keep: int = 7
 
 
 class Database(pulumi.ComponentResource):
@@ -172,6 +197,9 @@ class Database(pulumi.ComponentResource):
         self.internal_pooler_url: pulumi.Output[str] | None = None
         if args.pooler:
             self._pooler(name, args, password)
+        self.restore_command: pulumi.Output[str] | None = None
+        if args.backup_store is not None:
+            self._backups(name, args, password, image, args.backup_store)
         self.register_outputs(
             {
                 "host": self.host,
@@ -182,6 +210,7 @@ class Database(pulumi.ComponentResource):
                 "url": self.url,
                 "backupCommand": self.backup_command,
                 "poolerUrl": self.pooler_url,
+                "restoreCommand": self.restore_command,
             }
         )
 
@@ -224,4 +253,66 @@ class Database(pulumi.ComponentResource):
         internal = pooler.name.apply(lambda _: args.network.address("pgbouncer", args.pooler_port))
         self.internal_pooler_url = pulumi.Output.secret(
             pulumi.Output.format("postgresql://{0}:{1}@{2}/{3}", args.user, quoted, internal, args.database)
+        )
+
+    def _backups(self, name: str, args: DatabaseArgs, password: pulumi.Output[str], image: str, store: S3Endpoint) -> None:
+        def settings(endpoint: str, region: str) -> BackupSettings:
+            return BackupSettings(
+                postgres_host=args.network.address("postgres", args.port).rsplit(":", 1)[0],
+                postgres_user=args.user,
+                postgres_port=args.port,
+                bucket=args.backup_bucket,
+                s3_endpoint=endpoint,
+                s3_region=region,
+                interval_hours=args.backup_interval_hours,
+                keep=args.backup_keep,
+            )
+
+        backup = pulumi.Output.all(store.internal_endpoint, store.region).apply(lambda er: settings(*er))
+        # A staging area only: a dump waits here until the uploader has moved it to the bucket.
+        outbox = data_volume(f"{name}-backups", protect=False, parent=self)
+        mounts = {BACKUP_VOLUME_PATH: outbox.name}
+        run_container(
+            f"{name}-backup-dump",
+            ContainerSpec(
+                # The server's own image: pg_dump of the same major as the server it dumps.
+                image=image,
+                alias="backup-dump",
+                entrypoint=BACKUP_ENTRYPOINT,
+                command=_each(backup.apply(dump_command), 3),
+                env=pulumi.Output.secret(password.apply(dump_env)),
+                healthcheck=Healthcheck(test=dump_healthcheck()),
+                memory_mb=128,
+                cpus=0.5,
+                volumes=mounts,
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+            # It dumps the running server; started against none, its first run would fail.
+            depends_on=[self.container],
+        )
+        uploader_name = f"{name}-backup-upload"
+        env = pulumi.Output.all(backup, store.access_key, store.secret_key).apply(lambda v: rclone_env(*v))
+        run_container(
+            uploader_name,
+            ContainerSpec(
+                image=f"{RCLONE_IMAGE}:{RCLONE_VERSION}",
+                alias="backup-upload",
+                entrypoint=BACKUP_ENTRYPOINT,
+                command=_each(backup.apply(upload_command), 3),
+                env=pulumi.Output.secret(env),
+                healthcheck=Healthcheck(test=upload_healthcheck()),
+                memory_mb=128,
+                cpus=0.5,
+                volumes=mounts,
+            ),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+        )
+        self.restore_command = backup.apply(
+            lambda s: restore_command(
+                s, container=f"{name}-postgres", uploader=uploader_name, database=args.database
+            )
         )

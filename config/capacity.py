@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from config.derived import object_store_in_a_container
 from config.model import StackConfig
 
+BACKUP_CONTAINERS_MB = 256
 # Memory kept back on the VM for the OS, Docker and cloud-init.
 HOST_RESERVED_MB = 1024
 
@@ -51,6 +52,8 @@ def container_limits(cfg: StackConfig) -> dict[str, tuple[int, float]]:
     for key, svc in (("analytics", cfg.analytics), ("timeSeries", cfg.time_series)):
         if svc.enabled:
             limits[key] = (svc.memory_mb, svc.cpus)
+    if cfg.database.enabled and cfg.database.backup.enabled:
+        limits["database.backup"] = (BACKUP_CONTAINERS_MB, 1.0)  # the dump and upload containers, 128 MB and 0.5 CPU each
     if cfg.database.enabled and cfg.database.pooler.enabled:
         limits["database.pooler"] = (cfg.database.pooler.memory_mb, cfg.database.pooler.cpus)
     for i, app in enumerate(cfg.apps):

@@ -29,6 +29,7 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_app_problems(cfg, ns),
         *_registry_problems(cfg, ns),
         *_time_series_problems(cfg, ns),
+        *_backup_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
         *_capacity_problems(cfg, ns),
@@ -129,6 +130,16 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             if route.path in paths:
                 yield Problem(f"{ns}:apps[{i}].routes[{j}].path", route.path, "another route already has this path")
             paths.add(route.path)
+
+
+def _backup_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    backup = cfg.database.backup
+    if not (cfg.database.enabled and backup.enabled):
+        return
+    if not cfg.object_store.enabled:
+        yield Problem(f"{ns}:objectStore.enabled", False, "must be true while database.backup is enabled (dumps go there)")
+    elif backup.bucket is not None and backup.bucket not in cfg.object_store.buckets:
+        yield Problem(f"{ns}:database.backup.bucket", backup.bucket, f"not one of objectStore.buckets: {list(cfg.object_store.buckets)}")
 
 
 def _time_series_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

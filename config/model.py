@@ -99,6 +99,16 @@ class DatabasePoolerConfig(_Model):
     cpus: Cpus = 0.5
 
 
+class DatabaseBackupConfig(_Model):
+    """Scheduled pg_dump of every database into the object store (renderers/pg_backup.py)."""
+
+    enabled: bool = False
+    # Into this bucket of objectStore.buckets, under postgres/<UTC stamp>/; default: the first bucket.
+    bucket: BucketName | None = None
+    interval_hours: Annotated[int, Field(ge=1, le=168)] = 24  # at whole multiples since the epoch: 24 is 00:00 UTC
+    keep: Annotated[int, Field(ge=1, le=365)] = 7
+
+
 class DatabaseConfig(_Model):
     enabled: bool = True
     version: PostgresVersion = "18.1"
@@ -112,6 +122,7 @@ class DatabaseConfig(_Model):
     read_only_role: Identifier | None = None
     init_sql: str = ""
     pooler: DatabasePoolerConfig = DatabasePoolerConfig()
+    backup: DatabaseBackupConfig = DatabaseBackupConfig()
 
 
 class CacheConfig(_Model):

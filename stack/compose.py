@@ -49,6 +49,14 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
     common = {"network": target.network, "platform": target.platform}
     shell = {"host_shell": target.host_shell}
 
+    object_store = None
+    if cfg.object_store.enabled:
+        object_store = ObjectStore(
+            "object-store",
+            ObjectStoreArgs(backend=target.object_store_backend, buckets=cfg.object_store.buckets),
+            opts,
+        )
+
     database = None
     if cfg.database.enabled:
         db = cfg.database
@@ -72,6 +80,10 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 pooler_max_client_connections=db.pooler.max_client_connections,
                 pooler_memory_mb=db.pooler.memory_mb,
                 pooler_cpus=db.pooler.cpus,
+                backup_store=object_store.s3 if db.backup.enabled and object_store is not None else None,
+                backup_bucket=db.backup.bucket or cfg.object_store.buckets[0],
+                backup_interval_hours=db.backup.interval_hours,
+                backup_keep=db.backup.keep,
                 **common,
                 **shell,
             ),
@@ -92,14 +104,6 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 protect_data=cfg.protect_data,
                 **common,
             ),
-            opts,
-        )
-
-    object_store = None
-    if cfg.object_store.enabled:
-        object_store = ObjectStore(
-            "object-store",
-            ObjectStoreArgs(backend=target.object_store_backend, buckets=cfg.object_store.buckets),
             opts,
         )
 

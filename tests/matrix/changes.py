@@ -58,6 +58,7 @@ def both(key: str, value: Any, label: str, given: tuple[tuple[str, Any], ...] = 
 
 
 POOLER_ON = (("database.pooler.enabled", True),)
+BACKUPS_ON = (("database.backup.enabled", True),)
 CLICKHOUSE_ON = (("analytics.enabled", True),)
 INFLUXDB_ON = (("timeSeries.enabled", True),)
 ON_A_PI = harness.on_a_pi()
@@ -87,6 +88,11 @@ CHANGES: list[Change] = [
     *both("database.port", 5433, "move PostgreSQL's port"),
     *both("database.memoryMb", 1024, "more memory for PostgreSQL"),
     *both("database.cpus", 2, "more CPU for PostgreSQL"),
+    *both("database.backup.enabled", True, "turn scheduled backups on"),
+    Change("database.backup.bucket", "dev", "uploads", "back up into another bucket", BACKUPS_ON),
+    Change("database.backup.bucket", "prod", "recordings", "name the bucket backups go to", BACKUPS_ON),
+    *both("database.backup.intervalHours", 6, "back up every 6 hours", BACKUPS_ON),
+    *both("database.backup.keep", 14, "keep 14 backups", BACKUPS_ON),
     *both("database.extensions", ["uuid-ossp", "pgcrypto"], "add PostgreSQL extensions"),
     *both("database.readOnlyRole", "reporting", "add a read-only role"),
     *both("database.initSql", "CREATE TABLE IF NOT EXISTS audit (id bigint);", "add init SQL"),

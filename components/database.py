@@ -11,6 +11,7 @@ from components.networking import ContainerNetwork, PublishedPort
 from components.object_store import S3Endpoint
 from components.secrets import password_or_generated, url_quoted
 from renderers.pg_backup import (
+    BACKUP_JOB_MEMORY_MB,
     BACKUP_VOLUME_PATH,
     ENTRYPOINT as BACKUP_ENTRYPOINT,
     RCLONE_IMAGE,
@@ -271,46 +272,32 @@ class Database(pulumi.ComponentResource):
         backup = pulumi.Output.all(store.internal_endpoint, store.region).apply(lambda er: settings(*er))
         # A staging area only: a dump waits here until the uploader has moved it to the bucket.
         outbox = data_volume(f"{name}-backups", protect=False, parent=self)
-        mounts = {BACKUP_VOLUME_PATH: outbox.name}
-        run_container(
-            f"{name}-backup-dump",
-            ContainerSpec(
-                # The server's own image: pg_dump of the same major as the server it dumps.
-                image=image,
-                alias="backup-dump",
-                entrypoint=BACKUP_ENTRYPOINT,
-                command=_each(backup.apply(dump_command), 3),
-                env=pulumi.Output.secret(password.apply(dump_env)),
-                healthcheck=Healthcheck(test=dump_healthcheck()),
-                memory_mb=128,
-                cpus=0.5,
-                volumes=mounts,
-            ),
-            network=args.network,
-            platform=args.platform,
-            parent=self,
-            # It dumps the running server; started against none, its first run would fail.
-            depends_on=[self.container],
-        )
+        def job(role: str, image_ref: str, command, env, test, depends_on=()) -> None:
+            run_container(
+                f"{name}-backup-{role}",
+                ContainerSpec(
+                    image=image_ref,
+                    alias=f"backup-{role}",
+                    entrypoint=BACKUP_ENTRYPOINT,
+                    command=_each(backup.apply(command), 3),
+                    env=pulumi.Output.secret(env),
+                    healthcheck=Healthcheck(test=test),
+                    memory_mb=BACKUP_JOB_MEMORY_MB,
+                    cpus=0.5,
+                    volumes={BACKUP_VOLUME_PATH: outbox.name},
+                ),
+                network=args.network,
+                platform=args.platform,
+                parent=self,
+                depends_on=depends_on,
+            )
+
+        # The server's own image: pg_dump of the same major as the server it dumps. It dumps the running
+        # server; started against none, its first run would fail, hence the dependency.
+        job("dump", image, dump_command, password.apply(dump_env), dump_healthcheck(), depends_on=[self.container])
+        keys = pulumi.Output.all(backup, store.access_key, store.secret_key).apply(lambda v: rclone_env(*v))
+        job("upload", f"{RCLONE_IMAGE}:{RCLONE_VERSION}", upload_command, keys, upload_healthcheck())
         uploader_name = f"{name}-backup-upload"
-        env = pulumi.Output.all(backup, store.access_key, store.secret_key).apply(lambda v: rclone_env(*v))
-        run_container(
-            uploader_name,
-            ContainerSpec(
-                image=f"{RCLONE_IMAGE}:{RCLONE_VERSION}",
-                alias="backup-upload",
-                entrypoint=BACKUP_ENTRYPOINT,
-                command=_each(backup.apply(upload_command), 3),
-                env=pulumi.Output.secret(env),
-                healthcheck=Healthcheck(test=upload_healthcheck()),
-                memory_mb=128,
-                cpus=0.5,
-                volumes=mounts,
-            ),
-            network=args.network,
-            platform=args.platform,
-            parent=self,
-        )
         self.restore_command = backup.apply(
             lambda s: restore_command(
                 s, container=f"{name}-postgres", uploader=uploader_name, database=args.database

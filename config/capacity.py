@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from config.derived import object_store_in_a_container
 from config.model import StackConfig
+from renderers.pg_backup import BACKUP_JOB_MEMORY_MB
 
-BACKUP_CONTAINERS_MB = 256
 # Memory kept back on the VM for the OS, Docker and cloud-init.
 HOST_RESERVED_MB = 1024
 
@@ -53,7 +53,7 @@ def container_limits(cfg: StackConfig) -> dict[str, tuple[int, float]]:
         if svc.enabled:
             limits[key] = (svc.memory_mb, svc.cpus)
     if cfg.database.enabled and cfg.database.backup.enabled:
-        limits["database.backup"] = (BACKUP_CONTAINERS_MB, 1.0)  # the dump and upload containers, 128 MB and 0.5 CPU each
+        limits["database.backup"] = (2 * BACKUP_JOB_MEMORY_MB, 1.0)  # the dump and upload containers, 0.5 CPU each
     if cfg.database.enabled and cfg.database.pooler.enabled:
         limits["database.pooler"] = (cfg.database.pooler.memory_mb, cfg.database.pooler.cpus)
     for i, app in enumerate(cfg.apps):

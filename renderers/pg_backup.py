@@ -38,6 +38,7 @@ RCLONE_VERSION = "1.75.0"
 # (Dockerfile@v1.75.0); both containers get ENTRYPOINT below instead.
 ENTRYPOINT = ("/bin/sh", "-c")
 BACKUP_VOLUME_PATH = "/backups"
+BACKUP_JOB_MEMORY_MB = 128  # each of the two containers: pg_dump streams, rclone uploads one file at a time
 UPLOAD_POLL_S = 60
 GLOBALS_FILE = "globals.sql"
 SUMS_FILE = "SHA256SUMS"

@@ -21,7 +21,8 @@ SEEDS = {
         "gateway-caddy": ("caddy:2.", {80, 443}, "wget"),
         "config-service-app": ("ghcr.io/ozmirror/config-service:", {8000}, "/health"),
         "websocket-bridge-app": ("ghcr.io/ozmirror/websocket-bridge:", {8080}, "/health"),
-        "ui-app": ("ghcr.io/ozmirror/ui:", {3000}, "127.0.0.1:3000/"),
+        "clock-module-app": ("ghcr.io/ozmirror/clock-module:", {3001}, "/health"),
+        "ui-app": ("ghcr.io/ozmirror/ui:", {8081}, "127.0.0.1:8081/"),
     },
     "meeting": {  # 001: PostgreSQL, Redis, S3, LiveKit + Egress, Caddy
         "database-postgres": ("postgres:18.", {5432}, "pg_isready"),
@@ -32,7 +33,7 @@ SEEDS = {
     },
     "homeiq": {  # 002: InfluxDB 2.7 (org home_assistant, bucket home_assistant_events), ingestion, weather API
         "time-series-influxdb": ("influxdb:2.7.", {8086}, "/health"),
-        "websocket-ingestion-app": ("ghcr.io/homeiq/websocket-ingestion:", {8001}, "/health"),
+        "websocket-ingestion-app": ("ghcr.io/homeiq/websocket-ingestion:", {8080}, "/health"),
         "weather-api-app": ("ghcr.io/homeiq/weather-api:", {8002}, "/health"),
     },
     "cleanmatex": {  # 003: postgres:16 with init SQL, PgBouncer (transaction, 6432), redis:7, S3
@@ -110,8 +111,11 @@ def _only(system: str) -> harness.Evaluation:
 
 
 def test_homeiq_gets_the_seeds_org_and_bucket():
-    env = dict(e.split("=", 1) for e in harness.unwrap(_only("homeiq").monitor.one("time-series-influxdb").inputs)["envs"])
+    run = _only("homeiq")
+    env = dict(e.split("=", 1) for e in harness.unwrap(run.monitor.one("time-series-influxdb").inputs)["envs"])
     assert (env["DOCKER_INFLUXDB_INIT_ORG"], env["DOCKER_INFLUXDB_INIT_BUCKET"]) == ("home_assistant", "home_assistant_events")
+    buckets = harness.unwrap(run.monitor.one("time-series-buckets").inputs)["stdin"]
+    assert "home_assistant_raw" in buckets and "home_assistant_processed" in buckets
 
 
 def test_cleanmatex_gets_its_init_sql_and_a_transaction_pool():

@@ -19,6 +19,7 @@ from renderers.host_firewall import (
     host_firewall_script,
     host_firewall_unit,
 )
+from renderers.names import LINUX_USER
 from renderers.ports import PortRule
 
 PREPARE_DATA_VOLUME_PATH = "/usr/local/sbin/prepare-data-volume"
@@ -83,7 +84,6 @@ fi
 """
 
 _PATH = re.compile(r"/[A-Za-z0-9._/-]+")
-_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _LOG_SIZE = re.compile(r"[1-9][0-9]*[kmg]")
 
 
@@ -104,7 +104,7 @@ class CloudInitConfig:
             value = getattr(self, name)
             if not _PATH.fullmatch(value) or value.rstrip("/") == "":
                 raise ValueError(f"{name}: {value!r} must be an absolute path of [A-Za-z0-9._/-]")
-        if not _USER.fullmatch(self.login_user):
+        if not LINUX_USER.fullmatch(self.login_user):
             raise ValueError(f"login_user: {self.login_user!r} is not a valid Linux user name")
         if not _LOG_SIZE.fullmatch(self.docker_log_max_size):
             raise ValueError(f"docker_log_max_size: {self.docker_log_max_size!r} must look like 10m (k, m or g)")

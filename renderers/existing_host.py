@@ -8,9 +8,9 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from renderers.names import LINUX_USER
 from renderers.remote_host import sslip_domain
 
-_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _HOSTNAME = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 # Run over SSH before anything is deployed: a clear failure instead of the docker provider's dial error.
@@ -23,7 +23,7 @@ READY_COMMAND = (
 
 
 def _check(user: str, address: str) -> None:
-    if not _USER.fullmatch(user):
+    if not LINUX_USER.fullmatch(user):
         raise ValueError(f"user: {user!r} is not a valid Linux user name")
     if not _HOSTNAME.fullmatch(address):
         ipaddress.ip_address(address)  # raises for anything that is neither a host name nor an IP address

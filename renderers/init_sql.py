@@ -16,9 +16,10 @@ file for 18/alpine3.23):
 """
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
+
+from renderers.names import POSTGRES_IDENTIFIER
 
 # Where the Database component uploads the file; the "10-" prefix leaves room before and after it in glob order.
 INIT_SQL_PATH = "/docker-entrypoint-initdb.d/10-init.sql"
@@ -40,7 +41,6 @@ CONTRIB_EXTENSIONS = frozenset({
 })
 
 # The config layer's identifier rule (config/model.py): lowercase, so the name means the same quoted or not.
-_IDENTIFIER = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
 # CREATE ROLE refuses "public" and "none" even quoted ("role name ... is reserved") and any name starting with
 # pg_; the current_user family are keywords that name another role when unquoted.
 _RESERVED_ROLES = frozenset({"public", "none", "current_user", "session_user", "current_role"})
@@ -50,7 +50,7 @@ _DO = "$init$"
 
 def role_name_problem(name: object) -> str | None:
     """Why ``name`` cannot be a role this file creates, or None."""
-    if not isinstance(name, str) or not _IDENTIFIER.match(name):
+    if not isinstance(name, str) or not POSTGRES_IDENTIFIER.match(name):
         return (f"{name!r} is not an identifier: lowercase letters, digits and '_', starting with a letter or "
                 "'_', at most 63 characters")
     if name.startswith("pg_"):

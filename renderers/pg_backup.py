@@ -24,10 +24,11 @@ a container unhealthy while the last attempt since it started failed.
 """
 from __future__ import annotations
 
-import ipaddress
 import re
 import shlex
 from dataclasses import dataclass
+
+from renderers.names import POSTGRES_IDENTIFIER, is_host
 
 # Docker Hub's rclone/rclone:<version> is a manifest list for linux/amd64, 386, arm64, arm/v7, arm/v6, built and
 # pushed by rclone's CI on every release tag (.github/workflows/build_publish_docker_image.yml@v1.75.0: build
@@ -60,9 +61,6 @@ _PREFIX = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,62}(/[a-z0-9][a-z0-9_.-]{0,62}){0
 # An rclone remote defined by environment variables: its name must fit in a variable name (docs/content/docs.md
 # "Config file"@v1.75.0).
 _REMOTE = re.compile(r"\A[a-z][a-z0-9_]{0,30}\Z")
-_USER = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
-_HOST = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-                   r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\Z")
 _ENDPOINT = re.compile(r"\Ahttps?://[A-Za-z0-9.-]+(:\d{1,5})?/?\Z")
 _REGION = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 
@@ -103,9 +101,9 @@ def backup_problems(s: BackupSettings) -> list[str]:
         )
     if not _REMOTE.match(s.remote):
         problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
-    if not _USER.match(s.postgres_user):
+    if not POSTGRES_IDENTIFIER.match(s.postgres_user):
         problems.append(f"postgres_user: got {s.postgres_user!r}; expected a lower-case SQL identifier")
-    if not (_HOST.match(s.postgres_host) or _is_ip(s.postgres_host)):
+    if not is_host(s.postgres_host):
         problems.append(f"postgres_host: got {s.postgres_host!r}; expected a host name or an IP address")
     if not 1 <= s.postgres_port <= 65535:
         problems.append(f"postgres_port: got {s.postgres_port!r}; expected 1..65535")
@@ -114,14 +112,6 @@ def backup_problems(s: BackupSettings) -> list[str]:
     if not _REGION.match(s.s3_region):
         problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
     return problems
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def dump_env(password: str) -> list[str]:

@@ -40,11 +40,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import re
 import stringprep
 import unicodedata
 from dataclasses import dataclass
+
+from renderers.names import POSTGRES_IDENTIFIER, is_host, is_ip
 
 IMAGE = "ghcr.io/cloudnative-pg/pgbouncer"
 VERSION = "1.25.2"  # tag = PgBouncer's version (docker-bake.hcl: plainVersion(pgBouncerVersion))
@@ -63,19 +64,6 @@ DIRECT_CONNECTION_HEADROOM = 5
 # File descriptors pgbouncer needs besides its client and server sockets (listener, log, DNS, pipes).
 FD_OVERHEAD = 24
 
-_IDENTIFIER = re.compile(r"\A[a-z_][a-z0-9_]{0,62}\Z")
-# A DNS name or a Docker network alias (those may hold '_'); never a space, '=', quote or ';' that would change
-# the [databases] connection string or the ini line.
-_HOST = re.compile(r"\A(?=.{1,253}\Z)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-                   r"(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\Z")
-
-
-def _is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,7 +97,7 @@ class PgBouncerSettings:
 
 
 def _identifier_problem(field: str, value: object) -> str | None:
-    if isinstance(value, str) and _IDENTIFIER.match(value):
+    if isinstance(value, str) and POSTGRES_IDENTIFIER.match(value):
         return None
     return (f"{field}: got {value!r}; expected an identifier: lowercase letters, digits and '_', starting with "
             "a letter or '_', at most 63 characters")
@@ -131,9 +119,9 @@ def pgbouncer_problems(s: PgBouncerSettings) -> list[str]:
             _port_problem("listen_port", s.listen_port),
         ) if p
     ]
-    if not isinstance(s.backend_host, str) or not (_HOST.match(s.backend_host) or _is_ip(s.backend_host)):
+    if not is_host(s.backend_host):
         problems.append(f"backend_host: got {s.backend_host!r}; expected a host name, network alias or IP address")
-    if not isinstance(s.listen_address, str) or not (s.listen_address == "*" or _is_ip(s.listen_address)):
+    if not isinstance(s.listen_address, str) or not (s.listen_address == "*" or is_ip(s.listen_address)):
         problems.append(f"listen_address: got {s.listen_address!r}; expected '*' or an IP address")
     if s.pool_mode not in POOL_MODES:
         problems.append(f"pool_mode: got {s.pool_mode!r}; expected one of {', '.join(POOL_MODES)}")

@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import ipaddress
-import re
 import shlex
 from collections.abc import Sequence
 
-_USER = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+from renderers.names import LINUX_USER
+
 
 # Bounds the wait for first boot (apt update plus the Docker install take minutes, not tens).
 CLOUD_INIT_TIMEOUT_SECONDS = 1200
@@ -23,7 +23,7 @@ HOST_READY_COMMAND = (
 
 
 def _check(user: str, ip: str) -> None:
-    if not _USER.fullmatch(user):
+    if not LINUX_USER.fullmatch(user):
         raise ValueError(f"user: {user!r} is not a valid Linux user name")
     ipaddress.ip_address(ip)
 

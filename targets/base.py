@@ -8,7 +8,7 @@ import pulumi_docker as docker
 
 from components.host_shell import HostShell
 from components.networking import ContainerNetwork
-from components.object_store import ObjectStoreBackend
+from components.object_store import ContainerBackend, ObjectStoreBackend
 from config.model import StackConfig
 from renderers.registry import auth_address
 
@@ -25,6 +25,21 @@ def registry_auth(cfg: StackConfig) -> list[docker.ProviderRegistryAuthArgs] | N
         )
         for host, login in sorted(cfg.registry_credentials.items())
     ] or None
+
+
+def container_object_store(cfg: StackConfig, network: ContainerNetwork, platform: str | None) -> ContainerBackend:
+    """versitygw next to the services, for the targets that have no object storage of their own."""
+    store = cfg.object_store
+    return ContainerBackend(
+        version=store.version,
+        region=store.region,
+        port=store.port,
+        memory_mb=store.memory_mb,
+        cpus=store.cpus,
+        network=network,
+        platform=platform,
+        protect_data=cfg.protect_data,
+    )
 
 
 @dataclass(frozen=True)

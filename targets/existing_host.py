@@ -12,12 +12,11 @@ import pulumi_docker as docker
 
 from components.host_shell import RemoteShell
 from components.networking import HostNetwork
-from components.object_store import ContainerBackend
 from config.model import StackConfig
 from renderers.existing_host import READY_COMMAND, default_domain, docker_host
 from renderers.remote_host import docker_ssh_opts
-from targets.base import Target, registry_auth
-from targets.ssh_key import read_private_key
+from targets.base import Target, container_object_store, registry_auth
+from targets.ssh_key import ssh_private_key
 
 TYPE = "backing-services:index:ExistingHost"
 
@@ -33,7 +32,7 @@ class ExistingHost(pulumi.ComponentResource):
             host=host.address,
             port=host.ssh_port,
             user=host.ssh_user,
-            private_key=pulumi.Output.secret(read_private_key(host.ssh_private_key_file, "host.sshPrivateKeyFile")),
+            private_key=pulumi.Output.secret(ssh_private_key(host.ssh_private_key_file, "host.sshPrivateKeyFile")),
             # A machine at home may be slow to answer; bounded, not forever.
             dial_error_limit=10,
             per_dial_timeout=10,
@@ -58,23 +57,13 @@ def existing_host_target(cfg: StackConfig) -> Target:
     assert host is not None, "config validation requires the host block for target 'host'"
     machine = ExistingHost("host", cfg)
     network = HostNetwork()
-    store = cfg.object_store
     return Target(
         name="host",
         docker_provider=machine.docker_provider,
         network=network,
         platform=host.platform,
         domain=pulumi.Output.from_input(cfg.domain or default_domain(host.address)),
-        object_store_backend=ContainerBackend(
-            version=store.version,
-            region=store.region,
-            port=store.port,
-            memory_mb=store.memory_mb,
-            cpus=store.cpus,
-            network=network,
-            platform=host.platform,
-            protect_data=cfg.protect_data,
-        ),
+        object_store_backend=container_object_store(cfg, network, platform=host.platform),
         media_use_external_ip=True,
         media_loopback_candidate=False,
         host_shell=machine.shell,

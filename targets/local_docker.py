@@ -6,9 +6,8 @@ import pulumi_docker as docker
 
 from components.host_shell import LocalShell
 from components.networking import BridgeNetwork
-from components.object_store import ContainerBackend
 from config.model import StackConfig
-from targets.base import Target, registry_auth
+from targets.base import Target, container_object_store, registry_auth
 
 TYPE = "backing-services:index:LocalDockerHost"
 
@@ -35,23 +34,13 @@ class LocalDockerHost(pulumi.ComponentResource):
 def local_docker_target(cfg: StackConfig) -> Target:
     host = LocalDockerHost("local", registry_auth=registry_auth(cfg))
     network = BridgeNetwork(host.network.name)
-    store = cfg.object_store
     return Target(
         name="docker",
         docker_provider=host.provider,
         network=network,
         platform=None,  # the engine's own architecture: arm64 on Apple silicon, amd64 elsewhere
         domain=pulumi.Output.from_input(cfg.domain or "localhost"),
-        object_store_backend=ContainerBackend(
-            version=store.version,
-            region=store.region,
-            port=store.port,
-            memory_mb=store.memory_mb,
-            cpus=store.cpus,
-            network=network,
-            platform=None,
-            protect_data=cfg.protect_data,
-        ),
+        object_store_backend=container_object_store(cfg, network, platform=None),
         media_use_external_ip=False,
         media_loopback_candidate=True,
         host_shell=LocalShell(),

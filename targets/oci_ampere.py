@@ -12,8 +12,6 @@ from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from components.object_store import OciBucketBackend
 from config.derived import media_ports
-from config.errors import ConfigError
-from config.loader import PROJECT
 from config.model import StackConfig
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.ports import PortRule, public_ingress
@@ -27,7 +25,7 @@ from renderers.remote_host import (
     sslip_domain,
 )
 from targets.base import Target, registry_auth
-from targets.ssh_key import read_private_key
+from targets.ssh_key import ssh_private_key
 from targets.oci_iam import iam_error_hook, s3_user_email
 from targets.oci_instance import InstanceSpec, ampere_instance, availability_domain, capacity_error_hook
 from targets.oci_network import public_network
@@ -150,52 +148,6 @@ class AmpereHost(pulumi.ComponentResource):
         self.register_outputs({"publicIp": self.public_ip, "sshCommand": self.ssh_command})
 
 
-# A preview needs no SSH private key, so a pull request's preview runs without one (CI holds none):
-# - pulumi-command's remote Command returns from Create and Update before it dials when the engine
-#   says DryRun (provider/pkg/provider/remote/commandController.go:44-46, :71-73@v1.2.1);
-# - the docker provider's configure only records host and ssh_opts (terraform-provider-docker
-#   internal/provider/provider.go:201-259@v4.5.0, the upstream of pulumi-docker 5); the ssh connection
-#   helper and the daemon ping happen in MakeClient (internal/provider/config.go:116-196), called only from
-#   resources' Create, Read, Update and Delete, and no resource has a CustomizeDiff. pulumi-docker's own
-#   Configure builds a client but skips the ping for ssh:// (provider/provider.go:80-105, image.go:931-949
-#   @v5.1.0), and docker/cli starts ssh only when it dials (cli/connhelper/connhelper.go, getConnectionHelper
-#   @v28.5.2). A preview without refresh never reaches the VM.
-# But the key is an input: every remote Command's `connection.privateKey`. pulumi-command diffs inputs
-# with pulumi-go-provider's default diff (it implements no CustomDiff), which compares the whole
-# connection and honours only ignoreChanges (infer/resource.go:1155-1253@v1.3.0); a placeholder there
-# would show every remote Command as an update. So in such a preview each remote Command also ignores
-# changes to that one path: the engine then puts the deployed value back before the diff
-# (processIgnoreChanges, pkg/resource/deploy/step_generator.go:1267, :3028-3048; PropertyPath.reset looks
-# through secrets, sdk/go/common/resource/properties_path.go:343-363@v3.259.0). `pulumi up` still
-# needs the file: outside a preview a missing file is the ConfigError above.
-REMOTE_COMMAND = "command:remote:Command"
-PRIVATE_KEY_INPUT = "connection.privateKey"
-PREVIEW_PLACEHOLDER_KEY = "<no SSH private key: preview only>"
-
-
-def ssh_private_key(path: str) -> str:
-    """The key for the remote commands; in a preview without the file, a placeholder they never diff on."""
-    try:
-        return read_private_key(path, "oci.sshPrivateKeyFile", hint="give the private half of oci.sshPublicKey")
-    except ConfigError:
-        if not pulumi.runtime.is_dry_run():
-            raise
-    pulumi.log.warn(
-        f"{PROJECT}:oci.sshPrivateKeyFile: {path} is not readable here; previewing without it "
-        "(commands over SSH show no change from it). `pulumi up` needs the key and refuses without it."
-    )
-    pulumi.runtime.register_stack_transformation(keep_deployed_private_key)
-    return PREVIEW_PLACEHOLDER_KEY
-
-
-def keep_deployed_private_key(args: pulumi.ResourceTransformationArgs) -> pulumi.ResourceTransformationResult | None:
-    """Remote commands compare everything but the private key they connect with (preview without the key only)."""
-    if args.type_ != REMOTE_COMMAND:
-        return None
-    opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=[PRIVATE_KEY_INPUT]))
-    return pulumi.ResourceTransformationResult(args.props, opts)
-
-
 def oci_ampere_target(cfg: StackConfig) -> Target:
     oci_cfg = cfg.oci
     assert oci_cfg is not None, "config validation requires the oci block for target 'oci'"
@@ -216,7 +168,11 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
             ssh_public_keys=(oci_cfg.ssh_public_key, *oci_cfg.extra_ssh_public_keys),
             ssh_user=oci_cfg.ssh_user,
             ssh_private_key_file=oci_cfg.ssh_private_key_file,
-            ssh_private_key=pulumi.Output.secret(ssh_private_key(oci_cfg.ssh_private_key_file)),
+            ssh_private_key=pulumi.Output.secret(
+                ssh_private_key(
+                    oci_cfg.ssh_private_key_file, "oci.sshPrivateKeyFile", hint="give the private half of oci.sshPublicKey"
+                )
+            ),
             admin_cidrs=oci_cfg.admin_cidrs,
             ingress=ingress,
             protect_data=cfg.protect_data,

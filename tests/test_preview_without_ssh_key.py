@@ -17,7 +17,7 @@ import pytest
 from pulumi.runtime import rpc, settings
 
 from config import ConfigError
-from targets.oci_ampere import PREVIEW_PLACEHOLDER_KEY, PRIVATE_KEY_INPUT, REMOTE_COMMAND
+from targets.ssh_key import PREVIEW_PLACEHOLDER_KEY, PRIVATE_KEY_INPUT, REMOTE_COMMAND
 from tests import harness
 
 NS = harness.PROJECT

@@ -158,3 +158,12 @@ async def changes(
     after, _ = await build(construct_after)
     old, new = snapshot(before), snapshot(after)
     return changed(old, new), old, new
+
+
+def plaintext_inputs(monitor: RecordingMonitor, needles: list[str]) -> list[str]:
+    """The resources where one of ``needles`` reached the engine outside a secret."""
+    return [
+        r.name
+        for r in monitor.registered
+        if any(needle in text for text in harness.plaintext_strings(r.inputs) for needle in needles)
+    ]

@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import hashlib
 import xml.etree.ElementTree as ET
-from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 
 from components.analytics import TYPE, Analytics, AnalyticsArgs
 from components.networking import BridgeNetwork, HostNetwork
@@ -19,6 +17,7 @@ from tests.components.helpers import (
     changes,
     component_of,
     image_of,
+    plaintext_inputs,
     published,
     resolve,
     uploads_of,
@@ -39,28 +38,6 @@ CHILDREN = {
 
 def bridge_analytics(**overrides) -> Analytics:
     return Analytics("analytics", AnalyticsArgs(network=BridgeNetwork("net"), **overrides))
-
-
-def plaintext_inputs(monitor: RecordingMonitor, needles: list[str]) -> list[str]:
-    """'<resource>.<input path>' wherever one of ``needles`` reached the engine outside a secret."""
-    found: list[str] = []
-
-    def walk(value: Any, path: str) -> None:
-        if rpc.is_rpc_secret(value):
-            return
-        if isinstance(value, str):
-            if any(needle in value for needle in needles):
-                found.append(path)
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                walk(item, f"{path}.{key}")
-        elif isinstance(value, list):
-            for index, item in enumerate(value):
-                walk(item, f"{path}[{index}]")
-
-    for resource in monitor.registered:
-        walk(resource.inputs, resource.name)
-    return found
 
 
 def config_xml(monitor: RecordingMonitor, path: str = CONFIG_D_PATH) -> ET.Element:

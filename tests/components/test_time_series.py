@@ -15,10 +15,10 @@ from tests.components.helpers import (
     component_of,
     env_of,
     image_of,
+    plaintext_inputs,
     published,
     resolve,
 )
-from tests.components.test_analytics import plaintext_inputs
 
 PASSWORD = harness.mock_password("timeseries-password")
 TOKEN = harness.mock_password("timeseries-token")

@@ -35,7 +35,8 @@ class ContainerSpec:
     healthcheck: Healthcheck
     memory_mb: int
     cpus: float
-    command: Sequence[pulumi.Input[str]] = ()
+    # The image's CMD when empty; an Output when the command is known only at deploy time.
+    command: Sequence[pulumi.Input[str]] | pulumi.Output[Sequence[str]] = ()
     entrypoint: Sequence[str] = ()  # empty: the image's own
     env: pulumi.Input[Sequence[pulumi.Input[str]]] | None = None  # pass a secret Output when it holds secrets
     volumes: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # path in the container -> volume name
@@ -108,7 +109,7 @@ def run_container(
         name,
         name=name,
         image=image.image_id,
-        command=list(spec.command) or None,
+        command=spec.command if isinstance(spec.command, pulumi.Output) else list(spec.command) or None,
         entrypoints=list(spec.entrypoint) or None,
         envs=spec.env,
         restart="unless-stopped",

@@ -50,10 +50,6 @@ from renderers.postgres import (
 TYPE = "backing-services:index:Database"
 
 
-def _each(items: pulumi.Output[list[str]], count: int) -> list[pulumi.Output[str]]:
-    """A command known only as an Output, as the argument list a container takes."""
-    return [items.apply(lambda values, i=i: values[i]) for i in range(count)]
-
 
 @dataclass(frozen=True, kw_only=True)
 class DatabaseArgs:
@@ -279,7 +275,7 @@ class Database(pulumi.ComponentResource):
                     image=image_ref,
                     alias=f"backup-{role}",
                     entrypoint=BACKUP_ENTRYPOINT,
-                    command=_each(backup.apply(command), 3),
+                    command=backup.apply(command),
                     env=pulumi.Output.secret(env),
                     healthcheck=Healthcheck(test=test),
                     memory_mb=BACKUP_JOB_MEMORY_MB,

@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from config.derived import object_store_in_a_container
 from config.model import StackConfig
 from renderers.caddyfile import HEALTH_PORT as GATEWAY_HEALTH_PORT
-from renderers.influxdb import InfluxSettings
+from renderers.influxdb import INIT_PORT as INFLUX_INIT_PORT
 from renderers.livekit import EGRESS_HEALTH_PORT, EGRESS_TEMPLATE_PORT
-
-INFLUX_INIT_PORT = InfluxSettings.__dataclass_fields__["init_port"].default
 
 SSH_PORT = 22
 

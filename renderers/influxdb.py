@@ -66,6 +66,8 @@ SETUP_ENV = (
     "DOCKER_INFLUXDB_INIT_RETENTION",
     "DOCKER_INFLUXDB_INIT_ADMIN_TOKEN",
 )
+# The first boot's temporary server binds all interfaces on this port.
+INIT_PORT = 9999
 INIT_PORT_ENV = "INFLUXD_INIT_PORT"  # Dockerfile ENV, read by entrypoint.sh line 382
 # influxd options as env (flag names from cmd/influxd/launcher/cmd.go, INFLUXD_ prefix from kit/cli/viper.go).
 SERVER_ENV = (
@@ -131,7 +133,7 @@ class InfluxSettings:
     extra_buckets: tuple[tuple[str, Retention], ...] = field(default_factory=tuple)
     port: int = 8086
     bind_address: str = "0.0.0.0"  # 0.0.0.0 in a bridge container, 127.0.0.1 with host networking
-    init_port: int = 9999  # the first boot's temporary server binds all interfaces on this port
+    init_port: int = INIT_PORT
     memory_limit_mb: int = 512
 
     def __post_init__(self) -> None:

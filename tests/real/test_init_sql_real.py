@@ -35,6 +35,7 @@ from .postgres_process import (
     STARTUP_TIMEOUT_S,
     STOP_TIMEOUT_S,
     Cluster,
+    _as_server_user,
     _run_as_server_user,
     client_env,
     init_cluster,
@@ -164,8 +165,7 @@ def _process_init_files(cluster: Cluster, initdb_d: Path) -> None:
         driver = ["bash", "-c", ENTRYPOINT_DRIVER, "docker-entrypoint.sh"]
         ran = subprocess.run(
             # The entrypoint has dropped to the postgres user (gosu) by then.
-            ["setpriv", f"--reuid={SERVER_USER}", f"--regid={SERVER_USER}", "--init-groups", "--", *driver]
-            if os.geteuid() == 0 else driver,
+            _as_server_user(driver),
             cwd=root, env=env, capture_output=True, text=True, timeout=CLIENT_TIMEOUT_S, check=False,
         )
     finally:

@@ -144,9 +144,11 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return found[0]
 
 
-def install_mocks(stack: str = "dev") -> RecordingMonitor:
+def install_mocks(
+    stack: str = "dev", mocks: pulumi.runtime.Mocks | None = None, monitor_type: type = RecordingMonitor
+) -> RecordingMonitor:
     """Fresh mocks and a fresh root stack, so no state leaks between tests."""
-    monitor = RecordingMonitor(RecordingMocks())
+    monitor = monitor_type(mocks or RecordingMocks())
     settings.set_root_resource(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     return monitor
@@ -266,12 +268,19 @@ class Evaluation:
     secret_outputs: set[str]  # names of exports that are secret
 
 
-def evaluate(stack: str, values: dict[str, Any] | None = None, secret_keys: list[str] = ()) -> Evaluation:
+def evaluate(
+    stack: str,
+    values: dict[str, Any] | None = None,
+    secret_keys: list[str] = (),
+    mocks: pulumi.runtime.Mocks | None = None,
+    monitor_type: type = RecordingMonitor,
+) -> Evaluation:
     """Run __main__.py once under fresh mocks and return what it registered and exported.
 
-    The inner function carries @pulumi.runtime.test, so every Output is awaited.
+    The inner function carries @pulumi.runtime.test, so every Output is awaited. ``mocks`` replaces the
+    recording mocks, e.g. with tests/deploy/engine.py's, which carry each registration out on the engine.
     """
-    monitor = install_mocks(stack)
+    monitor = install_mocks(stack, mocks, monitor_type)
     set_config(stack_config_as_user_sets_it(stack) if values is None else values, list(secret_keys))
     result: dict[str, Any] = {}
     secret: set[str] = set()

@@ -1,0 +1,108 @@
+"""The Docker Engine API over its unix socket: the calls the docker provider itself makes.
+
+No client library: each call is the HTTP request kreuzwerker/terraform-provider-docker v4.5.0 sends
+through the moby client (internal/provider/resource_docker_container_funcs.go, resource_docker_network_funcs.go,
+resource_docker_volume.go), so what the engine is asked is visible here.
+"""
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import socket
+import tarfile
+import time
+from typing import Any
+from urllib.parse import quote, urlencode
+
+SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+# The newest API Debian's docker.io 20.10 speaks; the provider's client negotiates down to it too.
+API = "/v1.41"
+
+
+class EngineError(RuntimeError):
+    def __init__(self, method: str, path: str, status: int, body: str):
+        super().__init__(f"{method} {path}: {status} {body.strip()}")
+        self.status = status
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self._path)
+
+
+def call(method: str, path: str, body: Any = None, *, query: dict | None = None, raw: bytes | None = None,
+         content_type: str = "application/json", timeout: float = 120, ok_missing: bool = False) -> Any:
+    url = API + path + (("?" + urlencode(query)) if query else "")
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    conn = _UnixConnection(SOCKET, timeout)
+    try:
+        conn.request(method, url, body=data, headers={"Content-Type": content_type} if data is not None else {})
+        response = conn.getresponse()
+        payload = response.read()
+    finally:
+        conn.close()
+    if response.status == 404 and ok_missing:
+        return None
+    if response.status >= 300:
+        raise EngineError(method, url, response.status, payload.decode(errors="replace"))
+    if not payload:
+        return None
+    try:
+        return json.loads(payload)
+    except json.JSONDecodeError:
+        return payload.decode(errors="replace")
+
+
+def reachable() -> bool:
+    try:
+        return call("GET", "/_ping", timeout=5) == "OK"
+    except OSError:
+        return False
+
+
+def image_id(reference: str) -> str | None:
+    found = call("GET", f"/images/{quote(reference, safe='')}/json", ok_missing=True)
+    return found["Id"] if found else None
+
+
+def upload(container_id: str, path: str, content: bytes, mode: int) -> None:
+    """One file as a one-entry tar extracted at "/", as the provider uploads (funcs.go:546-580@v4.5.0)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(name=path)
+        info.size, info.mode, info.mtime = len(content), mode, int(time.time())
+        tar.addfile(info, io.BytesIO(content))
+    call("PUT", f"/containers/{container_id}/archive", query={"path": "/"}, raw=buf.getvalue(),
+         content_type="application/x-tar")
+
+
+def inspect_container(name_or_id: str) -> dict | None:
+    return call("GET", f"/containers/{quote(name_or_id, safe='')}/json", ok_missing=True)
+
+
+def exec_run(container: str, argv: list[str], timeout: float = 60) -> tuple[int, str]:
+    """`docker exec` without a TTY: exit code and combined output."""
+    created = call("POST", f"/containers/{container}/exec",
+                   {"Cmd": argv, "AttachStdout": True, "AttachStderr": True})
+    conn = _UnixConnection(SOCKET, timeout)
+    try:
+        conn.request("POST", f"{API}/exec/{created['Id']}/start", body=json.dumps({"Detach": False, "Tty": False}),
+                     headers={"Content-Type": "application/json"})
+        stream = conn.getresponse().read()
+    finally:
+        conn.close()
+    out, i = [], 0
+    while i + 8 <= len(stream):  # the multiplexed stream: 8-byte header, then the frame
+        size = int.from_bytes(stream[i + 4:i + 8], "big")
+        out.append(stream[i + 8:i + 8 + size])
+        i += 8 + size
+    code = call("GET", f"/exec/{created['Id']}/json")["ExitCode"]
+    return code, b"".join(out).decode(errors="replace")

@@ -1,0 +1,123 @@
+"""The existing-host target over real SSH: OzMirror's example on a machine reached by sshd on loopback.
+
+An sshd of the project's own (Debian's openssh-server) listens on 127.0.0.1 in front of this machine's
+Docker engine, with a key made for the test. Every remote command the program declares (the readiness
+check, the gateway's reload) runs over that SSH connection with strict host-key checking; the containers
+go to the same engine through its socket, where the docker provider would tunnel its API over the same
+SSH (tests/deploy/engine.py). The example's platform is set to this machine's, as a user with an amd64 VPS
+would set it: the images here are built for amd64.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from renderers.caddyfile import ADMIN_SOCKET
+from tests import examples, harness
+from tests.deploy import clients, engine_api as api, provider_read, stacks
+from tests.matrix.changes import _set
+
+EXAMPLE = next(e for e in examples.examples() if e.system == "ozmirror")
+NS = harness.PROJECT
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory):
+    """sshd on 127.0.0.1:<port>, root by key only; yields (port, private key, known_hosts)."""
+    sshd_bin = shutil.which("sshd") or "/usr/sbin/sshd"
+    assert os.path.exists(sshd_bin), "no sshd: run scripts/install-deploy-tools (installs openssh-server)"
+    d = tmp_path_factory.mktemp("sshd")
+    os.chmod(d, 0o700)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key")], check=True)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "user_key")], check=True)
+    shutil.copy(d / "user_key.pub", d / "authorized_keys")
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n"
+        "PermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "UsePAM no\nStrictModes no\nPidFile none\n"
+    )
+    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
+    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True)
+    host_pub = (d / "host_key.pub").read_text().split()
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail(f"sshd did not listen: {proc.stderr.read()}")
+    yield port, d / "user_key", d / "known_hosts"
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def values_for(port: int, key: Path) -> dict:
+    values = copy.deepcopy(EXAMPLE.values())
+    values[f"{NS}:host"] = values[f"{NS}:host"] | {
+        "address": "127.0.0.1", "sshPort": port, "sshUser": "root", "sshPrivateKeyFile": str(key),
+        "platform": "linux/amd64",
+    }
+    return values
+
+
+@pytest.fixture(scope="module")
+def ozmirror(sshd):
+    assert api.reachable(), "no Docker engine answers: run scripts/install-deploy-tools (as root)"
+    port, key, known_hosts = sshd
+    values = values_for(port, key)
+    stacks.remove_leftovers(EXAMPLE.stack, values)
+    deployment = stacks.deploy(EXAMPLE.stack, values, ssh_key_file=str(key), ssh_known_hosts=str(known_hosts))
+    state = {"deployment": deployment, "values": values}
+    yield state
+    state["deployment"].destroy()
+    stacks.remove_leftovers(EXAMPLE.stack, values)  # protectData keeps the volumes on destroy; a test leaves none
+
+
+def test_the_readiness_check_ran_over_ssh_before_anything_was_deployed(ozmirror):
+    log = [name for name, _ in ozmirror["deployment"].mocks.command_log]
+    assert log and log[0] == "host-ready", log
+
+
+def test_every_container_is_healthy_on_host_networking(ozmirror):
+    for c in ozmirror["deployment"].containers():
+        info = api.inspect_container(c.id)
+        assert info["HostConfig"]["NetworkMode"] == "host", c.name
+        assert info["State"]["Health"]["Status"] == "healthy", (c.name, info["State"]["Health"])
+    assert not provider_read.second_up_disagreements(ozmirror["deployment"].containers())
+
+
+def test_the_gateway_answers_on_the_hosts_https_port(ozmirror, tmp_path):
+    ca = tmp_path / "caddy-root.crt"
+    stacks.docker("cp", "gateway-caddy:/data/caddy/pki/authorities/local/root.crt", str(ca))
+    code, body = clients.https_get(ozmirror["deployment"].outputs["healthUrl"], ca)
+    assert (code, body.strip()) == (200, "OK")
+    assert clients.redis(ozmirror["deployment"].outputs["redisUrl"], "PING") == "PONG"
+
+
+def test_a_new_route_is_reloaded_over_ssh(ozmirror):
+    values = copy.deepcopy(ozmirror["values"])
+    _set(values, "gateway.routes", [{"path": "/status*", "upstream": "127.0.0.1:8000"}])
+    before = ozmirror["deployment"]
+    after = stacks.deploy(EXAMPLE.stack, values, previous=before)
+    ozmirror["deployment"], ozmirror["values"] = after, values
+    assert after.mocks.operations[("command:remote:Command", "gateway-reload")] == "update"
+    assert "gateway-reload" in [name for name, _ in after.mocks.command_log]
+    loaded = stacks.docker("exec", "gateway-caddy", "curl", "-sS", "--unix-socket", ADMIN_SOCKET, "http://localhost/config/").stdout
+    assert "/status*" in loaded

@@ -353,6 +353,7 @@ def stub_repo(tmp_path: Path, script: str) -> tuple[Path, Path, dict[str, str]]:
     (root / "scripts").mkdir(parents=True)
     bin_dir.mkdir()
     shutil.copy2(ROOT / script, root / script)
+    shutil.copy2(ROOT / "scripts" / "stack-env.sh", root / "scripts" / "stack-env.sh")  # scripts/up sources it
     stub = f'#!/bin/sh\necho "$(basename "$0") $*" >> {log}\n'
     # venv/bin/python logs too, so scripts/test's `exec venv/bin/python -m pytest` is seen.
     (root / "venv" / "bin").mkdir(parents=True)

@@ -12,6 +12,8 @@ from renderers.redis_conf import RedisSettings, redis_healthcheck, render_redis_
 
 TYPE = "backing-services:index:Cache"
 CONF_PATH = "/usr/local/etc/redis/redis.conf"
+# The ACL user the password belongs to: redis.conf's requirepass sets the `default` user's password (Redis 6+).
+USER = "default"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,12 +65,17 @@ class Cache(pulumi.ComponentResource):
         self.password = password
         self.host = pulumi.Output.from_input("127.0.0.1")
         self.port = pulumi.Output.from_input(args.port)
-        self.url = pulumi.Output.secret(pulumi.Output.format("redis://:{0}@127.0.0.1:{1}/0", password.apply(url_quoted), args.port))
+        # The `default` user named (Redis 6+ ACLs): with an empty user name Debian's redis-cli 7.0 sends
+        # `AUTH "" <password>`, which the server refuses (tests/deploy/test_dev_deploy.py showed it);
+        # redis-py, ioredis, node-redis and go-redis read either form.
+        self.url = pulumi.Output.secret(
+            pulumi.Output.format("redis://{0}:{1}@127.0.0.1:{2}/0", USER, password.apply(url_quoted), args.port)
+        )
         # For sibling containers (LiveKit, Egress): the bridge alias or loopback on the VM. Derived from
         # the container, so whatever uses it waits until Redis is up and healthy, and nothing else does;
         # from its name (an input, known in a preview) so replacing Redis does not show LiveKit as changing.
         self.internal_address = self.container.name.apply(lambda _: args.network.address("redis", args.port))
         self.internal_url = pulumi.Output.secret(
-            pulumi.Output.format("redis://:{0}@{1}/0", password.apply(url_quoted), self.internal_address)
+            pulumi.Output.format("redis://{0}:{1}@{2}/0", USER, password.apply(url_quoted), self.internal_address)
         )
         self.register_outputs({"host": self.host, "port": self.port, "url": self.url})

@@ -126,7 +126,7 @@ def test_own_passwords_with_url_characters_are_escaped_in_urls():
     values[f"{NS}:cachePassword"] = "r@dis/pw"
     run = harness.evaluate("dev", values, secret_keys=[f"{NS}:databasePassword", f"{NS}:cachePassword"])
     assert run.outputs["databaseUrl"] == "postgresql://app:p%40ss%2Fw%3Ard@127.0.0.1:5432/app"
-    assert run.outputs["redisUrl"] == "redis://:r%40dis%2Fpw@127.0.0.1:6379/0"
+    assert run.outputs["redisUrl"] == "redis://default:r%40dis%2Fpw@127.0.0.1:6379/0"
     assert run.outputs["databasePassword"] == "p@ss/w:rd"
 
 

@@ -116,7 +116,7 @@ async def test_host_network_publishes_nothing_binds_loopback_and_pulls_the_platf
 @pulumi.runtime.test
 async def test_outputs_url_is_secret():
     _, cache = await build(lambda: bridge_cache(port=6380))
-    assert await resolve(cache.url) == (f"redis://:{GENERATED}@127.0.0.1:6380/0", True)
+    assert await resolve(cache.url) == (f"redis://default:{GENERATED}@127.0.0.1:6380/0", True)
     assert await resolve(cache.password) == (GENERATED, True)
     assert await resolve(cache.host) == ("127.0.0.1", False)
     assert await resolve(cache.port) == (6380, False)

@@ -189,6 +189,8 @@ class EngineMocks(pulumi.runtime.Mocks):
         return self._fallback.call(args)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        if not args.custom:  # a ComponentResource: nothing exists on the engine for it
+            return f"{args.name}-component", dict(args.inputs)
         inputs = harness.unwrap(args.inputs)
         key = (args.typ, args.name)
         before = next((c for c in self.previous if (c.type, c.name) == key), None)

@@ -95,6 +95,17 @@ DEFAULTS = {"networkMode": "bridge"}  # :901-907
 HEALTHCHECK_DEFAULTS = {"startInterval": "0s"}  # :1080-1086
 
 
+def integral(value: Any) -> Any:
+    """Engine-form inputs carry integers as floats (the mocks' wire form); the provider's schema types them int."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integral(v) for v in value]
+    return value
+
+
 def second_up_disagreements(containers) -> list[str]:
     """For every field the program sends, the value Read stores (from the real inspect output) must equal
     the provider model's read-back (tests/providers/docker.py), and, for a field that updates or replaces,
@@ -107,7 +118,7 @@ def second_up_disagreements(containers) -> list[str]:
     facts = docker_facts.CONTAINER
     found = []
     for c in containers:
-        sent = c.inputs | {k: v for k, v in DEFAULTS.items() if k not in c.inputs}
+        sent = integral(c.inputs) | {k: v for k, v in DEFAULTS.items() if k not in c.inputs}
         if "healthcheck" in sent:
             sent = sent | {"healthcheck": HEALTHCHECK_DEFAULTS | sent["healthcheck"]}
         observed = flatten(read_state(api.inspect_container(c.id), sent), facts)

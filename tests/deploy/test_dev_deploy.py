@@ -6,6 +6,7 @@ registration is carried out on the engine as the provider's Create does it).
 from __future__ import annotations
 
 import uuid
+from urllib.parse import urlparse
 
 import pytest
 
@@ -70,7 +71,7 @@ def test_redis_answers_at_the_exported_url_with_auth(dev):
 
 def test_redis_refuses_a_wrong_password(dev):
     url = dev.outputs["redisUrl"]
-    password = url.split("://:", 1)[1].split("@", 1)[0]
+    password = urlparse(url).password
     done = clients.subprocess.run(["redis-cli", "--no-auth-warning", "-u", url.replace(password, "wrong"), "PING"],
                                   capture_output=True, text=True)
     assert "PONG" not in done.stdout

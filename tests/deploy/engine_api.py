@@ -51,7 +51,8 @@ def call(method: str, path: str, body: Any = None, *, query: dict | None = None,
         conn.close()
     if response.status == 404 and ok_missing:
         return None
-    if response.status >= 300:
+    # 304: already in that state (a stop of a stopped container), as the moby client treats it.
+    if response.status >= 300 and response.status != 304:
         raise EngineError(method, url, response.status, payload.decode(errors="replace"))
     if not payload:
         return None

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tests import harness
+from tests.matrix.changes import secret_keys
 from tests.deploy import engine, engine_api as api
 
 DOCKER_TYPES = ("docker:index/container:Container", "docker:index/network:Network", "docker:index/volume:Volume")
@@ -33,7 +34,7 @@ class Deployment:
 
 def declared_docker_names(stack: str, values: dict[str, Any]) -> dict[str, list[str]]:
     """The engine-side names the program would create, from a plain mock run (nothing touches the engine)."""
-    monitor = harness.evaluate(stack, values).monitor
+    monitor = harness.evaluate(stack, values, secret_keys(values)).monitor
     return {typ: [str(harness.unwrap(r.inputs)["name"]) for r in monitor.by_type(typ)] for typ in DOCKER_TYPES}
 
 

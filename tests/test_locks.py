@@ -386,7 +386,10 @@ def test_scripts_up_makes_both_venvs_from_their_locks_before_pulumi(tmp_path):
 
 def test_ci_installs_uv_before_the_tests():
     lines = [line.split("#", 1)[0].strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
-    assert lines.index("scripts/install-lock-tools >/dev/null") < lines.index("CI=true scripts/test -ra")
+    def first(text: str) -> int:
+        return next(i for i, line in enumerate(lines) if text in line)
+
+    assert first("scripts/install-lock-tools") < first("CI=true scripts/test -ra")
 
 
 def test_every_preview_job_makes_both_venvs_from_their_locks_first():

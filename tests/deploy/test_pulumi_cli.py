@@ -75,6 +75,15 @@ def test_scripts_stack_gives_the_env_file_in_a_new_shell(dev_with_a_secret_outpu
     assert f"app:{CANARY}@" in (dev_with_a_secret_output.root / ".env").read_text()
 
 
+def test_the_readme_dev_teardown_runs_in_a_new_shell(dev_with_a_secret_output):
+    """`destroy` reads the stack's secrets too; with only the stack resource in the state it needs no plugin."""
+    user = dev_with_a_secret_output
+    done = user.shell(readme_command("scripts/stack dev destroy --yes"))
+    assert done.returncode == 0, done.stderr
+    plain = user.shell("pulumi destroy -s dev --yes")
+    assert plain.returncode != 0 and "passphrase must be set" in plain.stderr
+
+
 def readme_command(command: str) -> str:
     """``command``, after checking the README tells users to run exactly that."""
     readme = (harness.ROOT / "README.md").read_text()

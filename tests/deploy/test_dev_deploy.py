@@ -111,3 +111,16 @@ def test_a_second_up_plans_no_change_to_any_container_from_what_the_engine_store
     """The provider model's no-change claim, now against what the real engine stores (provider_read.py)."""
     disagreements = provider_read.second_up_disagreements(dev.containers())
     assert not disagreements, "\n".join(disagreements)
+
+
+def test_destroy_leaves_no_container_network_or_volume_of_the_stack(dev):
+    """Last in this file: `destroy` of dev removes every container, the network and, with `protectData: false`
+    (Pulumi.dev.yaml), the volumes too, as README "Tear down dev" says."""
+    assert dev_values()[f"{harness.PROJECT}:protectData"] is False
+    dev.destroy()
+    names = stacks.declared_docker_names(STACK, dev_values())
+    assert names["docker:index/volume:Volume"], "dev declares no volume: nothing to check"
+    left = [n for n in names["docker:index/container:Container"] if api.inspect_container(n) is not None]
+    left += [n for n in names["docker:index/volume:Volume"] if api.call("GET", f"/volumes/{n}", ok_missing=True)]
+    left += [n for n in names["docker:index/network:Network"] if api.call("GET", f"/networks/{n}", ok_missing=True)]
+    assert not left, f"left after destroy: {left}"

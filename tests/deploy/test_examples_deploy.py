@@ -35,3 +35,7 @@ def test_an_example_comes_up_healthy_changes_nothing_on_a_second_up_and_goes_awa
     names = stacks.declared_docker_names(example.stack, values)
     left = [n for n in names["docker:index/container:Container"] if api.inspect_container(n) is not None]
     assert not left, f"{example.stack}: containers left after destroy: {left}"
+    # protectData: false in every Docker example: the volumes go with the stack (README "Tear down dev").
+    assert values[f"{examples.NS}:protectData"] is False
+    kept = [n for n in names["docker:index/volume:Volume"] if api.call("GET", f"/volumes/{n}", ok_missing=True)]
+    assert not kept, f"{example.stack}: volumes left after destroy: {kept}"

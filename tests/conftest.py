@@ -23,8 +23,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Everything under tests/real runs a real program: mark it so it can be selected or left out."""
-    real = ROOT / "tests" / "real"
+    """Everything under tests/real runs a real program, everything under tests/deploy the real Docker engine
+    and CLI: mark them so they can be selected or left out (`-m "not real_engine"`)."""
+    real, deploy = ROOT / "tests" / "real", ROOT / "tests" / "deploy"
     for item in items:
-        if real in Path(item.fspath).parents:
+        parents = Path(item.fspath).parents
+        if real in parents:
             item.add_marker(pytest.mark.real_binary)
+        if deploy in parents:
+            item.add_marker(pytest.mark.real_engine)

@@ -14,7 +14,8 @@ registration is carried out at once against the real engine, the way the provide
 - docker:index/remoteImage:RemoteImage -> the local image of that exact name (findImage /
   searchLocalImages in resource_docker_image_funcs.go@v4.5.0); with no registry, a missing one fails;
 - command:local:Command -> `interpreter + [create]` with stdin, as pulumi-command's local Create runs it;
-- command:remote:Command -> the same script over real SSH with the connection's user, host, port and key;
+- command:remote:Command -> the same script over real SSH with the connection's user, host, port and
+  private key, the host key checked (ssh_known_hosts);
 - random:RandomPassword / RandomString -> a real random value with the same character rules.
 
 A second `up` (``previous=`` the first one's resources) decides each resource's operation with the provider
@@ -37,9 +38,11 @@ import os
 import secrets
 import string
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -54,6 +57,18 @@ CONTAINER_INPUTS = {
     "memory", "memorySwap", "cpus", "logDriver", "logOpts", "securityOpts", "privileged", "capabilities",
     "shmSize", "destroyGraceSeconds", "stopTimeout", "stopSignal", "volumes", "uploads", "networksAdvanced",
     "ports", "hosts", "networkMode",
+}
+# Marks what these tests created, the one thing they add to the provider's requests: leftovers of an
+# interrupted run are removed by it, and a user's own stack of the same names is never touched (stacks.py).
+TEST_LABEL = "backing-services.deploy-test"
+NESTED_INPUTS = {
+    "healthcheck": {"tests", "interval", "timeout", "retries", "startPeriod"},
+    "capabilities": {"adds"},
+    "volumes": {"containerPath", "volumeName"},
+    "uploads": {"file", "content", "executable"},
+    "networksAdvanced": {"name", "aliases"},
+    "ports": {"internal", "external", "ip", "protocol"},
+    "hosts": {"host", "ip"},
 }
 MIB = 1024 * 1024
 
@@ -78,6 +93,10 @@ def go_duration_ns(text: str) -> int:
 def container_request(inputs: dict[str, Any], image_id: str) -> tuple[dict, list[dict]]:
     """The ContainerCreate body the provider builds from these inputs, and the networks to connect."""
     unknown = set(inputs) - CONTAINER_INPUTS
+    for key, allowed in NESTED_INPUTS.items():
+        value = inputs.get(key)
+        for item in value if isinstance(value, list) else [value] if isinstance(value, dict) else []:
+            unknown |= {f"{key}.{k}" for k in set(item) - allowed}
     if unknown:
         raise NotImplementedError(f"container input(s) {sorted(unknown)} are not applied by tests/deploy/engine.py")
     hc = inputs.get("healthcheck")
@@ -115,7 +134,8 @@ def container_request(inputs: dict[str, Any], image_id: str) -> tuple[dict, list
         "Env": inputs.get("envs") or None,
         "ExposedPorts": {f"{int(p['internal'])}/{p.get('protocol', 'tcp')}": {} for p in ports} or None,
         "StopSignal": inputs.get("stopSignal") or None,
-        "StopTimeout": int(inputs["stopTimeout"]) if "stopTimeout" in inputs else None,
+        # GetOk: an unset or 0 stop_timeout is not sent, leaving Docker's default (funcs.go:54-58).
+        "StopTimeout": int(inputs["stopTimeout"]) if inputs.get("stopTimeout") else None,
     }
     config = {k: v for k, v in config.items() if v is not None}
     config["HostConfig"] = {k: v for k, v in host.items() if v is not None}
@@ -160,6 +180,8 @@ class Created:
 class Options:
     ignore_changes: tuple[str, ...] = ()
     replace_on_changes: tuple[str, ...] = ()
+    protect: bool = False
+    retain_on_delete: bool = False
 
 
 class EngineMonitor(harness.RecordingMonitor):
@@ -167,7 +189,7 @@ class EngineMonitor(harness.RecordingMonitor):
 
     def RegisterResource(self, request):
         self.mocks.options[(request.type, request.name)] = Options(
-            tuple(request.ignoreChanges), tuple(request.replaceOnChanges))
+            tuple(request.ignoreChanges), tuple(request.replaceOnChanges), request.protect, request.retainOnDelete)
         return super().RegisterResource(request)
 
 
@@ -175,8 +197,7 @@ class EngineMonitor(harness.RecordingMonitor):
 class EngineMocks(pulumi.runtime.Mocks):
     """pulumi.runtime.Mocks whose new_resource creates the real thing (see the module docstring)."""
 
-    ssh_key_file: str | None = None
-    ssh_known_hosts: str | None = None
+    ssh_known_hosts: str | None = None  # the known_hosts file remote commands check the host key against
     previous: list[Created] = field(default_factory=list)  # the last up's resources: this run is a second up
     created: list[Created] = field(default_factory=list)  # what this stack now has, in creation order
     operations: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, name) -> create/update/replace/same
@@ -203,10 +224,12 @@ class EngineMocks(pulumi.runtime.Mocks):
             changes = planned_changes(read_back(before.inputs, REGISTRY[args.typ]), inputs, REGISTRY[args.typ],
                                       ignore_changes=list(opts.ignore_changes),
                                       replace_on_changes=list(opts.replace_on_changes))
-            operation = {None: "same", "dropped": "same", "state": "same"}.get(outcome(changes), outcome(changes))
+            operation = outcome(changes) or "same"
         with self._lock:
             self.operations[key] = operation
-        if operation == "same":
+        # dropped: the new value lands in state only; state: a setting of the provider's own. Neither touches
+        # the engine, but both are a change a real preview shows, so they stay visible in `operations`.
+        if operation in ("same", "dropped", "state"):
             kept = Created(before.type, before.name, before.id, inputs, before.state)
             with self._lock:
                 self.created.append(kept)
@@ -214,7 +237,11 @@ class EngineMocks(pulumi.runtime.Mocks):
         if operation == "update":
             return self._update(before, inputs)
         if operation == "replace":
-            destroy([before], retained_names=set())  # delete_before_replace: the new one needs its names and ports
+            opts = self.options.get(key, Options())
+            if opts.protect:  # the engine refuses: "unable to replace resource ... as it is currently marked for protection"
+                raise RuntimeError(f"{args.typ} {args.name} is protected and this change would replace it")
+            # delete_before_replace: the new one needs its names and ports; a retained one is left on the engine.
+            destroy([before], retained_names={before.name} if opts.retain_on_delete else set())
         rid, state = self._create(args, inputs)
         return rid, state
 
@@ -225,7 +252,8 @@ class EngineMocks(pulumi.runtime.Mocks):
             if "memory" in inputs:
                 body["Memory"] = int(inputs["memory"]) * MIB
             if "memorySwap" in inputs:
-                body["MemorySwap"] = int(inputs["memorySwap"]) * MIB
+                swap = int(inputs["memorySwap"])
+                body["MemorySwap"] = swap * MIB if swap > 0 else swap  # funcs.go:1060-1064
             api.call("POST", f"/containers/{before.id}/update", body)
         elif before.type in ("command:local:Command", "command:remote:Command"):
             script = inputs.get("update") or inputs["create"]
@@ -247,9 +275,9 @@ class EngineMocks(pulumi.runtime.Mocks):
             rid = f"{args.name}-provider"  # configuring a provider touches nothing (provider.go:201-255@v4.5.0)
         elif typ == "docker:index/network:Network":
             rid = api.call("POST", "/networks/create", {"Name": inputs["name"], "Driver": inputs.get("driver", "bridge"),
-                                                        "CheckDuplicate": True})["Id"]
+                                                        "CheckDuplicate": True, "Labels": {TEST_LABEL: "1"}})["Id"]
         elif typ == "docker:index/volume:Volume":
-            rid = api.call("POST", "/volumes/create", {"Name": inputs["name"]})["Name"]
+            rid = api.call("POST", "/volumes/create", {"Name": inputs["name"], "Labels": {TEST_LABEL: "1"}})["Name"]
         elif typ == "docker:index/remoteImage:RemoteImage":
             rid = api.image_id(inputs["name"])
             if rid is None:
@@ -274,6 +302,7 @@ class EngineMocks(pulumi.runtime.Mocks):
 
     def _run_container(self, name: str, inputs: dict[str, Any], state: dict[str, Any]) -> str:
         config, networks = container_request(inputs, inputs["image"])
+        config["Labels"] = {TEST_LABEL: "1"}
         cid = api.call("POST", "/containers/create", config, query={"name": inputs["name"]})["Id"]
         with self._lock:  # recorded before start, so a failed start is still cleaned up
             self.created.append(Created("docker:index/container:Container", name, cid, inputs, state))
@@ -316,15 +345,20 @@ class EngineMocks(pulumi.runtime.Mocks):
                                                  env=env, timeout=600))
 
     def _run_remote(self, name: str, inputs: dict[str, Any]) -> dict[str, str]:
+        """The script over SSH with the connection the program declares: its host, port, user and private key
+        (written to a 0600 file for ssh), the host key checked against ``ssh_known_hosts``."""
         conn = inputs["connection"]
-        argv = ["ssh", "-p", str(int(conn.get("port", 22))), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]
-        if self.ssh_known_hosts:
-            argv += ["-o", f"UserKnownHostsFile={self.ssh_known_hosts}"]
-        key = self.ssh_key_file
-        if key:
-            argv += ["-i", key]
-        argv += [f"{conn['user']}@{conn['host']}", inputs["create"]]
-        return self._finish(name, subprocess.run(argv, input=inputs.get("stdin"), capture_output=True, text=True, timeout=600))
+        with tempfile.TemporaryDirectory() as tmp:
+            key = Path(tmp) / "key"
+            key.write_text(conn["privateKey"])
+            key.chmod(0o600)
+            argv = ["ssh", "-p", str(int(conn.get("port", 22))), "-i", str(key), "-o", "BatchMode=yes",
+                    "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes"]
+            if self.ssh_known_hosts:
+                argv += ["-o", f"UserKnownHostsFile={self.ssh_known_hosts}"]
+            argv += [f"{conn['user']}@{conn['host']}", inputs["create"]]
+            done = subprocess.run(argv, input=inputs.get("stdin"), capture_output=True, text=True, timeout=600)
+        return self._finish(name, done)
 
     def _finish(self, name: str, done: subprocess.CompletedProcess) -> dict[str, str]:
         if done.returncode != 0:

@@ -87,23 +87,3 @@ def upload(container_id: str, path: str, content: bytes, mode: int) -> None:
 
 def inspect_container(name_or_id: str) -> dict | None:
     return call("GET", f"/containers/{quote(name_or_id, safe='')}/json", ok_missing=True)
-
-
-def exec_run(container: str, argv: list[str], timeout: float = 60) -> tuple[int, str]:
-    """`docker exec` without a TTY: exit code and combined output."""
-    created = call("POST", f"/containers/{container}/exec",
-                   {"Cmd": argv, "AttachStdout": True, "AttachStderr": True})
-    conn = _UnixConnection(SOCKET, timeout)
-    try:
-        conn.request("POST", f"{API}/exec/{created['Id']}/start", body=json.dumps({"Detach": False, "Tty": False}),
-                     headers={"Content-Type": "application/json"})
-        stream = conn.getresponse().read()
-    finally:
-        conn.close()
-    out, i = [], 0
-    while i + 8 <= len(stream):  # the multiplexed stream: 8-byte header, then the frame
-        size = int.from_bytes(stream[i + 4:i + 8], "big")
-        out.append(stream[i + 8:i + 8 + size])
-        i += 8 + size
-    code = call("GET", f"/exec/{created['Id']}/json")["ExitCode"]
-    return code, b"".join(out).decode(errors="replace")

@@ -13,20 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.providers.docker import nano_cpus_to_decimal_string
+
 MIB = 1024 * 1024
-NEVER_READ = {"envs", "volumes", "uploads", "networksAdvanced", "wait", "waitTimeout", "destroyGraceSeconds", "name"}
-
-
-def nano_to_decimal_string(nano: int) -> str:
-    """nanoInt64ToDecimalString: FloatString(9); "N.N" (FloatString(1)) when that text has exactly nine
-    zeros; otherwise trailing zeros trimmed."""
-    if nano == 0:
-        return "0"
-    whole, fraction = divmod(nano, 1_000_000_000)
-    nine = f"{whole}.{fraction:09d}"
-    if nine.count("0") == 9:
-        return f"{whole}.{round(fraction / 100_000_000)}"
-    return nine.rstrip("0")
+NEVER_READ = {"envs", "volumes", "uploads", "networksAdvanced", "wait", "waitTimeout", "destroyGraceSeconds"}
 
 
 def go_duration_string(ns: int) -> str:
@@ -48,6 +38,7 @@ def read_state(inspect: dict, sent: dict[str, Any]) -> dict[str, Any]:
     """The state Read leaves for ``sent``'s fields, from ``inspect`` (GET /containers/{id}/json)."""
     cfg, host, net = inspect["Config"], inspect["HostConfig"], inspect.get("NetworkSettings") or {}
     state: dict[str, Any] = {k: v for k, v in sent.items() if k in NEVER_READ}
+    state["name"] = inspect["Name"].lstrip("/")  # F:823 strings.TrimLeft(container.Name, "/")
     # F:837-845: a sent sha256: id is replaced by .Image, anything else by .Config.Image.
     state["image"] = inspect["Image"] if str(sent.get("image", "")).startswith("sha256:") else cfg["Image"]
     state["command"] = cfg.get("Cmd")
@@ -63,7 +54,7 @@ def read_state(inspect: dict, sent: dict[str, Any]) -> dict[str, Any]:
     state["memorySwap"] = swap // MIB if swap > 0 else swap
     state["shmSize"] = host["ShmSize"] // MIB
     if host.get("NanoCpus", 0) > 0:
-        state["cpus"] = nano_to_decimal_string(host["NanoCpus"])
+        state["cpus"] = nano_cpus_to_decimal_string(host["NanoCpus"])
     state["logDriver"] = host["LogConfig"]["Type"]
     if "logOpts" in sent:  # containerLogOptsForState: only when log_opts is configured
         state["logOpts"] = host["LogConfig"].get("Config") or {}
@@ -80,7 +71,8 @@ def read_state(inspect: dict, sent: dict[str, Any]) -> dict[str, Any]:
         }
     state["stopSignal"] = cfg.get("StopSignal")
     state["stopTimeout"] = cfg.get("StopTimeout")
-    if inspect["State"]["Running"] and "ports" in sent:  # F:797-806: only when ports is set
+    # F:797-806: when running or must_run (default true, which this program never changes), and ports is set.
+    if "ports" in sent:
         ports = []
         for key in sorted(net.get("Ports") or {}, key=lambda k: (int(k.split("/")[0]), k.split("/")[1])):
             for binding in (net["Ports"][key] or []):

@@ -39,14 +39,24 @@ def declared_docker_names(stack: str, values: dict[str, Any]) -> dict[str, list[
 
 
 def remove_leftovers(stack: str, values: dict[str, Any]) -> None:
-    """What an earlier, interrupted run left on the engine under this stack's names."""
+    """What an earlier, interrupted test run left on the engine under this stack's names. Anything of those
+    names that these tests did not create (no engine.TEST_LABEL) is a user's own stack: refuse, touch nothing."""
     names = declared_docker_names(stack, values)
-    for name in names["docker:index/container:Container"]:
-        api.call("DELETE", f"/containers/{name}", query={"force": "true", "v": "true"}, ok_missing=True)
-    for name in names["docker:index/network:Network"]:
-        api.call("DELETE", f"/networks/{name}", ok_missing=True)
-    for name in names["docker:index/volume:Volume"]:
-        api.call("DELETE", f"/volumes/{name}", ok_missing=True)
+    kinds = (("docker:index/container:Container", "containers", lambda o: o["Config"].get("Labels")),
+             ("docker:index/network:Network", "networks", lambda o: o.get("Labels")),
+             ("docker:index/volume:Volume", "volumes", lambda o: o.get("Labels")))
+    found = [(path, name, labels(obj)) for typ, path, labels in kinds for name in names[typ]
+             if (obj := api.call("GET", f"/{path}/{name}" + ("/json" if path == "containers" else ""), ok_missing=True))]
+    theirs = [f"{path[:-1]} {name}" for path, name, labels in found if engine.TEST_LABEL not in (labels or {})]
+    if theirs:
+        raise RuntimeError(
+            f"this engine runs a {stack} stack that is not the tests' ({', '.join(theirs)}): the deploy tests use "
+            f"the same names. Destroy it (scripts/stack {stack} destroy) or run the tests against another engine "
+            "(DOCKER_HOST)."
+        )
+    for path, name, _ in found:
+        query = {"force": "true", "v": "true"} if path == "containers" else None
+        api.call("DELETE", f"/{path}/{name}", query=query, ok_missing=True)
 
 
 def deploy(stack: str, values: dict[str, Any], secret_keys: list[str] = (), previous: Deployment | None = None,
@@ -54,8 +64,7 @@ def deploy(stack: str, values: dict[str, Any], secret_keys: list[str] = (), prev
     """`pulumi up`, as far as it can run here (tests/deploy/engine.py says how far): from empty, or a
     second up over ``previous``, which then deletes what the program no longer declares."""
     if previous is not None:
-        mock_options = {"ssh_key_file": previous.mocks.ssh_key_file,
-                        "ssh_known_hosts": previous.mocks.ssh_known_hosts} | mock_options
+        mock_options = {"ssh_known_hosts": previous.mocks.ssh_known_hosts} | mock_options
     mocks = engine.EngineMocks(previous=list(previous.mocks.created) if previous else [], **mock_options)
     try:
         evaluation = harness.evaluate(stack, values, list(secret_keys), mocks=mocks, monitor_type=engine.EngineMonitor)
@@ -64,7 +73,8 @@ def deploy(stack: str, values: dict[str, Any], secret_keys: list[str] = (), prev
             engine.destroy(mocks.created, set())
         raise
     deployment = Deployment(stack, evaluation, mocks)
-    engine.destroy(mocks.removed(), deployment.retained())
+    # What the program no longer declares is not registered now: its options are the last up's.
+    engine.destroy(mocks.removed(), previous.retained() if previous else set())
     return deployment
 
 

@@ -10,6 +10,7 @@ the first change must still be there, read with the credentials the stack export
 from __future__ import annotations
 
 import copy
+import subprocess
 import uuid
 
 import pytest
@@ -23,7 +24,8 @@ STACK = "dev"
 # (matrix row key, what the step shows on the engine)
 SAMPLE = (
     "gateway.routes",  # a route
-    "cache.memoryMb",  # a memory limit
+    "objectStore.memoryMb",  # a memory limit, in place
+    "cache.memoryMb",  # a memory limit that also changes redis.conf's maxmemory: a replacement
     "databasePassword",  # the database password
     "cachePassword",  # the cache password
     "objectStore.buckets",  # a new bucket
@@ -40,7 +42,7 @@ def build_patch_release(pinned: str, patched: str) -> None:
     """The next patch release of an image, as a user would pull it: another name and another image id.
     Built here from the pinned one (there is no registry), with one label so its id differs."""
     dockerfile = f"FROM {pinned}\nLABEL backing-services.test=patch-release\n"
-    done = clients.subprocess.run(["docker", "build", "-q", "-t", patched, "-"], input=dockerfile,
+    done = subprocess.run(["docker", "build", "-q", "-t", patched, "-"], input=dockerfile,
                                   capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
@@ -93,9 +95,21 @@ def test_a_route_reaches_the_running_caddy_without_replacing_it(running):
     data_still_there(after.outputs)
 
 
-def test_a_memory_limit_is_applied_to_the_running_redis(running):
+def test_a_memory_limit_is_applied_to_the_running_object_store_in_place(running):
+    before = container(running["deployment"], "object-store-s3")["Id"]
+    after = apply(running, "objectStore.memoryMb")
+    now = container(after, "object-store-s3")
+    assert now["HostConfig"]["Memory"] == 384 * 1024 * 1024
+    assert now["Id"] == before, "memory alone is an in-place update (ContainerUpdate), not a replacement"
+    data_still_there(after.outputs)
+
+
+def test_redis_memory_replaces_the_container_and_keeps_its_data(running):
+    """cache.memoryMb is also redis.conf's maxmemory, an upload: the container is replaced on the same volume."""
+    before = container(running["deployment"], "cache-redis")["Id"]
     after = apply(running, "cache.memoryMb")
-    assert container(after, "cache-redis")["HostConfig"]["Memory"] == 384 * 1024 * 1024
+    now = container(after, "cache-redis")
+    assert now["HostConfig"]["Memory"] == 384 * 1024 * 1024 and now["Id"] != before
     data_still_there(after.outputs)
 
 
@@ -105,7 +119,7 @@ def test_a_new_database_password_is_set_inside_the_running_postgres(running):
     new_url = after.outputs["databaseUrl"]
     assert new_url != old_url and "N3w-Pa55word-from-config" in new_url
     data_still_there(after.outputs)
-    refused = clients.subprocess.run(["psql", old_url, "-tAc", "select 1"], capture_output=True, text=True)
+    refused = subprocess.run(["psql", old_url, "-tAc", "select 1"], capture_output=True, text=True)
     assert refused.returncode != 0 and "password authentication failed" in refused.stderr
 
 
@@ -114,7 +128,7 @@ def test_a_new_cache_password_is_the_only_one_redis_accepts(running):
     after = apply(running, "cachePassword")
     assert "N3w-Redis-pa55word" in after.outputs["redisUrl"]
     data_still_there(after.outputs)
-    refused = clients.subprocess.run(["redis-cli", "--no-auth-warning", "-u", old_url, "PING"], capture_output=True, text=True)
+    refused = subprocess.run(["redis-cli", "--no-auth-warning", "-u", old_url, "PING"], capture_output=True, text=True)
     assert "PONG" not in refused.stdout
 
 
@@ -130,7 +144,9 @@ def test_a_new_bucket_takes_objects_and_the_old_ones_keep_theirs(running):
 def test_an_image_patch_version_runs_the_new_image_on_the_same_data(running):
     row = matrix_row("cache.version")
     old = container(running["deployment"], "cache-redis")
-    pinned, patched = f"redis:{running['values'][f'{harness.PROJECT}:cache'].get('version', '7.4.6')}-alpine", f"redis:{row.value}-alpine"
+    pinned = next(c.inputs["name"] for c in running["deployment"].mocks.created
+                  if c.type == "docker:index/remoteImage:RemoteImage" and c.name == "cache-redis-image")
+    patched = f"redis:{row.value}-alpine"
     build_patch_release(pinned, patched)
     after = apply(running, "cache.version")
     new = container(after, "cache-redis")

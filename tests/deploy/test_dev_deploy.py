@@ -5,6 +5,7 @@ registration is carried out on the engine as the provider's Create does it).
 """
 from __future__ import annotations
 
+import subprocess
 import uuid
 from urllib.parse import urlparse
 
@@ -72,7 +73,7 @@ def test_redis_answers_at_the_exported_url_with_auth(dev):
 def test_redis_refuses_a_wrong_password(dev):
     url = dev.outputs["redisUrl"]
     password = urlparse(url).password
-    done = clients.subprocess.run(["redis-cli", "--no-auth-warning", "-u", url.replace(password, "wrong"), "PING"],
+    done = subprocess.run(["redis-cli", "--no-auth-warning", "-u", url.replace(password, "wrong"), "PING"],
                                   capture_output=True, text=True)
     assert "PONG" not in done.stdout
     assert "WRONGPASS" in done.stdout + done.stderr

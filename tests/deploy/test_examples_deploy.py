@@ -38,4 +38,5 @@ def test_an_example_comes_up_healthy_changes_nothing_on_a_second_up_and_goes_awa
     # protectData: false in every Docker example: the volumes go with the stack (README "Tear down dev").
     assert values[f"{examples.NS}:protectData"] is False
     kept = [n for n in names["docker:index/volume:Volume"] if api.call("GET", f"/volumes/{n}", ok_missing=True)]
-    assert not kept, f"{example.stack}: volumes left after destroy: {kept}"
+    kept += [n for n in names["docker:index/network:Network"] if api.call("GET", f"/networks/{n}", ok_missing=True)]
+    assert not kept, f"{example.stack}: volumes or networks left after destroy: {kept}"

@@ -51,7 +51,8 @@ def sshd(tmp_path_factory):
         "UsePAM no\nStrictModes no\nPidFile none\n"
     )
     Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
-    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stderr=subprocess.PIPE, text=True)
+    log = open(d / "sshd.log", "w")  # a file, not a pipe nobody reads (sshd would block once it filled)
+    proc = subprocess.Popen([sshd_bin, "-D", "-e", "-f", str(d / "sshd_config")], stderr=log)
     host_pub = (d / "host_key.pub").read_text().split()
     (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
     deadline = time.monotonic() + 10
@@ -62,10 +63,11 @@ def sshd(tmp_path_factory):
         time.sleep(0.1)
     else:
         proc.kill()
-        pytest.fail(f"sshd did not listen: {proc.stderr.read()}")
+        pytest.fail(f"sshd did not listen: {(d / 'sshd.log').read_text()}")
     yield port, d / "user_key", d / "known_hosts"
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
 
 
 def values_for(port: int, key: Path) -> dict:
@@ -83,7 +85,7 @@ def ozmirror(sshd):
     port, key, known_hosts = sshd
     values = values_for(port, key)
     stacks.remove_leftovers(EXAMPLE.stack, values)
-    deployment = stacks.deploy(EXAMPLE.stack, values, ssh_key_file=str(key), ssh_known_hosts=str(known_hosts))
+    deployment = stacks.deploy(EXAMPLE.stack, values, ssh_known_hosts=str(known_hosts))
     state = {"deployment": deployment, "values": values}
     yield state
     state["deployment"].destroy()
@@ -91,8 +93,9 @@ def ozmirror(sshd):
 
 
 def test_the_readiness_check_ran_over_ssh_before_anything_was_deployed(ozmirror):
-    log = [name for name, _ in ozmirror["deployment"].mocks.command_log]
-    assert log and log[0] == "host-ready", log
+    made = [(c.type, c.name) for c in ozmirror["deployment"].mocks.created
+            if not c.type.startswith(("pulumi:providers:", "random:"))]
+    assert made[0] == ("command:remote:Command", "host-ready"), made[:3]
 
 
 def test_every_container_is_healthy_on_host_networking(ozmirror):
@@ -100,7 +103,8 @@ def test_every_container_is_healthy_on_host_networking(ozmirror):
         info = api.inspect_container(c.id)
         assert info["HostConfig"]["NetworkMode"] == "host", c.name
         assert info["State"]["Health"]["Status"] == "healthy", (c.name, info["State"]["Health"])
-    assert not provider_read.second_up_disagreements(ozmirror["deployment"].containers())
+    disagreements = provider_read.second_up_disagreements(ozmirror["deployment"].containers())
+    assert not disagreements, "\n".join(disagreements)
 
 
 def test_the_gateway_answers_on_the_hosts_https_port(ozmirror, tmp_path):
@@ -123,3 +127,15 @@ def test_a_new_route_is_reloaded_over_ssh(ozmirror):
     assert "gateway-reload" in [name for name, _ in after.mocks.command_log]
     loaded = stacks.docker("exec", "gateway-caddy", "curl", "-sS", "--unix-socket", ADMIN_SOCKET, "http://localhost/config/").stdout
     assert "/status*" in loaded
+
+
+def test_destroy_removes_the_containers_and_keeps_the_protected_data(ozmirror):
+    """Last in this file. `protectData: true` (the example): the volumes are retained on delete, so they stay on
+    the machine (a real `pulumi destroy` first refuses them as protected: README "Tear down prod")."""
+    deployment = ozmirror["deployment"]
+    assert ozmirror["values"][f"{NS}:protectData"] is True
+    volumes = [c for c in deployment.mocks.created if c.type == "docker:index/volume:Volume"]
+    assert volumes and all(c.name in deployment.retained() for c in volumes)
+    deployment.destroy()
+    assert all(api.inspect_container(c.id) is None for c in deployment.containers())
+    assert all(api.call("GET", f"/volumes/{c.id}", ok_missing=True) for c in volumes)

@@ -68,8 +68,9 @@ def compose_project(deployment: stacks.Deployment, where: Path) -> Path:
 
 
 def compose(path: Path, *argv: str) -> None:
-    subprocess.run(["docker-compose", "-p", path.parent.name, "-f", str(path), *argv], check=True,
-                   capture_output=True, text=True)
+    done = subprocess.run(["docker-compose", "-p", path.parent.name, "-f", str(path), *argv], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"docker-compose {' '.join(argv)} failed ({path}):\n{done.stderr[-3000:]}")
 
 
 def bench(stack: str, values: dict, workdir: Path) -> dict[str, float]:

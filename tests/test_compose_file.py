@@ -28,7 +28,7 @@ def test_every_container_is_a_service_with_its_image_limits_ports_healthcheck_an
         spec = doc["services"][svc.name]
         assert spec["image"] == svc.image and spec["container_name"] == svc.name
         assert spec["mem_limit"] == f"{int(svc.inputs['memory'])}m"
-        assert spec["healthcheck"]["test"] == svc.inputs["healthcheck"]["tests"]
+        assert spec["healthcheck"]["test"] == [t.replace("$", "$$") for t in svc.inputs["healthcheck"]["tests"]]
         assert len(spec.get("ports", [])) == len(svc.inputs.get("ports") or [])
         for volume in svc.inputs.get("volumes") or []:
             assert f"{volume['volumeName']}:{volume['containerPath']}" in spec["volumes"]

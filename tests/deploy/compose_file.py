@@ -22,6 +22,11 @@ class Service:
     id: str = ""  # the container's id where it ran: another's network_mode "container:<id>" names it
 
 
+def _literal(values) -> list[str]:
+    """Compose interpolates `$VAR` in every string; `$$` is a literal `$` (the shell scripts keep theirs)."""
+    return [str(v).replace("$", "$$") for v in values]
+
+
 def _int(value: Any) -> int:
     return int(float(value))
 
@@ -35,11 +40,11 @@ def render(services: list[Service], network_names: list[str], volume_names: list
         i = svc.inputs
         spec: dict[str, Any] = {"image": svc.image, "container_name": svc.name, "restart": i.get("restart", "no")}
         if i.get("entrypoints"):
-            spec["entrypoint"] = list(i["entrypoints"])
+            spec["entrypoint"] = _literal(i["entrypoints"])
         if i.get("command"):
-            spec["command"] = list(i["command"])
+            spec["command"] = _literal(i["command"])
         if i.get("envs"):
-            spec["environment"] = list(i["envs"])
+            spec["environment"] = _literal(i["envs"])
         if "memory" in i:
             spec["mem_limit"] = f"{_int(i['memory'])}m"
         if "memorySwap" in i:
@@ -65,7 +70,7 @@ def render(services: list[Service], network_names: list[str], volume_names: list
                              for p in i["ports"]]
         hc = i.get("healthcheck")
         if hc:
-            spec["healthcheck"] = {"test": list(hc["tests"]), "interval": hc.get("interval", "30s"),
+            spec["healthcheck"] = {"test": _literal(hc["tests"]), "interval": hc.get("interval", "30s"),
                                    "timeout": hc.get("timeout", "30s"), "retries": _int(hc.get("retries", 3)),
                                    "start_period": hc.get("startPeriod", "0s")}
         volumes = [f"{v['volumeName']}:{v['containerPath']}" for v in i.get("volumes") or []]

@@ -81,7 +81,7 @@ def uv() -> str:
         [ROOT / "scripts" / "install-lock-tools", "--path"], capture_output=True, text=True, check=True
     ).stdout.strip()
     if not os.access(path, os.X_OK):
-        pytest.skip(f"uv is not installed at {path}: run scripts/install-lock-tools (.ci/run does)")
+        pytest.fail(f"uv is not installed at {path}: run scripts/install-lock-tools (.ci/run does)")
     return path
 
 
@@ -418,7 +418,7 @@ def test_the_policy_venv_scripts_test_made_starts_the_pack():
     """policy/venv, as scripts/test left it, runs the pack the way pulumi-language-python starts it."""
     venv = ROOT / POLICY_VENV
     if not (venv / "bin" / "python").exists():
-        pytest.skip(f"{POLICY_VENV} does not exist: scripts/test makes it")
+        pytest.fail(f"{POLICY_VENV} does not exist: scripts/test makes it")
     assert (venv / ".lock-sha256").read_text().strip() == hashlib.sha256(
         (ROOT / "policy" / "requirements.lock").read_bytes()
     ).hexdigest(), f"{POLICY_VENV} was not made from the current policy/requirements.lock"

@@ -30,7 +30,11 @@ from .postgres_process import (
     server_user_copy,
 )
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="not root: the tests run every program as their own user")
+@pytest.fixture(autouse=True)
+def _root():
+    """No skip (a skipped test fails CI): these run every program as the server's own user, which needs root."""
+    if os.geteuid() != 0:
+        pytest.fail("not root: run the real-binary tests as root (sudo scripts/test tests/real), as .ci/run does")
 
 SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
 # What postgres_process, pgbouncer_process and test_init_sql_real run through _as_server_user.

@@ -15,17 +15,10 @@ A missing engine or image FAILS the test (never skips), naming the script that f
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import http.client
-import io
 import json
-import os
 import re
 import secrets
-import socket
 import subprocess
-import tarfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,40 +28,19 @@ import pytest
 
 from images import pinned
 from tests import harness
+from tests.deploy import engine_api
+from tests.deploy.engine import go_duration_ns
 
 pytestmark = pytest.mark.real_engine
 
 BUILD_HINT = "run `sudo scripts/build-images` (it builds every pinned image on this engine)"
-SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
 LABEL = "backing-services.test=images"
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# The Engine API over its socket (the calls the provider makes), and the docker CLI for exec/logs.
+# The Engine API (tests/deploy/engine_api.py, the calls the provider makes), and the docker CLI for exec/logs.
 
-class _Unix(http.client.HTTPConnection):
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(120)
-        self.sock.connect(SOCKET)
-
-
-def api(method: str, path: str, body: Any = None, *, raw: bytes | None = None, ok=(200, 201, 204, 304)) -> Any:
-    conn = _Unix("localhost")
-    headers = {}
-    data = raw
-    if body is not None:
-        data = json.dumps(body).encode()
-        headers["Content-Type"] = "application/json"
-    elif raw is not None:
-        headers["Content-Type"] = "application/x-tar"
-    conn.request(method, "/v1.41" + path, body=data, headers=headers)
-    response = conn.getresponse()
-    text = response.read()
-    conn.close()
-    if response.status not in ok:
-        raise RuntimeError(f"{method} {path}: {response.status} {text.decode(errors='replace').strip()}")
-    return json.loads(text) if text and response.getheader("Content-Type", "").startswith("application/json") else text
+def api(method: str, path: str, body: Any = None, *, ok_missing: bool = False) -> Any:
+    return engine_api.call(method, path, body, ok_missing=ok_missing)
 
 
 def docker(*args: str, stdin: str | None = None, check: bool = True, timeout: int = 120) -> subprocess.CompletedProcess:
@@ -78,20 +50,12 @@ def docker(*args: str, stdin: str | None = None, check: bool = True, timeout: in
     return result
 
 
-def go_seconds(text: str) -> float:
-    """Go's Duration.String() forms the program sends ("10s", "1m0s")."""
-    total = 0.0
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)(h|m|s)", text):
-        total += float(number) * {"h": 3600, "m": 60, "s": 1}[unit]
-    return total
-
-
 @pytest.fixture(scope="module")
 def engine() -> None:
     try:
         api("GET", "/_ping")
     except OSError as error:
-        pytest.fail(f"no Docker engine answers at {SOCKET} ({error}): start dockerd, then {BUILD_HINT}")
+        pytest.fail(f"no Docker engine answers at {engine_api.SOCKET} ({error}): start dockerd, then {BUILD_HINT}")
 
 
 @pytest.fixture(scope="module")
@@ -183,9 +147,9 @@ class Lab:
             "Env": list(env if env is not None else i.get("envs") or []),
             "Healthcheck": {
                 "Test": list(hc["tests"]),
-                "Interval": int(go_seconds(hc["interval"]) * 1e9),
-                "Timeout": int(go_seconds(hc["timeout"]) * 1e9),
-                "StartPeriod": int(go_seconds(hc["startPeriod"]) * 1e9),
+                "Interval": go_duration_ns(hc["interval"]),
+                "Timeout": go_duration_ns(hc["timeout"]),
+                "StartPeriod": go_duration_ns(hc["startPeriod"]),
                 "Retries": int(hc["retries"]),
             },
             "Labels": {"backing-services.test": "images"},
@@ -206,7 +170,7 @@ class Lab:
         uploads = {u["file"]: u["content"] for u in i.get("uploads") or []}
         uploads.update(extra_uploads or {})
         for path, content in uploads.items():
-            put_file(name, path, content)
+            engine_api.upload(name, path, content.encode(), 0o644)
         return name
 
     def start(self, container: str) -> None:
@@ -263,25 +227,15 @@ class Lab:
             time.sleep(0.5)
 
     def remove(self, container: str) -> None:
-        api("DELETE", f"/containers/{self.name(container)}?force=true", ok=(204, 404))
+        api("DELETE", f"/containers/{self.name(container)}?force=true", ok_missing=True)
         self.containers.pop(container, None)
 
     def close(self) -> None:
         for container in list(self.containers):
             self.remove(container)
-        api("DELETE", f"/networks/{self.network}", ok=(204, 404))
+        api("DELETE", f"/networks/{self.network}", ok_missing=True)
         for volume in self.volumes:
-            api("DELETE", f"/volumes/{volume}", ok=(204, 404))
-
-
-def put_file(container: str, path: str, content: str, mode: int = 0o644) -> None:
-    data = content.encode()
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        info = tarfile.TarInfo(path)
-        info.size, info.mode, info.mtime = len(data), mode, int(time.time())
-        tar.addfile(info, io.BytesIO(data))
-    api("PUT", f"/containers/{container}/archive?path=/", raw=buf.getvalue())
+            api("DELETE", f"/volumes/{volume}", ok_missing=True)
 
 
 @pytest.fixture

@@ -164,6 +164,13 @@ def _name_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         if bucket in seen:
             yield Problem(f"{ns}:objectStore.buckets[{i}]", bucket, "each bucket name must be unique")
         seen.add(bucket)
+    # PostgreSQL reserves role names starting with "pg_": initdb refuses the superuser name (initdb.c,
+    # "role names cannot begin with \"pg_\"", seen with Debian's initdb 15 in tests/real) and CREATE ROLE the
+    # rest (user.c, "role name is reserved"). The container would crash-loop behind a generic "not healthy".
+    roles = {"database.user": cfg.database.user, "database.readOnlyRole": cfg.database.read_only_role}
+    for key, role in roles.items():
+        if role is not None and role.startswith("pg_"):
+            yield Problem(f"{ns}:{key}", role, "PostgreSQL reserves role names starting with 'pg_'; choose another, e.g. 'app'")
     if cfg.oci is not None:
         keys = [cfg.oci.ssh_public_key, *cfg.oci.extra_ssh_public_keys]
         for i, key in enumerate(cfg.oci.extra_ssh_public_keys):

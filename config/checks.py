@@ -15,6 +15,7 @@ from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
 from renderers.app_env import PROVIDERS, references
 from renderers.existing_host import docker_host
+from renderers.init_sql import role_name_problem
 from renderers.registry import auth_address, image_registry
 from renderers.ports import media_port_problems
 
@@ -164,13 +165,12 @@ def _name_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         if bucket in seen:
             yield Problem(f"{ns}:objectStore.buckets[{i}]", bucket, "each bucket name must be unique")
         seen.add(bucket)
-    # PostgreSQL reserves role names starting with "pg_": initdb refuses the superuser name (initdb.c,
-    # "role names cannot begin with \"pg_\"", seen with Debian's initdb 15 in tests/real) and CREATE ROLE the
-    # rest (user.c, "role name is reserved"). The container would crash-loop behind a generic "not healthy".
-    roles = {"database.user": cfg.database.user, "database.readOnlyRole": cfg.database.read_only_role}
-    for key, role in roles.items():
-        if role is not None and role.startswith("pg_"):
-            yield Problem(f"{ns}:{key}", role, "PostgreSQL reserves role names starting with 'pg_'; choose another, e.g. 'app'")
+    # The superuser the image's initdb creates follows the same rule as the roles the init SQL creates
+    # (renderers/init_sql.py role_name_problem): initdb refuses "pg_" names (initdb.c, "role names cannot begin
+    # with \"pg_\"", shown with Debian's 15 and PostgreSQL 18 in tests/real/test_postgres_role_names_real.py),
+    # and the container would crash-loop behind a generic "not healthy". (readOnlyRole: the renderer's backstop.)
+    if cfg.database.enabled and (problem := role_name_problem(cfg.database.user)):
+        yield Problem(f"{ns}:database.user", cfg.database.user, problem)
     if cfg.oci is not None:
         keys = [cfg.oci.ssh_public_key, *cfg.oci.extra_ssh_public_keys]
         for i, key in enumerate(cfg.oci.extra_ssh_public_keys):

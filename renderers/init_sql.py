@@ -16,6 +16,8 @@ file for 18/alpine3.23):
 """
 from __future__ import annotations
 
+import re
+
 import shlex
 from dataclasses import dataclass
 
@@ -46,6 +48,57 @@ CONTRIB_EXTENSIONS = frozenset({
 _RESERVED_ROLES = frozenset({"public", "none", "current_user", "session_user", "current_role"})
 # Dollar-quote tag of the DO blocks; a role name (an identifier) can never contain '$', so it cannot end them.
 _DO = "$init$"
+
+# Statements PostgreSQL refuses inside a transaction block ("... cannot run inside a transaction block",
+# PreventInTransactionBlock in src/backend/commands and tcop/utility.c). extra_sql runs between the file's BEGIN
+# and COMMIT, so any of these fails the first start every time; the loader refuses them by name instead.
+# tests/real/test_init_sql_real.py runs each one in the rendered file against the real server.
+_NOT_IN_A_TRANSACTION = (
+    ("ALTER SYSTEM", r"ALTER\s+SYSTEM\b"),
+    ("CREATE DATABASE", r"CREATE\s+DATABASE\b"),
+    ("DROP DATABASE", r"DROP\s+DATABASE\b"),
+    ("CREATE TABLESPACE", r"CREATE\s+TABLESPACE\b"),
+    ("DROP TABLESPACE", r"DROP\s+TABLESPACE\b"),
+    ("VACUUM", r"VACUUM\b"),
+    ("CREATE INDEX CONCURRENTLY", r"CREATE\s+(UNIQUE\s+)?INDEX\s+CONCURRENTLY\b"),
+    ("DROP INDEX CONCURRENTLY", r"DROP\s+INDEX\s+CONCURRENTLY\b"),
+    ("REINDEX ... CONCURRENTLY", r"REINDEX\s+(\(.*?\)\s*)?\w+\s+CONCURRENTLY\b"),
+)
+# Transaction control: the server only warns, but the file stops being one transaction (a COMMIT makes what
+# came before permanent even if a later statement fails; a ROLLBACK silently undoes it).
+_TRANSACTION_CONTROL = (
+    ("BEGIN / START TRANSACTION", r"(BEGIN|START\s+TRANSACTION)\b"),
+    ("COMMIT / END", r"(COMMIT|END)\b"),
+    ("ROLLBACK / ABORT", r"(ROLLBACK|ABORT)\b"),
+)
+# What is not SQL text to scan: string literals (with E'' backslash escapes), quoted identifiers, dollar-quoted
+# bodies and comments. Blanked out so a word inside them never counts as a statement.
+_NOT_CODE = re.compile(
+    r"""(?xs)
+    [Ee]'(?:[^'\\]|\\.|'')*'     # E'...' escape string
+    | '(?:[^']|'')*'                  # '...'
+    | "(?:[^"]|"")*"                  # "identifier"
+    | (\$[A-Za-z_]*\$).*?\1        # $tag$ ... $tag$
+    | --[^\n]*                       # -- comment
+    | /\*.*?\*/                     # /* comment */
+    """
+)
+
+
+def _statements_of(sql: str, kinds: tuple[tuple[str, str], ...]) -> list[str]:
+    code = _NOT_CODE.sub(" ", sql)
+    starts = [part.strip() for part in code.split(";")]
+    return [name for name, pattern in kinds if any(re.match(pattern, start, flags=re.IGNORECASE) for start in starts)]
+
+
+def transaction_unsafe_statements(sql: str) -> list[str]:
+    """Which statements ``sql`` holds (at the start of one) that PostgreSQL refuses in a transaction block."""
+    return _statements_of(sql, _NOT_IN_A_TRANSACTION)
+
+
+def transaction_control_statements(sql: str) -> list[str]:
+    """Which transaction-control statements ``sql`` holds: they would split the file's one transaction."""
+    return _statements_of(sql, _TRANSACTION_CONTROL)
 
 
 def role_name_problem(name: object) -> str | None:
@@ -103,6 +156,20 @@ def init_sql_problems(s: InitSql) -> list[str]:
         problems.append(f"extra_sql: got {type(s.extra_sql).__name__}; expected SQL text")
     elif "\0" in s.extra_sql:
         problems.append("extra_sql: cannot hold a NUL character (psql stops reading there)")
+    else:
+        unsafe = transaction_unsafe_statements(s.extra_sql)
+        if unsafe:
+            problems.append(
+                f"extra_sql: {', '.join(unsafe)} cannot run in the init file, which is one transaction "
+                "(PostgreSQL refuses it inside a transaction block, so the first start would fail every time); "
+                "run it by hand after the first deploy"
+            )
+        control = transaction_control_statements(s.extra_sql)
+        if control:
+            problems.append(
+                f"extra_sql: {', '.join(control)} would split the init file's one transaction (a failure "
+                "half-way would leave part of it applied); leave transaction control to the file"
+            )
     return problems
 
 

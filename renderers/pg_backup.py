@@ -143,6 +143,21 @@ def rclone_env(s: BackupSettings, access_key: str, secret_key: str) -> list[str]
         f"{p}FORCE_PATH_STYLE=true",
         # The bucket exists (the ObjectStore component makes it): never try to create it (no_check_bucket).
         f"{p}NO_CHECK_BUCKET=true",
+        # What OCI's S3 compatibility API has been reported to refuse from newer AWS SDKs (aws-chunked uploads,
+        # CRC32 request checksums; components/object_store.py OCI_S3_CLIENT_ENV) rclone does not send with these.
+        # Each is what v1.75.0 already picks for provider Other, written out so that an image bump cannot change
+        # it unseen; that is why they are set on every target (versitygw sees exactly what it saw before):
+        # - no data integrity protections: RequestChecksumCalculation and ResponseChecksumValidation become
+        #   WhenRequired, so no CRC32 on requests that do not demand one and no checksum trailer (s3.go:607-612,
+        #   :1603-1606, default false :1804);
+        f"{p}USE_DATA_INTEGRITY_PROTECTIONS=false",
+        # - a single-part PutObject signs UNSIGNED-PAYLOAD over TLS and sends the body as is, never aws-chunked
+        #   (s3.go:581-591, :4775-4779, default true :1811);
+        f"{p}USE_UNSIGNED_PAYLOAD=true",
+        # - files over upload_cutoff (200 MiB) go up in parts, which OCI's S3 API offers (s3.go:739-749, :1807).
+        f"{p}USE_MULTIPART_UPLOADS=true",
+        # Retention's purge deletes one DeleteObject per object (Object.Remove,
+        # s3.go:5172-5192): rclone's s3 backend never sends DeleteObjects, whose checksum no setting can drop.
     ]
 
 
@@ -371,7 +386,25 @@ def fetch_script() -> str:
     ]) + "\n"
 
 
+# $0 of the restore's own shell: what its error messages and `ps` call it.
+RESTORE_JOB = "database-restore"
+
+
 def restore_command(
+    s: BackupSettings, *, container: str, uploader: str, database: str, stamp: str | None = None
+) -> str:
+    """One host command that runs ``restore_script`` in a shell of its own: `sh -c '<script>' database-restore`.
+
+    The README tells operators to ``eval "$(pulumi stack output databaseRestoreCommand)"``. Eval'd bare, the
+    script's ``set -eu``, its EXIT trap and its ``exit 1`` would act on the operator's own shell: any failure
+    would close an interactive shell or end the SSH session, and a success would leave ``set -eu`` and the trap
+    on in it. In a child ``sh`` they end with the restore; the operator's shell gets its exit status only.
+    """
+    script = restore_script(s, container=container, uploader=uploader, database=database, stamp=stamp)
+    return shlex.join(["sh", "-c", script, RESTORE_JOB])
+
+
+def restore_script(
     s: BackupSettings, *, container: str, uploader: str, database: str, stamp: str | None = None
 ) -> str:
     """Host shell lines that restore one database's dump (the newest complete backup, or `stamp`) into the

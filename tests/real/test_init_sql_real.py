@@ -127,15 +127,16 @@ def _settings() -> PostgresSettings:
                             listen_address="127.0.0.1", memory_limit_mb=256)
 
 
-def _initdb_d(root: Path, init: InitSql) -> Path:
+def _initdb_d(root: Path, text: str) -> Path:
     """/docker-entrypoint-initdb.d with the component's one upload, under its rendered name."""
     directory = root / "docker-entrypoint-initdb.d"
     directory.mkdir(exist_ok=True)
-    (directory / PurePosixPath(INIT_SQL_PATH).name).write_text(render_init_sql(init))
+    (directory / PurePosixPath(INIT_SQL_PATH).name).write_text(text)
     return directory
 
 
-def entrypoint_start(settings: PostgresSettings, root: Path, init: InitSql) -> tuple[str, Cluster]:
+def entrypoint_start(settings: PostgresSettings, root: Path, init: InitSql | None = None, *,
+                     rendered_file: str | None = None) -> tuple[str, Cluster]:
     """The entrypoint up to `exec postgres`: "initialised" or "skipped", and the cluster; InitFailed if the
     init files fail (the container would exit)."""
     cluster = Cluster(settings=settings, password=PASSWORD, root=root)
@@ -143,7 +144,7 @@ def entrypoint_start(settings: PostgresSettings, root: Path, init: InitSql) -> t
     # docker_setup_env: `if [ -s "$PGDATA/PG_VERSION" ]; then DATABASE_ALREADY_EXISTS='true'`.
     if version_file.is_file() and version_file.stat().st_size > 0:
         return "skipped", cluster
-    initdb_d = _initdb_d(root, init)
+    initdb_d = _initdb_d(root, rendered_file if rendered_file is not None else render_init_sql(init))
     cluster = init_cluster(settings, PASSWORD, root, initdb_args=INITDB_ARGS)
     _process_init_files(cluster, initdb_d)
     return "initialised", cluster
@@ -375,3 +376,28 @@ def test_a_changed_file_reaches_the_running_cluster_and_a_rerun_changes_nothing(
             assert _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT count(*) FROM init_runs")) == "2"
             broken = _apply(cluster, render_init_sql(InitSql(extra_sql="SELECT no_such_function();")), tmp_path)
             assert broken.returncode != 0 and "no_such_function" in broken.stderr, broken.stderr
+
+
+# One of each kind the loader refuses (renderers/init_sql._NOT_IN_A_TRANSACTION), with the server's own word.
+TRANSACTION_UNSAFE = [
+    "ALTER SYSTEM SET work_mem = '8MB';",
+    "CREATE DATABASE extra;",
+    "VACUUM;",
+    "CREATE TABLE t (a int); CREATE INDEX CONCURRENTLY t_a ON t (a);",
+]
+
+
+@pytest.mark.parametrize("statement", TRANSACTION_UNSAFE)
+def test_statements_the_loader_refuses_fail_the_real_first_start(statement: str) -> None:
+    """The refusal is the server's rule: in the rendered file each one stops the first start."""
+    from renderers.init_sql import transaction_unsafe_statements
+
+    assert transaction_unsafe_statements(statement), statement
+    with pytest.raises(ValueError, match="cannot run in the init file"):
+        InitSql(extra_sql=statement)
+    # Rendered as the file would be if the loader let it through: the SQL in place of a harmless placeholder.
+    rendered = render_init_sql(InitSql(extra_sql="SELECT 'placeholder';")).replace("SELECT 'placeholder';", statement)
+    with server_workdir() as root:
+        with pytest.raises(InitFailed) as failed:
+            entrypoint_start(_settings(), root, rendered_file=rendered)
+    assert "cannot run inside a transaction block" in failed.value.output, failed.value.output[-2000:]

@@ -157,3 +157,14 @@ def test_extra_buckets_apply_command_feeds_the_script_to_sh_in_the_container(con
     command = extra_buckets_apply_command(container)
     _syntax_ok(command)
     assert shlex.split(command) == ["exec", "docker", "exec", "-i", container, "sh", "-s"]
+
+
+
+@given(memory_mb=st.integers(min_value=128, max_value=1 << 20))
+def test_the_cache_is_always_written_out_before_it_refuses_writes(memory_mb):
+    """The size-triggered snapshot must fire below the cap at every memory limit (issue 17: <= 200 MB never did)."""
+    s = InfluxSettings(org="main", bucket="default", username="admin", memory_limit_mb=memory_mb)
+    assert 0 < s.cache_snapshot_memory_size <= s.cache_max_memory_size // 2
+    assert s.cache_snapshot_memory_size <= 25 << 20, "never later than upstream's default"
+    if memory_mb > 400:
+        assert s.cache_snapshot_memory_size == 25 << 20, "a large enough cache keeps upstream's default"

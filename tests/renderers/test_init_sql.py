@@ -116,3 +116,37 @@ def test_allow_list_is_the_contrib_extensions_every_supported_major_ships() -> N
     assert {"uuid-ossp", "pgcrypto", "pg_trgm", "citext", "hstore", "pg_stat_statements"} <= CONTRIB_EXTENSIONS
     # Removed in PostgreSQL 17; languages whose libraries the alpine image drops; always there anyway.
     assert not {"adminpack", "old_snapshot", "plperl", "plpython3u", "pltcl", "plpgsql"} & CONTRIB_EXTENSIONS
+
+
+@pytest.mark.parametrize("sql,found", [
+    ("ALTER SYSTEM SET work_mem = '8MB';", ["ALTER SYSTEM"]),
+    ("create table t (a int);\n  vacuum analyze t;", ["VACUUM"]),
+    ("CREATE UNIQUE INDEX CONCURRENTLY i ON t (a)", ["CREATE INDEX CONCURRENTLY"]),
+    ("REINDEX (VERBOSE) TABLE CONCURRENTLY t;", ["REINDEX ... CONCURRENTLY"]),
+    # Words inside literals, quoted identifiers, dollar quotes and comments are not statements.
+    ("SELECT 'ALTER SYSTEM'; -- vacuum\n/* create database x; */ SELECT \"vacuum\";", []),
+    ("DO $$ BEGIN RAISE NOTICE 'x'; END $$; DO $f$ BEGIN PERFORM 1; END; $f$;", []),
+    ("SELECT E'it\\'s; VACUUM';", []),
+])
+def test_transaction_unsafe_statements_are_found_only_where_they_are_statements(sql, found):
+    from renderers.init_sql import transaction_unsafe_statements
+
+    assert transaction_unsafe_statements(sql) == found
+
+
+@pytest.mark.parametrize("sql", ["COMMIT;", "CREATE TABLE t (a int); BEGIN;", "rollback"])
+def test_transaction_control_in_extra_sql_is_refused(sql):
+    with pytest.raises(ValueError, match="would split the init file's one transaction"):
+        InitSql(extra_sql=sql)
+
+
+def test_alter_system_in_init_sql_is_refused_by_the_loader_naming_the_key():
+    from config import ConfigError, parse_stack_config
+    from tests import harness
+
+    values = harness.stack_config_as_user_sets_it("dev")
+    values[f"{harness.PROJECT}:database"] = {**values[f"{harness.PROJECT}:database"], "initSql": "ALTER SYSTEM SET work_mem = '8MB';"}
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(harness.raw_config(values))
+    messages = [str(p) for p in caught.value.problems]
+    assert any(m.startswith(f"{harness.PROJECT}:database.initSql") and "ALTER SYSTEM" in m for m in messages), messages

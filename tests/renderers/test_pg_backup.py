@@ -41,7 +41,9 @@ from renderers.pg_backup import (
     dump_once_script,
     fetch_script,
     rclone_env,
+    RESTORE_JOB,
     restore_command,
+    restore_script,
     upload_command,
     upload_healthcheck,
     upload_loop_script,
@@ -116,7 +118,11 @@ def test_every_script_is_valid_sh_and_each_loop_runs_its_own_once_script(s: Back
 def test_restore_command_is_valid_sh_and_fetches_through_the_uploader(
     s: BackupSettings, container: str, uploader: str, database: str, stamp: str | None
 ) -> None:
-    command = restore_command(s, container=container, uploader=uploader, database=database, stamp=stamp)
+    wrapped = restore_command(s, container=container, uploader=uploader, database=database, stamp=stamp)
+    _syntax_ok(wrapped)
+    command = restore_script(s, container=container, uploader=uploader, database=database, stamp=stamp)
+    # One command: the script in a shell of its own, so `eval` never runs its set -eu, trap or exit in the caller's.
+    assert shlex.split(wrapped) == ["sh", "-c", command, RESTORE_JOB]
     _syntax_ok(command)
     fetch_part = command.partition("trap 'rm -f \"$dump\"' EXIT\n")[2].partition("\nif ! docker exec -i ")[0]
     assert shlex.split(fetch_part) == [
@@ -152,6 +158,11 @@ def test_images_and_env_names_are_what_rclone_reads() -> None:
         "RCLONE_CONFIG_OFFSITE_SECRET_ACCESS_KEY": "SK",
         "RCLONE_CONFIG_OFFSITE_FORCE_PATH_STYLE": "true",
         "RCLONE_CONFIG_OFFSITE_NO_CHECK_BUCKET": "true",
+        # What OCI's S3 API takes (renderers/pg_backup.py rclone_env): checksums only where an operation demands
+        # one, no aws-chunked bodies, multipart above the cutoff.
+        "RCLONE_CONFIG_OFFSITE_USE_DATA_INTEGRITY_PROTECTIONS": "false",
+        "RCLONE_CONFIG_OFFSITE_USE_UNSIGNED_PAYLOAD": "true",
+        "RCLONE_CONFIG_OFFSITE_USE_MULTIPART_UPLOADS": "true",
     }
     assert dump_env("pw") == ["PGPASSWORD=pw"]
     assert BASE.base == "backup:app-backups/postgres"

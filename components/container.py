@@ -29,6 +29,25 @@ class Healthcheck:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ImageBuild:
+    """Build the image on the target's engine from a Dockerfile in this repository, instead of pulling it.
+
+    The docker provider tars ``context`` on the machine running Pulumi and builds it on the engine
+    it talks to (over SSH on a VM), then finds the built image by its name: docker_image's
+    ``build`` block (internal/provider/resource_docker_image_funcs.go resourceDockerImageCreate,
+    buildImage, findImage@v4.5.0; every build field is force-new, resource_docker_image.go).
+    ``context`` is relative to the project directory: the engine starts provider plugins there
+    (sdk/go/common/resource/plugin/plugin.go:599 ``cmd.Dir = pwd`` with ctx.Pwd,
+    provider_plugin.go:287@v3.259.0), so the state holds the same text on every teammate's checkout.
+    The image name must change with what the build produces (pinned versions in the tag): the
+    name is what makes a new image, and with it a new container.
+    """
+
+    context: str
+    args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
 class ContainerSpec:
     image: str  # repository:tag[@digest]; never "latest" (config validation guarantees it)
     alias: str  # how sibling containers reach it on a bridge network
@@ -49,6 +68,7 @@ class ContainerSpec:
     # Uploads written at creation only; later content reaches the running container another way
     # (the gateway reloads its Caddyfile in place instead of being replaced).
     uploads_first_boot_only: bool = False
+    build: ImageBuild | None = None  # None: pull ``image``
 
 
 def docker_cpus(cpus: float) -> str:
@@ -97,10 +117,14 @@ def run_container(
     depends_on: Sequence[pulumi.Resource] = (),
 ) -> docker.Container:
     """Create ``<name>-image`` and the ``<name>`` container, children of ``parent``."""
+    build = spec.build
     image = docker.RemoteImage(
         f"{name}-image",
         name=spec.image,
         platform=platform,
+        build=docker.RemoteImageBuildArgs(context=build.context, build_args=dict(build.args), platform=platform)
+        if build is not None
+        else None,
         # Other stacks or a rollback may still use the image; removing it gains nothing.
         keep_locally=True,
         opts=pulumi.ResourceOptions(parent=parent),

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
+from components.container import ContainerSpec, Healthcheck, ImageBuild, image_ref, data_volume, run_container
 from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork, PublishedPort
 from renderers.caddyfile import (
@@ -18,6 +18,7 @@ from renderers.caddyfile import (
     reload_command,
     render_caddyfile,
 )
+from renderers.turn_tls import CADDY_L4_MODULE, CADDY_L4_VERSION, GATEWAY_L4_BUILD_CONTEXT, gateway_l4_image
 
 TYPE = "backing-services:index:Gateway"
 
@@ -36,6 +37,10 @@ class GatewayArgs:
     media_upstream: pulumi.Input[str] | None = None
     media_subdomain: str = "livekit"
     hsts_max_age_seconds: int = 31_536_000
+    # TURN/TLS shares https_port by SNI (renderers/turn_tls.py): both or neither. The upstream is
+    # LiveKit's plain-TCP TURN listener at the host's own non-loopback address.
+    turn_domain: pulumi.Input[str] | None = None
+    turn_upstream: pulumi.Input[str] | None = None
     memory_mb: int = 256
     cpus: float = 1.0
     platform: str | None = None
@@ -47,8 +52,12 @@ class Gateway(pulumi.ComponentResource):
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
 
+        if (args.turn_domain is None) != (args.turn_upstream is None):
+            raise ValueError(f"{name}: turn_domain and turn_upstream go together")
+        turn_tls = args.turn_domain is not None
+
         def caddy_config(values: list) -> CaddyConfig:
-            domain, media_upstream = values
+            domain, media_upstream, turn_domain, turn_upstream = values
             return CaddyConfig(
                 domain=domain,
                 tls=args.tls,
@@ -60,9 +69,11 @@ class Gateway(pulumi.ComponentResource):
                 media_subdomain=args.media_subdomain,
                 media_upstream=media_upstream,
                 hsts_max_age_seconds=args.hsts_max_age_seconds,
+                turn_domain=turn_domain,
+                turn_upstream=turn_upstream,
             )
 
-        config = pulumi.Output.all(args.domain, args.media_upstream).apply(caddy_config)
+        config = pulumi.Output.all(args.domain, args.media_upstream, args.turn_domain, args.turn_upstream).apply(caddy_config)
         # Certificates and ACME account keys live in /data: losing them means re-issuing and rate limits.
         certificates = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         self.caddyfile = config.apply(render_caddyfile)
@@ -70,7 +81,18 @@ class Gateway(pulumi.ComponentResource):
         self.container = run_container(
             container_name,
             ContainerSpec(
-                image=image_ref("caddy", args.version, "alpine"),
+                # The official image has no layer4 module; with TURN/TLS the same release is built with it.
+                image=gateway_l4_image(args.version) if turn_tls else image_ref("caddy", args.version, "alpine"),
+                build=ImageBuild(
+                    context=GATEWAY_L4_BUILD_CONTEXT,
+                    args={
+                        "CADDY_RELEASE": args.version,
+                        "CADDY_L4_MODULE": CADDY_L4_MODULE,
+                        "CADDY_L4_VERSION": CADDY_L4_VERSION,
+                    },
+                )
+                if turn_tls
+                else None,
                 alias="gateway",
                 uploads={CADDYFILE_PATH: self.caddyfile},
                 healthcheck=Healthcheck(
@@ -108,4 +130,10 @@ class Gateway(pulumi.ComponentResource):
         self.url = pulumi.Output.format("https://{0}{1}", args.domain, port_suffix)
         self.health_url = pulumi.Output.format("{0}/health", self.url)
         self.media_url = pulumi.Output.format("wss://{0}.{1}{2}", args.media_subdomain, args.domain, port_suffix)
-        self.register_outputs({"url": self.url, "healthUrl": self.health_url, "mediaUrl": self.media_url})
+        outputs = {"url": self.url, "healthUrl": self.health_url, "mediaUrl": self.media_url}
+        self.turn_tls_url = None
+        if turn_tls:
+            # What LiveKit hands clients (roommanager.go iceServersForParticipant@v1.13.5), for checks.
+            self.turn_tls_url = pulumi.Output.format("turns:{0}:{1}?transport=tcp", args.turn_domain, args.https_port)
+            outputs["turnTlsUrl"] = self.turn_tls_url
+        self.register_outputs(outputs)

@@ -39,7 +39,11 @@ class MediaServerArgs:
     memory_mb: int = 1024
     cpus: float = 2.0
     use_external_ip: bool = False
+    # The address advertised in ICE candidates; when set, no STUN lookup (renderers/livekit.LiveKitServerConfig).
+    node_ip: str | None = None
     loopback_candidate: bool = False
+    # The TURN/TLS name clients use on 443; with ports.turn_tls_port (renderers/turn_tls.py).
+    turn_domain: pulumi.Input[str] | None = None
     egress_enabled: bool = True
     egress_version: str = "v1.14.1"
     egress_memory_mb: int = 2048
@@ -63,7 +67,7 @@ class MediaServer(pulumi.ComponentResource):
         bind = (args.network.bind_address,) if args.network.bind_address != ANY else ()
 
         def livekit_config(values: list[str]) -> LiveKitServerConfig:
-            key, secret, redis_address, redis_password = values
+            key, secret, redis_address, redis_password, turn_domain = values
             return LiveKitServerConfig(
                 ports=ports,
                 api_key=key,
@@ -71,11 +75,13 @@ class MediaServer(pulumi.ComponentResource):
                 redis_address=redis_address,
                 redis_password=redis_password,
                 bind_addresses=bind,
-                use_external_ip=args.use_external_ip,
+                use_external_ip=args.use_external_ip and args.node_ip is None,
+                node_ip=args.node_ip,
                 enable_loopback_candidate=args.loopback_candidate,
+                turn_domain=turn_domain,
             )
 
-        livekit_env = pulumi.Output.all(api_key, api_secret, args.redis_address, args.redis_password).apply(
+        livekit_env = pulumi.Output.all(api_key, api_secret, args.redis_address, args.redis_password, args.turn_domain).apply(
             lambda values: [f"{LIVEKIT_CONFIG_ENV}={render_livekit_yaml(livekit_config(values))}"]
         )
         published = [
@@ -145,7 +151,14 @@ class MediaServer(pulumi.ComponentResource):
             store.access_key,
             store.secret_key,
         )
-        env = values.apply(lambda v: [f"{EGRESS_CONFIG_ENV}={render_egress_yaml(egress_config(v))}"])
+        # The store's client settings (OCI: checksums only where required, components/object_store.py
+        # OCI_S3_CLIENT_ENV): Egress's S3 client is aws-sdk-go-v2 built by config.LoadDefaultConfig, which reads
+        # them (livekit/storage s3.go:133@078f23c; Egress v1.14.1 pins a later commit, go.mod:28). Its config
+        # file has no checksum setting (storage config.go:47-65 S3Config); its uploads to *.oraclecloud.com already swap
+        # the SDK's checksum middleware for Content-MD5 (s3.go:199-210), and these cover every other request.
+        env = values.apply(
+            lambda v: [f"{EGRESS_CONFIG_ENV}={render_egress_yaml(egress_config(v))}", *store.client_env]
+        )
         return run_container(
             f"{name}-egress",
             ContainerSpec(

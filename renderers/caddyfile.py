@@ -13,6 +13,8 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
+from renderers.turn_tls import layer4_server_options, turn_site
+
 LETSENCRYPT_STAGING_DIRECTORY = "https://acme-staging-v02.api.letsencrypt.org/directory"
 HEALTH_PATH = "/health"
 HEALTH_BODY = "OK"
@@ -259,6 +261,9 @@ class CaddyConfig:
     health_port: int = HEALTH_PORT
     hsts_max_age_seconds: int = 31536000
     admin_socket: str = ADMIN_SOCKET
+    # TURN over TLS on https_port, routed by SNI to turn_upstream (renderers/turn_tls.py); both or neither.
+    turn_domain: str | None = None
+    turn_upstream: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.domain, str) or not _is_hostname(self.domain):
@@ -295,6 +300,17 @@ class CaddyConfig:
             raise ValueError(f"media_subdomain makes an invalid hostname: {self.media_domain!r}")
         if self.media_upstream is not None:
             _check_upstream("media_upstream", self.media_upstream)
+        if (self.turn_domain is None) != (self.turn_upstream is None):
+            raise ValueError("turn_domain and turn_upstream go together: TURN/TLS needs both, or neither")
+        if self.turn_domain is not None:
+            if not isinstance(self.turn_domain, str) or not _is_hostname(self.turn_domain):
+                raise ValueError(f"turn_domain must be a lower-case hostname, got {self.turn_domain!r}")
+            if self.turn_domain in (self.domain, self.media_domain):
+                raise ValueError(
+                    f"turn_domain must differ from the main and media domains: SNI is all that tells "
+                    f"TURN/TLS from HTTPS on port {self.https_port}, got {self.turn_domain!r}"
+                )
+            _check_upstream("turn_upstream", self.turn_upstream)
         max_age = self.hsts_max_age_seconds
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
             raise ValueError(f"hsts_max_age_seconds must be a non-negative integer, got {max_age!r}")
@@ -326,6 +342,8 @@ def _global_options(cfg: CaddyConfig) -> list[str]:
         # A container has no trust store worth touching; clients get the root
         # from Caddy's data dir instead.
         lines += ["\tlocal_certs", "\tskip_install_trust"]
+    if cfg.turn_domain is not None:
+        lines += layer4_server_options(https_port=cfg.https_port, turn_domain=cfg.turn_domain, turn_upstream=cfg.turn_upstream)
     return lines + ["}"]
 
 
@@ -467,6 +485,8 @@ def render_caddyfile(cfg: CaddyConfig) -> str:
     blocks = [_global_options(cfg), _security_headers(cfg), _main_site(cfg)]
     if cfg.media_upstream is not None:
         blocks.append(_media_site(cfg))
+    if cfg.turn_domain is not None:
+        blocks.append(turn_site(cfg.turn_domain))
     blocks.append(_health_site(cfg))
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
 

@@ -41,6 +41,7 @@ mounted. Upstream facts this module relies on (livekit v1.13.5, egress v1.14.1):
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,12 @@ EGRESS_RECOMMENDED_MEMORY_MIB = 4096
 MIN_API_SECRET_LENGTH = 32
 
 _LOG_LEVELS = frozenset({"debug", "info", "warn", "error"})
+_TURN_DOMAIN_RE = re.compile(r"(?i)[a-z0-9-]+(\.[a-z0-9-]+)+\.?")
+
+
+def is_valid_turn_domain(domain: str) -> bool:
+    """LiveKit refuses to start on a TURN domain outside this pattern (pkg/service/utils.go IsValidDomain@v1.13.5)."""
+    return _TURN_DOMAIN_RE.fullmatch(domain) is not None
 
 
 def _require_text(name: str, value: str) -> None:
@@ -140,8 +147,14 @@ class LiveKitServerConfig:
     node_ip: str | None = None
     enable_loopback_candidate: bool = False
     log_level: str = "info"
+    # The name clients reach TURN/TLS by on 443 (renderers/turn_tls.py); with ports.turn_tls_port only.
+    turn_domain: str | None = None
 
     def __post_init__(self) -> None:
+        if (self.turn_domain is None) != (self.ports.turn_tls_port is None):
+            raise ValueError("turn_domain and ports.turn_tls_port go together: TURN/TLS needs both, or neither")
+        if self.turn_domain is not None and not is_valid_turn_domain(self.turn_domain):
+            raise ValueError(f"turn_domain must be a DNS name with at least one dot, got {self.turn_domain!r}")
         _require_text("api_key", self.api_key)
         _require_text("api_secret", self.api_secret)
         if len(self.api_secret) < MIN_API_SECRET_LENGTH:
@@ -176,16 +189,20 @@ def _rtc_section(cfg: LiveKitServerConfig) -> dict[str, Any]:
     return rtc
 
 
-def _turn_section(ports: MediaPorts) -> dict[str, Any]:
-    if ports.turn_udp_port is None:
+def _turn_section(ports: MediaPorts, turn_domain: str | None) -> dict[str, Any]:
+    if ports.turn_udp_port is None and ports.turn_tls_port is None:
         return {"enabled": False}
-    return {
-        "enabled": True,
-        "udp_port": ports.turn_udp_port,
-        # Rendered, not left to LiveKit's default, so both firewalls open exactly what it allocates from.
-        "relay_range_start": ports.turn_relay_range_start,
-        "relay_range_end": ports.turn_relay_range_end,
-    }
+    turn: dict[str, Any] = {"enabled": True}
+    if ports.turn_udp_port is not None:
+        turn["udp_port"] = ports.turn_udp_port
+    if ports.turn_tls_port is not None:
+        # TLS ends at the gateway on 443; LiveKit listens in plain TCP here (pkg/service/turn.go
+        # NewTurnServer@v1.13.5: net.Listen with external_tls) and advertises turns:<domain>:443.
+        turn |= {"domain": turn_domain, "tls_port": ports.turn_tls_port, "external_tls": True}
+    # Rendered, not left to LiveKit's default, so both firewalls open exactly what it allocates from.
+    turn["relay_range_start"] = ports.turn_relay_range_start
+    turn["relay_range_end"] = ports.turn_relay_range_end
+    return turn
 
 
 def render_livekit_yaml(cfg: LiveKitServerConfig) -> str:
@@ -196,7 +213,7 @@ def render_livekit_yaml(cfg: LiveKitServerConfig) -> str:
     document["rtc"] = _rtc_section(cfg)
     document["redis"] = {"address": cfg.redis_address, "password": cfg.redis_password}
     document["keys"] = {cfg.api_key: cfg.api_secret}
-    document["turn"] = _turn_section(cfg.ports)
+    document["turn"] = _turn_section(cfg.ports, cfg.turn_domain)
     document["logging"] = {"level": cfg.log_level}
     return _dump(document)
 

@@ -92,6 +92,14 @@ class MediaPorts:
     turn_udp_port: int | None = 3478
     turn_relay_range_start: int = 30000
     turn_relay_range_end: int = 40000
+    # LiveKit's TURN listener behind the gateway's SNI route (renderers/turn_tls.py): reached only
+    # from the host itself, so no firewall opens it; clients use TURN/TLS on the HTTPS port.
+    turn_tls_port: int | None = None
+
+    @property
+    def turn_enabled(self) -> bool:
+        """LiveKit's TURN runs, over UDP, TLS or both; either way it allocates relays in the relay range."""
+        return self.turn_udp_port is not None or self.turn_tls_port is not None
 
 
 def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 443) -> tuple[PortRule, ...]:
@@ -109,6 +117,8 @@ def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 
     ]
     if media.turn_udp_port is not None:
         rules.append(udp(media.turn_udp_port, media.turn_udp_port, TURN_UDP_PURPOSE))
+    if media.turn_enabled:
+        # Relays are UDP whichever way the client reached TURN, TLS on 443 included.
         rules.append(udp(media.turn_relay_range_start, media.turn_relay_range_end, TURN_RELAY_PURPOSE))
     if media.udp_mux_port is not None:
         rules.append(udp(media.udp_mux_port, media.udp_mux_port, MEDIA_MUX_PURPOSE))
@@ -122,6 +132,7 @@ def _exposed_media_ports(media: MediaPorts) -> list[tuple[str, int, int]]:
     exposed = [("tcp_port", media.tcp_port, media.tcp_port)]
     if media.turn_udp_port is not None:
         exposed.append(("turn_udp_port", media.turn_udp_port, media.turn_udp_port))
+    if media.turn_enabled:
         exposed.append(
             ("turn_relay_range_start..turn_relay_range_end", media.turn_relay_range_start, media.turn_relay_range_end)
         )
@@ -150,17 +161,27 @@ def media_port_problems(media: MediaPorts, *, reserved: Mapping[int, str]) -> li
         problems.append(
             f"udp_range_start ({media.udp_range_start}) is greater than udp_range_end ({media.udp_range_end})"
         )
-    if media.turn_udp_port is not None and media.turn_relay_range_start > media.turn_relay_range_end:
+    if media.turn_enabled and media.turn_relay_range_start > media.turn_relay_range_end:
         problems.append(
             f"turn_relay_range_start ({media.turn_relay_range_start}) is greater than "
             f"turn_relay_range_end ({media.turn_relay_range_end})"
         )
-    for name, first, last in [("signal_port", media.signal_port, media.signal_port), *exposed]:
+    private = [("signal_port", media.signal_port, media.signal_port)]
+    if media.turn_tls_port is not None:
+        private.append(("turn_tls_port", media.turn_tls_port, media.turn_tls_port))
+    for name, first, last in [*private, *exposed]:
         for port in sorted({first, last}):
             if not MEDIA_PORT_MIN <= port <= MEDIA_PORT_MAX:
                 problems.append(f"{name}: port {port} is outside {MEDIA_PORT_MIN}..{MEDIA_PORT_MAX}")
 
     taken = {**_ALWAYS_TAKEN, media.signal_port: "LiveKit signal (signal_port)", **reserved}
+    if media.turn_tls_port is not None:
+        port = media.turn_tls_port
+        if port in taken:
+            problems.append(f"turn_tls_port ({port}) is already used by {taken[port]}")
+        for name, first, last in exposed:
+            if first <= port <= last:
+                problems.append(f"turn_tls_port ({port}) is inside {_describe(name, first, last)}")
     for name, first, last in exposed:
         for port, holder in sorted(taken.items()):
             if first <= port <= last:

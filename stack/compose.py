@@ -13,7 +13,7 @@ from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
 from components.time_series import TimeSeries, TimeSeriesArgs
-from config.derived import media_ports
+from config.derived import media_ports, turn_tls_domain
 from config.model import StackConfig
 from renderers.caddyfile import Route
 from targets.base import Target
@@ -109,6 +109,10 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
 
     media = None
     m = cfg.media_server
+    turn_domain = turn_upstream = None
+    if m.enabled and m.turn_tls.enabled:
+        turn_domain = target.domain.apply(lambda domain: turn_tls_domain(cfg, domain))
+        turn_upstream = pulumi.Output.format("{0}:{1}", target.turn_tls_upstream_host, m.turn_tls.port)
     if m.enabled and cache is not None:
         egress_on = m.egress.enabled and object_store is not None
         media = MediaServer(
@@ -121,7 +125,9 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 redis_address=cache.internal_address,
                 redis_password=cache.password,
                 use_external_ip=target.media_use_external_ip,
+                node_ip=m.node_ip,
                 loopback_candidate=target.media_loopback_candidate,
+                turn_domain=turn_domain,
                 egress_enabled=egress_on,
                 egress_version=m.egress.version,
                 egress_memory_mb=m.egress.memory_mb,
@@ -151,6 +157,8 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
             media_upstream=media.signal_address if media is not None else None,
             media_subdomain=m.subdomain,
             hsts_max_age_seconds=gw.hsts_max_age_seconds,
+            turn_domain=turn_domain,
+            turn_upstream=turn_upstream,
             memory_mb=gw.memory_mb,
             cpus=gw.cpus,
             protect_data=cfg.protect_data,
@@ -181,6 +189,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 command=app.command,
                 env=app.env,
                 references=app_references(database, cache, object_store, media, gateway, analytics, time_series),
+                s3_client_env=object_store.s3.client_env if object_store is not None else (),
                 health_path=app.health_path,
                 memory_mb=app.memory_mb,
                 cpus=app.cpus,

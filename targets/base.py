@@ -57,4 +57,7 @@ class Target:
     # Where day-2 commands (password, Caddy reload, PostgreSQL major check) run.
     host_shell: HostShell
     extra_outputs: dict[str, pulumi.Input] = field(default_factory=dict)
+    # The host's own non-loopback address, where the gateway reaches LiveKit's TURN/TLS listener
+    # (renderers/turn_tls.py); None where TURN/TLS cannot run (docker).
+    turn_tls_upstream_host: pulumi.Input[str] | None = None
     oci_provider: pulumi.ProviderResource | None = None

@@ -68,4 +68,6 @@ def existing_host_target(cfg: StackConfig) -> Target:
         media_loopback_candidate=False,
         host_shell=machine.shell,
         extra_outputs={"hostAddress": host.address},
+        # The loader requires upstreamAddress when host.address is a name (config/checks.py).
+        turn_tls_upstream_host=cfg.media_server.turn_tls.upstream_address or host.address,
     )

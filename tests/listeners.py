@@ -43,7 +43,10 @@ def _livekit(inputs) -> set[Bind]:
     binds = {("tcp", doc["port"]), ("tcp", rtc["tcp_port"])}
     binds |= {("udp", rtc["udp_port"])} if "udp_port" in rtc else _span("udp", rtc["port_range_start"], rtc["port_range_end"])
     if turn["enabled"]:
-        binds |= {("udp", turn["udp_port"])} | _span("udp", turn["relay_range_start"], turn["relay_range_end"])
+        binds |= _span("udp", turn["relay_range_start"], turn["relay_range_end"])
+        binds |= {("udp", turn["udp_port"])} if "udp_port" in turn else set()
+        # TURN/TLS behind the gateway: a plain TCP listener (renderers/turn_tls.py).
+        binds |= {("tcp", turn["tls_port"])} if "tls_port" in turn else set()
     return binds
 
 
@@ -103,6 +106,9 @@ BY_SUFFIX = {
     "-clickhouse": _clickhouse,
     "-influxdb": _influxdb,
     "-app": _app,
+    # The backup jobs are loops around pg_dump and rclone copy: clients only, they bind nothing.
+    "-backup-dump": lambda inputs: set(),
+    "-backup-upload": lambda inputs: set(),
 }
 
 

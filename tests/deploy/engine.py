@@ -12,7 +12,8 @@ registration is carried out at once against the real engine, the way the provide
   (kreuzwerker/terraform-provider-docker internal/provider/resource_docker_container_funcs.go:40-630@v4.5.0);
 - docker:index/network:Network and Volume -> NetworkCreate / VolumeCreate;
 - docker:index/remoteImage:RemoteImage -> the local image of that exact name (findImage /
-  searchLocalImages in resource_docker_image_funcs.go@v4.5.0); with no registry, a missing one fails;
+  searchLocalImages in resource_docker_image_funcs.go@v4.5.0); with no registry, a missing one fails; with a
+  ``build`` block, first a build of its context on the engine (buildImage, the legacy builder's ImageBuild);
 - command:local:Command -> `interpreter + [create]` with stdin, as pulumi-command's local Create runs it;
 - command:remote:Command -> the same script over real SSH with the connection's user, host, port and
   private key, the host key checked (ssh_known_hosts);
@@ -278,6 +279,13 @@ class EngineMocks(pulumi.runtime.Mocks):
                                                         "CheckDuplicate": True, "Labels": {TEST_LABEL: "1"}})["Id"]
         elif typ == "docker:index/volume:Volume":
             rid = api.call("POST", "/volumes/create", {"Name": inputs["name"], "Labels": {TEST_LABEL: "1"}})["Name"]
+        elif typ == "docker:index/remoteImage:RemoteImage" and inputs.get("build"):
+            # Built on the engine from the repository's context: relative to the project directory, where
+            # the engine starts providers (components/container.ImageBuild).
+            build = inputs["build"]
+            rid = api.build(str(harness.ROOT / build["context"]), tag=inputs["name"], buildargs=build.get("buildArgs") or {},
+                            platform=build.get("platform"), labels={TEST_LABEL: "1"})
+            state |= {"imageId": rid, "repoDigest": ""}
         elif typ == "docker:index/remoteImage:RemoteImage":
             rid = api.image_id(inputs["name"])
             if rid is None:

@@ -87,3 +87,26 @@ def upload(container_id: str, path: str, content: bytes, mode: int) -> None:
 
 def inspect_container(name_or_id: str) -> dict | None:
     return call("GET", f"/containers/{quote(name_or_id, safe='')}/json", ok_missing=True)
+
+
+def build(context_dir: str, *, tag: str, buildargs: dict[str, str], platform: str | None = None,
+          labels: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """`docker build` of a directory, as the provider's legacy-builder path sends it (ImageBuild with the
+    context tarred, Tags, BuildArgs, Platform, Remove: resource_docker_image_funcs.go buildImage@v4.5.0);
+    the image's id. The engine streams JSON lines; one with "error" is the build failing."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(context_dir, arcname=".")
+    query = {"t": tag, "buildargs": json.dumps(buildargs), "rm": "1", "forcerm": "1", "labels": json.dumps(labels or {})}
+    if platform:
+        query["platform"] = platform
+    answer = call("POST", "/build", query=query, raw=buf.getvalue(), content_type="application/x-tar", timeout=timeout)
+    lines = [answer] if isinstance(answer, dict) else [json.loads(line) for line in str(answer or "").splitlines() if line.strip()]
+    errors = [line["error"] for line in lines if "error" in line]
+    if errors:
+        log = "".join(line.get("stream", "") for line in lines)
+        raise EngineError("POST", "/build", 200, f"{errors[-1]}\n{log[-3000:]}")
+    found = image_id(tag)
+    if found is None:
+        raise EngineError("POST", "/build", 200, f"no image {tag} after the build")
+    return found

@@ -79,7 +79,8 @@ def require_image(image: str) -> dict[str, Any]:
 
 
 def uses_of(builds: dict[str, pinned.Build], stack: str) -> list[tuple[str, pinned.Use]]:
-    return [(image, use) for image, build in builds.items() for use in build.uses if use.stack == stack]
+    # A build's base images run no container themselves: tests/deploy/test_turn_tls_deploy.py runs what is built from them.
+    return [(image, use) for image, build in builds.items() for use in build.uses if use.stack == stack and not use.build_base]
 
 
 def use_of(builds: dict[str, pinned.Build], stack: str, container: str) -> tuple[str, pinned.Use]:
@@ -275,10 +276,15 @@ def test_every_pinned_image_is_built(engine, builds):
 
 
 STACKS = ["dev", "cleanmatex-docker", "homeiq-docker", "meeting-docker", "ozmirror-pi", "triton-docker"]
+# Stacks whose images are built here but whose containers this lab cannot run, and who runs them instead.
+RUN_ELSEWHERE = {
+    "turn-tls-host": "tests/deploy/test_turn_tls_deploy.py, on real host networking: its LiveKit reaches Redis on "
+    "the host's loopback, which this lab's bridge network does not give it",
+}
 
 
 def test_the_stacks_here_are_every_docker_target_stack(evaluated):
-    assert sorted(stack for stack, _ in evaluated) == sorted(STACKS)
+    assert sorted(stack for stack, _ in evaluated) == sorted([*STACKS, *RUN_ELSEWHERE])
 
 
 @pytest.mark.parametrize("stack", STACKS)

@@ -124,6 +124,10 @@ IMAGE = ResourceFacts(
         # (resource_docker_image_funcs.go:343-378): only a new name reliably pulls.
         "platform": Fact(REPLACE, _src("resource_docker_image.go:90-96")),
         "keepLocally": Fact("update", _src("resource_docker_image.go:55-59; funcs 187-192")),
+        # A set of one block whose every field is force-new (context 344-348, build_args 285-289,
+        # platform 428-432); Read never touches it (resource_docker_image_funcs.go:103-132), so it
+        # reads back as sent. A changed build replaces the image, and the new image ID the container.
+        "build": Fact(REPLACE, _src("resource_docker_image.go:76-82")),
     },
 )
 

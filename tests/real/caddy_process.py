@@ -7,6 +7,7 @@ machine's real home.
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import os
 import shutil
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderers.caddyfile import CaddyConfig
+from renderers.caddyfile import CaddyConfig, reload_script
 
 from .processes import free_tcp_ports, stop_process, wait_until_ready
 
@@ -69,11 +70,12 @@ class RunningCaddy:
 
 
 @contextmanager
-def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool]) -> Iterator[RunningCaddy]:
+def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool], binary: str | None = None) -> Iterator[RunningCaddy]:
     """Run ``caddy run`` on ``home``/Caddyfile until the block exits.
 
     ``ready`` is polled until it returns True; startup failing or taking longer
-    than STARTUP_TIMEOUT_S fails with Caddy's own log in the message.
+    than STARTUP_TIMEOUT_S fails with Caddy's own log in the message. ``binary``: another
+    Caddy build (the gateway's with caddy-l4) instead of the test venv's.
     """
     home.mkdir(parents=True, exist_ok=True)
     config_path = home / "Caddyfile"
@@ -85,7 +87,7 @@ def running_caddy(caddyfile: str, home: Path, *, ready: Callable[[], bool]) -> I
     env = {**caddy_env(home), "CADDY_ADMIN": f"127.0.0.1:{admin_port}"}
     with log_path.open("w") as log:
         proc = subprocess.Popen(
-            [caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(config_path)],
+            [binary or caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(config_path)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:
@@ -225,3 +227,28 @@ def handlers(node: object) -> Iterator[dict]:
     elif isinstance(node, list):
         for value in node:
             yield from handlers(value)
+
+
+def busybox_bin(bindir: Path, caddy: str) -> Path:
+    """A PATH directory of busybox applets plus ``caddy``: the tool set of the alpine image."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise AssertionError("busybox not installed (apt-get install busybox): the reload script must run on busybox as in the image")
+    bindir.mkdir(parents=True, exist_ok=True)
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if "/" not in applet:
+            (bindir / applet).symlink_to(busybox)
+    (bindir / "caddy").symlink_to(caddy)
+    return bindir
+
+
+def run_reload_script(caddy: RunningCaddy, home: Path, bindir: Path, caddyfile: str,
+                      *, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """The rendered in-container reload script on the new Caddyfile, under busybox, as `docker exec -i` runs it."""
+    return subprocess.run(
+        [bindir / "sh", "-c", reload_script(caddyfile_path=str(caddy.config))],
+        input=base64.b64encode(caddyfile.encode()).decode() + "\n",
+        env={**caddy_env(home), "PATH": str(bindir)},
+        capture_output=True, text=True, timeout=timeout_s, check=False,
+    )

@@ -13,11 +13,9 @@ would be shared by every run on this machine.
 """
 from __future__ import annotations
 
-import base64
 import http.client
 import json
 import os
-import shutil
 import socket
 import stat
 import subprocess
@@ -33,7 +31,6 @@ from renderers.caddyfile import (
     CaddyConfig,
     Route,
     reload_command,
-    reload_script,
     render_caddyfile,
 )
 
@@ -51,6 +48,8 @@ from .caddy_process import (
     listening_tcp_ports,
     running_caddy,
     tls_socket,
+    busybox_bin as make_busybox_bin,
+    run_reload_script,
 )
 from .caddy_stubs import Gate, echo_body, echo_server
 from .caddy_websocket import ECHO_PREFIX, OP_TEXT, websocket_echo_server, websocket_exchange, websocket_open
@@ -83,16 +82,7 @@ class Reloadable:
 @pytest.fixture(scope="module")
 def busybox_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A PATH directory of busybox applets plus caddy: the tool set of the alpine image."""
-    busybox = shutil.which("busybox")
-    if busybox is None:
-        pytest.fail("busybox not installed (apt-get install busybox): the reload script must run on busybox as in the image")
-    bindir = tmp_path_factory.mktemp("busybox-bin")
-    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
-    for applet in applets:
-        if "/" not in applet:
-            (bindir / applet).symlink_to(busybox)
-    (bindir / "caddy").symlink_to(caddy_binary())
-    return bindir
+    return make_busybox_bin(tmp_path_factory.mktemp("busybox-bin"), caddy_binary())
 
 
 def _routes(up: Upstreams, *, new_route: bool = False) -> tuple[Route, ...]:
@@ -133,12 +123,7 @@ def reloadable(tmp_path_factory: pytest.TempPathFactory, busybox_bin: Path) -> I
 def _reload(r: Reloadable, cfg_or_text: CaddyConfig | str) -> subprocess.CompletedProcess[str]:
     """Run the rendered in-container script on the new Caddyfile, as `docker exec -i` would."""
     text = cfg_or_text if isinstance(cfg_or_text, str) else render_caddyfile(cfg_or_text)
-    return subprocess.run(
-        [r.busybox_bin / "sh", "-c", reload_script(caddyfile_path=str(r.caddy.config))],
-        input=base64.b64encode(text.encode()).decode() + "\n",
-        env={**caddy_env(r.gw.home), "PATH": str(r.busybox_bin)},
-        capture_output=True, text=True, timeout=RELOAD_TIMEOUT_S, check=False,
-    )
+    return run_reload_script(r.caddy, r.gw.home, r.busybox_bin, text, timeout_s=RELOAD_TIMEOUT_S)
 
 
 def _refused(port: int) -> bool:

@@ -19,6 +19,11 @@ def http_healthcheck(port: int, path: str) -> tuple[str, ...]:
     return ("CMD-SHELL", f"wget -q -O /dev/null {url} || curl -fsS -o /dev/null {url}")
 
 
+def store_client_env(env: Mapping[str, str], client_env: Sequence[str]) -> list[str]:
+    """The store's client settings an app does not set itself: a value in apps[].env wins."""
+    return [entry for entry in client_env if entry.split("=", 1)[0] not in env]
+
+
 @dataclass(frozen=True, kw_only=True)
 class AppArgs:
     network: ContainerNetwork
@@ -27,6 +32,9 @@ class AppArgs:
     command: Sequence[str] = ()
     env: Mapping[str, str] = field(default_factory=dict)  # values may hold ${service.output} references
     references: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)  # what those resolve to
+    # The object store's client settings (S3Endpoint.client_env), given to an app that references `${s3.*}`:
+    # that app talks to the store with whatever AWS SDK it has, and the AWS_* names are the SDKs' shared ones.
+    s3_client_env: Sequence[str] = ()
     health_path: str = "/health"
     memory_mb: int = 256
     cpus: float = 0.5
@@ -39,7 +47,8 @@ class App(pulumi.ComponentResource):
         used = sorted({ref for value in args.env.values() for ref in references(value)})
         values = pulumi.Output.all(**{ref: args.references[ref] for ref in used})
         # Always secret: a reference may carry a password, and literal values may be credentials too.
-        env = pulumi.Output.secret(values.apply(lambda resolved: resolve_env(args.env, resolved)))
+        client_env = store_client_env(args.env, args.s3_client_env) if any(r.startswith("s3.") for r in used) else []
+        env = pulumi.Output.secret(values.apply(lambda resolved: [*client_env, *resolve_env(args.env, resolved)]))
         self.container = run_container(
             f"{name}-app",
             ContainerSpec(

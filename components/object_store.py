@@ -34,6 +34,9 @@ class S3Endpoint:
     access_key: pulumi.Output[str]
     secret_key: pulumi.Output[str]
     path_style: bool
+    # Environment every S3 client that talks to this store gets (Egress, apps): what the store needs of the
+    # AWS SDKs beyond endpoint, region and keys. Empty for versitygw, which accepts the SDKs' defaults.
+    client_env: tuple[str, ...] = ()
 
 
 class ObjectStoreBackend(Protocol):
@@ -113,6 +116,36 @@ def s3_access_statements(group: str, compartment_id: str, buckets: tuple[str, ..
     return [f"Allow group {group} to read buckets {where}", f"Allow group {group} to manage objects {where}"]
 
 
+# OCI's S3 compatibility API has been reported refusing what newer AWS SDKs send by default: a CRC32 request
+# checksum on every operation that allows one, which on uploads travels in the trailer of an aws-chunked
+# (streaming) body, and CRC32 on DeleteObjects (activepieces/activepieces#14110, 2026-07). "when_required" is
+# the SDKs' shared setting for "a checksum only where the operation demands one" (AWS SDKs and Tools reference,
+# "Data integrity protections"): PutObject and UploadPart then go out as plain bodies without a trailer.
+# aws-sdk-go-v2 reads both variables in LoadDefaultConfig (config/env_config.go awsRequestChecksumCalculation,
+# awsResponseChecksumValidation), which Egress's S3 client goes through (livekit/storage s3.go:133), and the
+# JS v3, Python (botocore >= 1.36) and Java v2 SDKs read them too. They do not help an operation that demands a
+# checksum, DeleteObjects: Egress only uploads, rclone deletes one object at a time (pg_backup.rclone_env); an
+# app that batch-deletes must be tried against a real bucket (README "Object storage").
+OCI_S3_CLIENT_ENV = (
+    "AWS_REQUEST_CHECKSUM_CALCULATION=when_required",
+    "AWS_RESPONSE_CHECKSUM_VALIDATION=when_required",
+)
+
+# The S3 user's only credential is its Customer Secret Key: no console password, API signing keys, auth
+# tokens or SMTP credentials, so a leak of the user (not only of the key) reaches nothing else. These are every
+# capability oci_identity_user_capabilities_management has (identity_user_capabilities_management_resource.go
+# :39-64@v8.28.0); the API's two others, DB credentials and OAuth 2.0 client credentials
+# (oci-go-sdk identity/update_user_capabilities_details.go:33-40), are not in the provider's schema and keep
+# the tenancy's default.
+S3_USER_CAPABILITIES = {
+    "can_use_customer_secret_keys": True,
+    "can_use_api_keys": False,
+    "can_use_auth_tokens": False,
+    "can_use_console_password": False,
+    "can_use_smtp_credentials": False,
+}
+
+
 @dataclass(frozen=True, kw_only=True)
 class OciBucketBackend:
     """Private, versioned Oracle Object Storage buckets reached through the S3 compatibility API.
@@ -181,12 +214,21 @@ class OciBucketBackend:
             statements=s3_access_statements(f"{label}-s3", self.compartment_id, buckets),
             opts=self._opts(store, depends_on=[group]),
         )
+        # UpdateUserCapabilities on the user; its Delete changes nothing (the user keeps its capabilities until the
+        # user itself goes), and a new user_id replaces it (identity_user_capabilities_management_resource.go
+        # :34-38, :194-201@v8.28.0).
+        capabilities = oci.identity.UserCapabilitiesManagement(
+            f"{name}-s3-user-capabilities", user_id=user.id, **S3_USER_CAPABILITIES, opts=self._opts(store)
+        )
         key = oci.identity.CustomerSecretKey(
             f"{name}-s3-key",
             display_name=f"{label}-s3",
             user_id=user.id,
-            # Whatever uses the key (Egress, apps) waits until the key may reach the buckets.
-            opts=self._opts(store, additional_secret_outputs=["key"], depends_on=[membership, access]),
+            # Whatever uses the key (Egress, apps) waits until the key may reach the buckets, and until the user
+            # holding it can hold nothing else.
+            opts=self._opts(
+                store, additional_secret_outputs=["key"], depends_on=[membership, access, capabilities]
+            ),
         )
         endpoint = pulumi.Output.format("https://{0}.compat.objectstorage.{1}.oraclecloud.com", namespace, self.region)
         return S3Endpoint(
@@ -196,6 +238,7 @@ class OciBucketBackend:
             access_key=key.id,
             secret_key=pulumi.Output.secret(key.key),
             path_style=True,
+            client_env=OCI_S3_CLIENT_ENV,
         )
 
     def _expire_previous_versions(

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config.derived import object_store_in_a_container
-from config.model import StackConfig
+from config.model import OciTargetConfig, StackConfig
 from renderers.pg_backup import BACKUP_JOB_MEMORY_MB
 
 # Memory kept back on the VM for the OS, Docker and cloud-init.
@@ -13,10 +13,17 @@ HOST_RESERVED_MB = 1024
 
 @dataclass(frozen=True)
 class AlwaysFree:
-    """Oracle Cloud's Always Free allowance for Ampere A1 (per tenancy)."""
+    """Oracle Cloud's Always Free allowance for Ampere A1 (per tenancy).
 
-    ocpus: int = 4
-    memory_gb: int = 24
+    Since 2026-06-15 A1 compute is 1,500 OCPU-hours and 9,000 GB-hours a month, i.e. 2 OCPUs and
+    12 GB running all month (it was 3,000 and 18,000: 4 and 24). Sources: Oracle's Always Free page as
+    quoted in ripienaar/free-for-dev PR #4476 (merged 2026-06-14), InfoQ 2026-07
+    "oracle-cloud-free-tier-limits", mohankumarpaluru/oracle-freetier-instance-creation PR #85.
+    Free accounts over it have their A1 instances stopped or terminated; paid accounts are billed.
+    """
+
+    ocpus: int = 2
+    memory_gb: int = 12
     storage_gb: int = 200  # boot volumes plus block volumes
 
 
@@ -28,6 +35,19 @@ class Capacity:
     memory_mb: int
     cpus: float
     key: str  # the config key that sets this capacity, for error messages
+
+
+def oci_storage_gb(oci: OciTargetConfig) -> tuple[int, int]:
+    """Block storage the stack holds in the tenancy, and how much of it is a retained old data volume.
+
+    A restore (``dataVolumeBackupId``) creates the restored volume while the old one still exists, and
+    ``retain_on_delete`` keeps the old one in Oracle Cloud afterwards (targets/oci_volume.py), so until
+    ``retainedDataVolumeGb`` says it is gone (0) it is counted at ``dataVolumeGb``.
+    """
+    retained = oci.retained_data_volume_gb
+    if retained is None:
+        retained = oci.data_volume_gb if oci.data_volume_backup_id is not None else 0
+    return oci.boot_volume_gb + oci.data_volume_gb + retained, retained
 
 
 def target_capacity(cfg: StackConfig) -> Capacity:

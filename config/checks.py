@@ -7,15 +7,16 @@ from collections.abc import Iterator
 
 from pydantic.alias_generators import to_camel
 
-from config.capacity import ALWAYS_FREE, container_limits, target_capacity
+from config.capacity import ALWAYS_FREE, container_limits, oci_storage_gb, target_capacity
 from config.derived import media_ports
 from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
 from renderers.app_env import PROVIDERS, references
-from renderers.existing_host import docker_host
+from renderers.existing_host import default_domain, docker_host
 from renderers.init_sql import role_name_problem
+from renderers.livekit import is_valid_turn_domain
 from renderers.registry import auth_address, image_registry
 from renderers.ports import media_port_problems
 
@@ -33,6 +34,7 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_backup_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
+        *_turn_tls_problems(cfg, ns),
         *_capacity_problems(cfg, ns),
         *_oci_problems(cfg, ns),
     ]
@@ -54,6 +56,12 @@ def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             f"{ns}:mediaServer.udpMuxPort",
             None,
             "required on the docker target: publishing a 10,000-port UDP range through Docker exhausts memory",
+        )
+    if cfg.target == "docker" and cfg.media_server.node_ip is not None:
+        yield Problem(
+            f"{ns}:mediaServer.nodeIp",
+            cfg.media_server.node_ip,
+            "only used on the oci and host targets: on the docker target LiveKit advertises its published and loopback candidates",
         )
     if cfg.target == "docker" and cfg.media_server.enabled and cfg.media_server.turn_udp_port is not None:
         yield Problem(
@@ -206,7 +214,59 @@ def _media_port_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     for message in media_port_problems(media, reserved=reserved):
         # Each message starts with the MediaPorts field it is about, e.g. "udp_range_start..udp_range_end (...)".
         field = re.match(r"[a-z_]+", message).group(0)
-        yield Problem(f"{ns}:mediaServer.{to_camel(field)}", getattr(media, field), message)
+        key = "turnTls.port" if field == "turn_tls_port" else to_camel(field)
+        yield Problem(f"{ns}:mediaServer.{key}", getattr(media, field), message)
+
+
+def _turn_tls_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    media = cfg.media_server
+    turn = media.turn_tls
+    key = f"{ns}:mediaServer.turnTls"
+    if not turn.enabled:
+        for field in ("domain", "upstream_address"):
+            if getattr(turn, field) is not None:
+                yield Problem(f"{key}.{to_camel(field)}", getattr(turn, field), "only used with mediaServer.turnTls.enabled: true")
+        return
+    if not media.enabled:
+        return  # TURN/TLS is LiveKit's: off with it (config/derived.turn_tls_domain)
+    if cfg.target == "docker":
+        yield Problem(
+            f"{key}.enabled",
+            True,
+            "not on the docker target: TURN/TLS must be reachable on the public port 443 (LiveKit advertises "
+            "turns:<domain>:443), and a laptop has no public 443; use it on target oci or host",
+        )
+    domain = cfg.domain or (default_domain(cfg.host.address) if cfg.target == "host" and cfg.host else None)
+    if turn.domain is not None and domain is not None and turn.domain in (domain, f"{media.subdomain}.{domain}"):
+        yield Problem(
+            f"{key}.domain",
+            turn.domain,
+            "must differ from domain and the media subdomain: the gateway tells TURN/TLS from HTTPS on port 443 by this name alone",
+        )
+    # renderers/livekit.py refuses it only once resources exist; the same rule here, before any.
+    if turn.domain is not None and not is_valid_turn_domain(turn.domain):
+        yield Problem(f"{key}.domain", turn.domain, "must be a DNS name with at least one dot, e.g. 'turn.example.com'")
+    if turn.upstream_address is not None:
+        problem = _turn_upstream_problem(turn.upstream_address)
+        if problem:
+            yield Problem(f"{key}.upstreamAddress", turn.upstream_address, problem)
+    elif cfg.target == "host" and cfg.host is not None and _turn_upstream_problem(cfg.host.address) is not None:
+        yield Problem(
+            f"{key}.upstreamAddress",
+            None,
+            f"required when host.address ({cfg.host.address!r}) is not the host's own IPv4 address: "
+            "the gateway proxies TURN/TLS to LiveKit at the host's non-loopback address (`ip -4 addr` on the host)",
+        )
+
+
+def _turn_upstream_problem(address: str) -> str | None:
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return "must be an IPv4 address"
+    if ip.is_loopback or ip.is_unspecified or ip.is_multicast:
+        return "must be the host's own non-loopback address (LiveKit's TURN/TLS fails with Firefox through 127.0.0.1: livekit/deploy updateip.go)"
+    return None
 
 
 def _capacity_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
@@ -249,13 +309,37 @@ def _oci_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         return
     paid = "exceeds Oracle's Always Free allowance of {limit}; set oci.allowPaid: true to accept charges"
     if oci.ocpus > ALWAYS_FREE.ocpus:
-        yield Problem(f"{ns}:oci.ocpus", oci.ocpus, paid.format(limit=f"{ALWAYS_FREE.ocpus} OCPUs"))
-    if oci.memory_gb > ALWAYS_FREE.memory_gb:
-        yield Problem(f"{ns}:oci.memoryGb", oci.memory_gb, paid.format(limit=f"{ALWAYS_FREE.memory_gb} GB"))
-    storage = oci.boot_volume_gb + oci.data_volume_gb
-    if storage > ALWAYS_FREE.storage_gb:
         yield Problem(
-            f"{ns}:oci.dataVolumeGb",
-            oci.data_volume_gb,
-            paid.format(limit=f"{ALWAYS_FREE.storage_gb} GB of boot plus block storage (bootVolumeGb + dataVolumeGb = {storage})"),
+            f"{ns}:oci.ocpus", oci.ocpus,
+            paid.format(limit=f"{ALWAYS_FREE.ocpus} OCPUs (1,500 OCPU-hours a month since 2026-06-15)"),
         )
+    if oci.memory_gb > ALWAYS_FREE.memory_gb:
+        yield Problem(
+            f"{ns}:oci.memoryGb", oci.memory_gb,
+            paid.format(limit=f"{ALWAYS_FREE.memory_gb} GB (9,000 GB-hours a month since 2026-06-15)"),
+        )
+    storage, retained = oci_storage_gb(oci)
+    if storage <= ALWAYS_FREE.storage_gb:
+        return
+    limit = f"{ALWAYS_FREE.storage_gb} GB of boot plus block storage"
+    if retained == 0:
+        yield Problem(
+            f"{ns}:oci.dataVolumeGb", oci.data_volume_gb,
+            paid.format(limit=f"{limit} (bootVolumeGb + dataVolumeGb = {storage})"),
+        )
+        return
+    # The restored volume is created while the old one still exists, and retain_on_delete keeps the old one.
+    key, value = (
+        ("oci.retainedDataVolumeGb", retained) if oci.retained_data_volume_gb is not None
+        else ("oci.dataVolumeBackupId", oci.data_volume_backup_id)
+    )
+    fits = (ALWAYS_FREE.storage_gb - oci.boot_volume_gb) // 2
+    yield Problem(
+        f"{ns}:{key}", value,
+        paid.format(
+            limit=f"{limit} while the old data volume is kept: bootVolumeGb + dataVolumeGb + the retained old "
+            f"volume = {oci.boot_volume_gb} + {oci.data_volume_gb} + {retained} = {storage}"
+        )
+        + f". Delete the old volume and set oci.retainedDataVolumeGb: 0, or keep it only with dataVolumeGb <= {fits}"
+        " (README, \"Restore the data volume from a block-volume backup\")",
+    )

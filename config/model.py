@@ -47,6 +47,11 @@ Label = Annotated[str, StringConstraints(pattern=rf"^{_LABEL}$")]
 _IMAGE = r"^([a-z0-9.-]+(:[0-9]+)?/)?[a-z0-9]+([._/-][a-z0-9]+)*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}(@sha256:[0-9a-f]{64})?$"
 AppImage = Annotated[str, StringConstraints(pattern=_IMAGE)]
 EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+_IPV4 = r"^\d{1,3}(\.\d{1,3}){3}$"
+IPv4 = Annotated[str, StringConstraints(pattern=_IPV4)]
+# HH:MM on a 24-hour clock.
+_CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+ClockTime = Annotated[str, StringConstraints(pattern=_CLOCK_TIME)]
 RegistryHost = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")]
 
 # What each pattern means, for error messages a person can act on.
@@ -58,6 +63,7 @@ PATTERN_MEANINGS = {
     r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$": "an S3 bucket name: 3-63 lowercase letters, digits, '.' or '-'",
     r"^[^@\s]+@[^@\s]+\.[^@\s]+$": "an email address",
     r"^[A-Za-z0-9.-]+:\d{1,5}$": "an upstream as 'host:port', e.g. 'host.docker.internal:3000'",
+    _IPV4: "an IPv4 address like '192.168.1.20'",
     r"^/[A-Za-z0-9._~/*-]*$": "a path matcher starting with '/', e.g. '/api/*'",
     r"^ocid1\.[a-z0-9]+\.[a-z0-9-]*\.[a-z0-9-]*\.[a-z0-9]+$": "an Oracle Cloud OCID like 'ocid1.compartment.oc1..aaaa...'",
     r"^[a-z]{2}-[a-z]+-\d$": "an OCI region identifier like 'eu-frankfurt-1'",
@@ -74,6 +80,7 @@ PATTERN_MEANINGS = {
     r"^(0|(\d+[wdhms])+)$": "a retention like '30d', '1w2d' or '72h' (units w, d, h, m, s), or '0' to keep forever",
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": "a name of letters, digits, '.', '_' or '-', like 'homeiq'",
     r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$": "a registry host like 'ghcr.io' or 'registry.example.com:5000'",
+    _CLOCK_TIME: "a time of day as HH:MM on a 24-hour clock, like '03:30'",
 }
 
 
@@ -152,6 +159,19 @@ class EgressConfig(_Model):
     cpus: Cpus = 2.0
 
 
+class TurnTlsConfig(_Model):
+    """TURN over TLS on the gateway's HTTPS port, for networks that allow nothing but 443 (renderers/turn_tls.py)."""
+
+    enabled: bool = False
+    # The name clients reach TURN/TLS by; default: turn.<domain>. Must differ from domain.
+    domain: Hostname | None = None
+    # LiveKit's plain-TCP TURN listener behind the gateway; never opened in a firewall.
+    port: UnprivilegedPort = 5349
+    # The host's own non-loopback IPv4 address the gateway proxies to; default: the VM's private
+    # IP on oci, host.address on host when that is an IPv4 address.
+    upstream_address: IPv4 | None = None
+
+
 class MediaServerConfig(_Model):
     enabled: bool = True
     version: ImageVersion = "v1.13.5"
@@ -165,6 +185,10 @@ class MediaServerConfig(_Model):
     # Where LiveKit's TURN server allocates relays (open to the internet with TURN on; see renderers/ports.py).
     turn_relay_range_start: UnprivilegedPort = 30000
     turn_relay_range_end: UnprivilegedPort = 40000
+    turn_tls: TurnTlsConfig = TurnTlsConfig()
+    # The address LiveKit advertises to clients (oci, host); null: its public address, asked of public STUN
+    # servers at start. Set it where those are out of reach (a LAN-only machine) or the address is known.
+    node_ip: IPv4 | None = None
     memory_mb: MemoryMb = 1024
     cpus: Cpus = 2.0
     egress: EgressConfig = EgressConfig()
@@ -272,6 +296,17 @@ class HostTargetConfig(_Model):
     cpus: Cpus = 4.0
 
 
+class UnattendedUpgradesConfig(_Model):
+    """Ubuntu's unattended-upgrades on the VM (renderers/host_os.py)."""
+
+    # Install security updates every day (Ubuntu's security-only origins).
+    enabled: bool = True
+    # Reboot when an installed update needs it (a new kernel, libc), at rebootTimeUtc; false: never.
+    automatic_reboot: bool = True
+    # The day's first rebootTimeUtc after the daily run (06:00-07:00 UTC) that installed it.
+    reboot_time_utc: ClockTime = "03:30"
+
+
 class OciTargetConfig(_Model):
     """Where and how big the Ampere A1 instance is."""
 
@@ -284,18 +319,23 @@ class OciTargetConfig(_Model):
     admin_cidrs: tuple[str, ...] = Field(min_length=1)
     availability_domain: AvailabilityDomain | None = None
     image_id: Ocid | None = None
-    ocpus: Annotated[int, Field(ge=1, le=80)] = 4
-    memory_gb: Annotated[int, Field(ge=1, le=512)] = 24
+    # Always Free's A1 allowance since 2026-06-15: 2 OCPUs and 12 GB all month (config/capacity.ALWAYS_FREE).
+    ocpus: Annotated[int, Field(ge=1, le=80)] = 2
+    memory_gb: Annotated[int, Field(ge=1, le=512)] = 12
     boot_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 50
     data_volume_gb: Annotated[int, Field(ge=50, le=32768)] = 150
     # A block-volume backup the data volume is created from (force-new: see README, "Restore the data volume").
     data_volume_backup_id: Ocid | None = None
+    # GB of old data volumes a restore left in the tenancy (retain_on_delete keeps them) and not yet deleted;
+    # counted against Always Free's storage. Null: dataVolumeGb while dataVolumeBackupId is set, else 0.
+    retained_data_volume_gb: Annotated[int, Field(ge=0, le=32768)] | None = None
     # Primary email of the dedicated S3 user; default: gateway.acmeEmail plus-addressed (targets/oci_iam.py).
     s3_user_email: Email | None = None
     allow_paid: bool = False
     # The key goes to the image's default user; cloud-init creates no other.
     ssh_user: Literal["ubuntu"] = "ubuntu"
     ssh_private_key_file: FilePath = "~/.ssh/id_ed25519"
+    unattended_upgrades: UnattendedUpgradesConfig = UnattendedUpgradesConfig()
 
 
 class StackConfig(_Model):

@@ -17,10 +17,12 @@ FREE_SHAPE = "VM.Standard.A1.Flex"
 # true: the decision is then visible on the resource itself, in the console and here.
 ALLOW_PAID_TAG = "allow-paid"
 
-# Always Free allowance for a tenancy: A1 compute (3,000 OCPU hours and 18,000 GB hours a
-# month, i.e. 4 OCPUs and 24 GB running all month) and 200 GB of block storage, boot
-# volumes included. Policy config can lower them if Oracle does.
-LIMIT_DEFAULTS = {"maxOcpus": 4.0, "maxMemoryGb": 24.0, "maxBlockStorageGb": 200.0}
+# Always Free allowance for a tenancy: A1 compute (since 2026-06-15, 1,500 OCPU hours and
+# 9,000 GB hours a month, i.e. 2 OCPUs and 12 GB running all month; it was 4 and 24) and
+# 200 GB of block storage, boot volumes included. Sources: Oracle's Always Free page as quoted
+# in ripienaar/free-for-dev PR #4476, InfoQ 2026-07 "oracle-cloud-free-tier-limits". The same
+# numbers as config/capacity.ALWAYS_FREE; policy config can lower them if Oracle does again.
+LIMIT_DEFAULTS = {"maxOcpus": 2.0, "maxMemoryGb": 12.0, "maxBlockStorageGb": 200.0}
 ALWAYS_FREE_SCHEMA = PolicyConfigSchema(
     properties={
         key: {"type": "number", "default": value, "description": f"Always Free limit: {key}"}

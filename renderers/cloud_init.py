@@ -1,7 +1,8 @@
 """cloud-init user-data for the prod VM (Oracle Cloud Ampere A1, Ubuntu 24.04 arm64).
 
 Boots the host to "Docker running, all state on the block volume, public
-ports open in the host firewall"; everything else is deployed over SSH.
+ports open in the host firewall, security updates on, sshd and UDP buffers
+tuned" (renderers/host_os.py); everything else is deployed over SSH.
 """
 from __future__ import annotations
 
@@ -18,6 +19,12 @@ from renderers.host_firewall import (
     HOST_FIREWALL_UNIT_PATH,
     host_firewall_script,
     host_firewall_unit,
+)
+from renderers.host_os import (
+    SYSCTL_LOAD_COMMAND,
+    UNATTENDED_UPGRADES_PACKAGE,
+    HostOsSettings,
+    host_os_files,
 )
 from renderers.names import LINUX_USER
 from renderers.ports import PortRule
@@ -97,6 +104,8 @@ class CloudInitConfig:
     docker_log_max_size: str = "10m"
     docker_log_max_file: int = 3
     device_wait_seconds: int = 600
+    # Unattended upgrades, sshd's start-up limit, UDP buffers (renderers/host_os.py).
+    host_os: HostOsSettings = HostOsSettings()
 
     def __post_init__(self) -> None:
         # Paths end up in fstab and shell commands: no whitespace, no shell syntax.
@@ -163,9 +172,20 @@ def _runcmd(cfg: CloudInitConfig) -> list[str | list[str]]:
         # after the image's netfilter-persistent has restored Oracle's rules.v4.
         [HOST_FIREWALL_SCRIPT_PATH],
         ["systemctl", "enable", HOST_FIREWALL_UNIT_NAME],
+        # systemd-sysctl.service applied sysctl.d long before write_files ran; from the next boot on it
+        # applies our file itself. Before Docker, so LiveKit's first start already gets the larger buffers.
+        SYSCTL_LOAD_COMMAND,
+        # sshd may have started (a readiness probe, socket activation) before the drop-in existed: check
+        # it, then reload a running sshd so the docker provider's burst of connections meets the new limit.
+        # Only when running: `sshd -t` as root needs /run/sshd, which ssh.service creates when it starts;
+        # a not-yet-started sshd reads the drop-in when it starts. Two commands, so set -e sees each.
+        "if systemctl is-active --quiet ssh.service; then sshd -t; systemctl reload ssh.service; fi",
         # Installed here, not via `packages:`: that module runs before runcmd, i.e. before the mount.
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -o DPkg::Lock::Timeout=600"
-        " -o Dpkg::Options::=--force-confold docker.io",
+        # --force-confold keeps our daemon.json. unattended-upgrades (Canonical's images already have it;
+        # another image gets it here) manages 20auto-upgrades with ucf in its postinst
+        # (debian/postinst@2.9.1): UCF_FORCE_CONFFOLD keeps the file write_files put there.
+        "DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1 apt-get install -y -o DPkg::Lock::Timeout=600"
+        f" -o Dpkg::Options::=--force-confold {UNATTENDED_UPGRADES_PACKAGE} docker.io",
         ["usermod", "-aG", "docker", cfg.login_user],
         f"test \"$(docker info --format '{{{{.DockerRootDir}}}}')\" = {data_root}"
         f" || {{ echo 'docker data-root is not '{data_root} >&2; exit 1; }}",
@@ -220,6 +240,11 @@ def render_cloud_init(cfg: CloudInitConfig) -> str:
                 "permissions": "0644",
                 "content": host_firewall_unit(),
             },
+            # The same files every `pulumi up` installs over SSH (host_os_install_command).
+            *(
+                {"path": f.path, "owner": "root:root", "permissions": f.permissions, "content": f.content}
+                for f in host_os_files(cfg.host_os)
+            ),
         ],
         "runcmd": _runcmd(cfg),
     }

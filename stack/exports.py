@@ -53,9 +53,14 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
             "S3_SECRET_ACCESS_KEY": store.secret_key,
             "S3_FORCE_PATH_STYLE": store.path_style.apply(lambda v: "true" if v else "false"),
         }
+        # What the store needs of the AWS SDKs beyond the S3_* values (OCI: checksums only where an operation
+        # requires one, components/object_store.py OCI_S3_CLIENT_ENV); nothing on dev.
+        env |= dict(entry.split("=", 1) for entry in store.s3.client_env)
 
     if services.media is not None:
         pulumi.export("livekitUrl", gateway.media_url)
+        if gateway.turn_tls_url is not None:
+            pulumi.export("turnTlsUrl", gateway.turn_tls_url)
         pulumi.export("livekitApiKey", services.media.api_key)
         pulumi.export("livekitApiSecret", services.media.api_secret)
         env |= {

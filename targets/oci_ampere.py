@@ -16,6 +16,7 @@ from config.model import StackConfig
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.ports import PortRule, public_ingress
 from renderers.host_firewall import host_firewall_install_command
+from renderers.host_os import HostOsSettings, host_os_install_command
 from renderers.remote_host import (
     HOST_READY_COMMAND,
     authorized_keys_command,
@@ -27,6 +28,7 @@ from renderers.remote_host import (
 from targets.base import Target, registry_auth
 from targets.ssh_key import ssh_private_key
 from targets.oci_iam import iam_error_hook, s3_user_email
+from targets.oci_public_ip import instance_private_ip_id, reserved_public_ip
 from targets.oci_instance import InstanceSpec, ampere_instance, availability_domain, capacity_error_hook
 from targets.oci_network import public_network
 from targets.oci_volume import DATA_DEVICE, data_volume
@@ -54,6 +56,7 @@ class AmpereHostArgs:
     admin_cidrs: tuple[str, ...]
     # Every port the internet may reach: the security list and the host firewall both come from it.
     ingress: tuple[PortRule, ...]
+    host_os: HostOsSettings = HostOsSettings()
     protect_data: bool = True
     registry_auth: list[docker.ProviderRegistryAuthArgs] | None = None  # pull logins for apps' private images
 
@@ -77,7 +80,9 @@ class AmpereHost(pulumi.ComponentResource):
             opts=child,
         )
         user_data = render_cloud_init(
-            CloudInitConfig(ingress=args.ingress, login_user=args.ssh_user, data_device=DATA_DEVICE)
+            CloudInitConfig(
+                ingress=args.ingress, login_user=args.ssh_user, data_device=DATA_DEVICE, host_os=args.host_os
+            )
         )
         spec = InstanceSpec(
                 compartment_id=args.compartment_id,
@@ -112,7 +117,20 @@ class AmpereHost(pulumi.ComponentResource):
             opts=child,
             backup_id=args.data_volume_backup_id,
         )
-        self.public_ip = instance.public_ip
+        address = reserved_public_ip(
+            name,
+            compartment_id=args.compartment_id,
+            private_ip_id=instance_private_ip_id(
+                instance, subnet.id, pulumi.InvokeOutputOptions(parent=self, provider=self.oci_provider)
+            ),
+            protect=args.protect_data,
+            parent=self,
+            provider=self.oci_provider,
+        )
+        # The reserved address: the same across VM replacements, so DNS, sslip.io names and TURN URLs stay valid.
+        self.public_ip = address.ip_address
+        # The VNIC's private address: what the VM's own interface carries (OCI NATs the public one to it).
+        self.private_ip = instance.private_ip
         connection = command.remote.ConnectionArgs(
             host=self.public_ip,
             user=args.ssh_user,
@@ -132,6 +150,10 @@ class AmpereHost(pulumi.ComponentResource):
         # cloud-init's firewall ran once, at first boot; a changed port list must reach the running VM too.
         firewall_command = host_firewall_install_command(args.ingress)
         self.shell.run(f"{name}-firewall", script=firewall_command, triggers=[firewall_command], parent=self)
+        # Likewise the OS settings (updates, sshd's MaxStartups, UDP buffers): a changed reboot time, or a
+        # VM that first booted before a setting existed, gets them from here.
+        host_os_command = host_os_install_command(args.host_os)
+        host_os = self.shell.run(f"{name}-host-os", script=host_os_command, triggers=[host_os_command], parent=self)
         keys_command = authorized_keys_command(args.ssh_public_keys)
         self.shell.run(f"{name}-ssh-keys", script=keys_command, triggers=[keys_command], parent=self)
         self.docker_provider = docker.Provider(
@@ -139,8 +161,10 @@ class AmpereHost(pulumi.ComponentResource):
             host=self.public_ip.apply(lambda ip: docker_host(args.ssh_user, ip)),
             ssh_opts=docker_ssh_opts(args.ssh_private_key_file),
             registry_auth=args.registry_auth,
-            # Docker on the VM answers only once cloud-init has installed it and added the user to its group.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
+            # Docker on the VM answers only once cloud-init has installed it and added the user to its group;
+            # and its burst of SSH connections must meet sshd's raised MaxStartups, which on a VM booted
+            # before that setting only the host-os command brings (renderers/host_os.py).
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ready, host_os]),
         )
         self.ssh_command = self.public_ip.apply(
             lambda ip: ssh_command(args.ssh_user, ip, args.ssh_private_key_file)
@@ -175,6 +199,11 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
             ),
             admin_cidrs=oci_cfg.admin_cidrs,
             ingress=ingress,
+            host_os=HostOsSettings(
+                unattended_upgrades=oci_cfg.unattended_upgrades.enabled,
+                automatic_reboot=oci_cfg.unattended_upgrades.automatic_reboot,
+                reboot_time_utc=oci_cfg.unattended_upgrades.reboot_time_utc,
+            ),
             protect_data=cfg.protect_data,
             registry_auth=registry_auth(cfg),
         ),
@@ -201,5 +230,6 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
         media_loopback_candidate=False,
         host_shell=host.shell,
         extra_outputs={"publicIp": host.public_ip, "sshCommand": host.ssh_command},
+        turn_tls_upstream_host=cfg.media_server.turn_tls.upstream_address or host.private_ip,
         oci_provider=host.oci_provider,
     )

@@ -1,7 +1,7 @@
 """The IAM side of the object store on OCI: the S3 user's email, and what a refusal from IAM means.
 
-The object store creates a user, a group, a membership, two policies, a Customer Secret Key and
-lifecycle rules (components/object_store.OciBucketBackend). Each needs a right the deploying user
+The object store creates a user, its capabilities (Customer Secret Keys only), a group, a membership, two
+policies, a Customer Secret Key and lifecycle rules (components/object_store.OciBucketBackend). Each needs a right the deploying user
 may lack; OCI then answers "404-NotAuthorizedOrNotFound" and nothing more. The hook below turns
 that into the one policy statement an administrator has to add. The decision is pure so it can be
 tested without an engine.
@@ -27,6 +27,7 @@ GROUP = "oci:Identity/group:Group"
 MEMBERSHIP = "oci:Identity/userGroupMembership:UserGroupMembership"
 POLICY = "oci:Identity/policy:Policy"
 SECRET_KEY = "oci:Identity/customerSecretKey:CustomerSecretKey"
+CAPABILITIES = "oci:Identity/userCapabilitiesManagement:UserCapabilitiesManagement"
 LIFECYCLE = "oci:ObjectStorage/objectLifecyclePolicy:ObjectLifecyclePolicy"
 
 DEPLOYERS = "<group>"  # as in the README's prerequisites: a group the deploying user is in
@@ -51,10 +52,19 @@ def deployer_statements(resource_type: str, *, compartment_id: str) -> tuple[str
     """The statements that let the deploying user create (and later change) a resource of this type."""
     users = f"Allow group {DEPLOYERS} to manage users in tenancy"
     groups = f"Allow group {DEPLOYERS} to manage groups in tenancy"
+    # Tenancies with identity domains (every tenancy created since their introduction) make a user's credentials
+    # a resource-type of their own, `credentials` ("Details for IAM with Identity Domains", Resource-Types);
+    # `manage users` alone may not let the deployer create another user's Customer Secret Key there. Oracle's
+    # CIS landing zone grants its IAM administrators exactly this statement next to `manage users`
+    # (oci-landing-zones/oci-cis-landingzone-quickstart multicloud_config/iam_1.3.tf@25be3aa). Without identity
+    # domains the deployer needs only the first.
+    credentials = f"Allow group {DEPLOYERS} to manage credentials in tenancy"
     return {
         USER: (users,),
         # A Customer Secret Key of another user is that user's credential.
-        SECRET_KEY: (users,),
+        SECRET_KEY: (users, credentials),
+        # UpdateUserCapabilities is an operation on the user (oci-go-sdk identity UpdateUserCapabilities).
+        CAPABILITIES: (users,),
         GROUP: (groups,),
         # Adding a user to a group changes both.
         MEMBERSHIP: (users, groups),
@@ -87,10 +97,16 @@ def iam_advice(
     statements = deployer_statements(resource_type, compartment_id=compartment_id)
     if NOT_AUTHORIZED in error and statements:
         lines = "".join(f"\n    {s}" for s in statements)
+        why = (
+            "\n(`manage credentials` is what a tenancy with identity domains checks before it creates another "
+            "user's Customer Secret Key; `manage users` alone may not be enough there.)"
+            if resource_type == SECRET_KEY
+            else ""
+        )
         return (
             f"OCI refused {name} ({resource_type.rsplit(':', 1)[-1]}): the user running `pulumi up` "
             f"(oci.userId {deployer_id}) lacks an IAM right. A tenancy administrator must add to a policy, "
-            f"with <group> a group that user is in:{lines}\nthen run `pulumi up` again."
+            f"with <group> a group that user is in:{lines}{why}\nthen run `pulumi up` again."
         )
     return None
 

@@ -121,7 +121,9 @@ def ampere_instance(
             "source_id": image_id(spec, invoke_opts),
             "boot_volume_size_in_gbs": str(spec.boot_volume_gb),
         },
-        create_vnic_details={"subnet_id": subnet_id, "assign_public_ip": "true"},
+        # The address is the reserved public IP's, assigned to this VNIC's private IP (targets/oci_public_ip.py);
+        # a private IP holds one public IP at most.
+        create_vnic_details={"subnet_id": subnet_id, "assign_public_ip": "false"},
         metadata={
             "ssh_authorized_keys": spec.ssh_public_key,
             # OCI's metadata service hands user_data to cloud-init base64-encoded.
@@ -138,9 +140,10 @@ def ampere_instance(
             # user_data or ssh_authorized_keys forces a new instance (core_instance_resource.go:1053-1060@v8.28.0);
             # the firewall and SSH keys are kept in step over SSH instead (targets/oci_ampere.py).
             ignore_changes=["sourceDetails.sourceId", "metadata.user_data", "metadata.ssh_authorized_keys"],
-            # Two A1 instances at once exceed Always Free's 4 OCPUs, and the volume cannot attach to both.
+            # Two A1 instances at once exceed Always Free's 2 OCPUs, and the volume cannot attach to both.
             delete_before_replace=True,
-            # Everything runs here; replacing it means a new public IP and minutes of downtime, so prod refuses in preview.
+            # Everything runs here; replacing it means a re-provisioned host and minutes of downtime, so prod refuses
+            # in preview. The public address survives it (targets/oci_public_ip.py).
             protect=spec.protect,
             hooks=pulumi.ResourceHookBinding(on_error=[on_error]),
         ),

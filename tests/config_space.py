@@ -101,6 +101,10 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "gateway.acmeEmail": st.sampled_from([None, "ops@example.com", "not-an-email"]),
     "gateway.hstsMaxAgeSeconds": st.sampled_from([0, 300, 31_536_000, -1, 10**9]),
     "gateway.routes": routes,
+    # The main domain (dev's), a media-domain twin, a fine name and a malformed one.
+    "mediaServer.turnTls.domain": st.sampled_from([None, "turn.example.org", "localhost", "livekit.localhost", "Not A Name"]),
+    "mediaServer.nodeIp": st.sampled_from([None, "203.0.113.7", "192.168.1.20", "not-an-ip"]),
+    "mediaServer.turnTls.upstreamAddress": st.sampled_from([None, "10.0.0.9", "127.0.0.1", "0.0.0.0", "999.1.1.1", "pi.local"]),
     "oci.compartmentId": ocids,
     "oci.userId": ocids,
     "oci.region": st.sampled_from(["eu-frankfurt-1", "us-ashburn-1", "frankfurt", "EU-FRANKFURT-1"]),
@@ -116,9 +120,13 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "oci.dataVolumeBackupId": st.sampled_from(
         [None, "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaa", "ocid1.volume.oc1.eu-frankfurt-1.aaaa", "backup-1"]
     ),
+    # Null (counted at dataVolumeGb while a backup is set), 0 once the old volume is deleted, a size, an invalid one.
+    "oci.retainedDataVolumeGb": st.sampled_from([None, 0, 50, 150, -1]),
     "oci.s3UserEmail": st.sampled_from([None, "s3@example.com", "not-an-email"]),
     "oci.sshUser": st.sampled_from(["ubuntu", "opc"]),
     "oci.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
+    "oci.unattendedUpgrades.automaticReboot": st.booleans(),
+    "oci.unattendedUpgrades.rebootTimeUtc": st.sampled_from(["03:30", "00:00", "23:59", "3:30", "24:00", "noon"]),
     "databasePassword": st.sampled_from(["S3cret-pw-long-enough", "it's a \"pass\" \\ word", ""]),
     "analytics.version": st.sampled_from(["26.3.17.110", "26.3", "latest"]),
     "analytics.database": text,

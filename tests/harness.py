@@ -67,8 +67,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif typ == "oci:Core/vcn:Vcn":
             state["defaultSecurityListId"] = f"{args.name}-default-security-list-id"
         elif typ == "oci:Core/instance:Instance":
-            state["publicIp"] = MOCK_PUBLIC_IP
-            state["privateIp"] = "10.0.0.2"
+            # assign_public_ip "false": the address is the reserved IP's (targets/oci_public_ip.py).
+            state["publicIp"] = ""
+            # A new instance (here: in another AD) is a new VNIC with another private IP, as in OCI.
+            first_ad = str(args.inputs.get("availabilityDomain", "")).endswith("AD-1")
+            state["privateIp"] = "10.0.0.2" if first_ad else "10.0.0.3"
+        elif typ == "oci:Core/publicIp:PublicIp":
+            state["ipAddress"] = MOCK_PUBLIC_IP
         elif typ == "oci:Identity/customerSecretKey:CustomerSecretKey":
             state["key"] = "MockOciSecretKeyValue9"
         elif typ == "docker:index/network:Network":
@@ -99,6 +104,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 ],
                 "compartmentId": args.args.get("compartmentId"),
                 "id": "images",
+            }
+        if "getprivateips" in token:
+            return {
+                "privateIps": [{"id": f"ocid1.privateip.oc1.eu-frankfurt-1.{args.args.get('ipAddress')}",
+                                "ipAddress": args.args.get("ipAddress")}],
+                "ipAddress": args.args.get("ipAddress"),
+                "subnetId": args.args.get("subnetId"),
+                "id": "private-ips",
             }
         if "getnamespace" in token:
             return {"namespace": MOCK_NAMESPACE, "id": "ns"}

@@ -169,8 +169,8 @@ def test_every_problem_is_reported_at_once():
 @pytest.mark.parametrize(
     "oci_patch,key,allowed",
     [
-        ({"ocpus": 8}, "oci.ocpus", "4 OCPUs"),
-        ({"memoryGb": 48}, "oci.memoryGb", "24 GB"),
+        ({"ocpus": 3}, "oci.ocpus", "2 OCPUs"),
+        ({"memoryGb": 13}, "oci.memoryGb", "12 GB"),
         ({"dataVolumeGb": 180}, "oci.dataVolumeGb", "200 GB"),
         ({"adminCidrs": ["0.0.0.0/0"]}, "oci.adminCidrs[0]", "must not be open to the world"),
         ({"adminCidrs": ["::/0"]}, "oci.adminCidrs[0]", "must not be open to the world"),
@@ -308,8 +308,18 @@ def test_every_pair_of_service_ports_is_refused_naming_both(moved, holder):
         ({"imageId": "ami-0abc"}, "oci.imageId", "OCID"),
         ({"sshPrivateKeyFile": "a\nb"}, "oci.sshPrivateKeyFile", "one line"),
         ({"adminCidrs": []}, "oci.adminCidrs", "at least 1"),
+        ({"unattendedUpgrades": {"rebootTimeUtc": "3:30"}}, "oci.unattendedUpgrades.rebootTimeUtc", "HH:MM"),
+        ({"unattendedUpgrades": {"rebootTimeUtc": "24:00"}}, "oci.unattendedUpgrades.rebootTimeUtc", "24-hour"),
+        ({"unattendedUpgrades": {"rebootWindow": "03:30"}}, "oci.unattendedUpgrades.rebootWindow", ""),
+        ({"unattendedUpgrades": {"automaticReboot": "sometimes"}}, "oci.unattendedUpgrades.automaticReboot", ""),
     ],
 )
 def test_prod_only_keys_are_checked_for_form(oci_patch, key, allowed):
     messages = problems_of(with_changes(prod_raw(), oci=oci_patch))
     assert any(m.startswith(f"{NS}:{key}: got ") and allowed in m for m in messages), messages
+
+
+def test_dotless_turn_tls_domain_is_refused_before_any_resource():
+    # LiveKit refuses it at start (pkg/service/utils.go IsValidDomain@v1.13.5); found by the whole-program property.
+    messages = problems_of(with_changes(prod_raw(), mediaServer={"turnTls": {"enabled": True, "domain": "localhost"}}))
+    assert any(m.startswith(f"{NS}:mediaServer.turnTls.domain: got 'localhost'") and "at least one dot" in m for m in messages)

@@ -29,7 +29,8 @@ SEEDS = {
         "cache-redis": ("redis:7.", {6379}, "redis-cli"),
         "media-livekit": ("livekit/livekit-server:v1.", {7880, 7881}, "wget"),
         "media-egress": ("livekit/egress:v1.", set(), ""),
-        "gateway-caddy": ("caddy:2.", {80, 443}, "wget"),
+        # On the VM, with TURN/TLS on 443, the same Caddy release built with the layer4 module.
+        "gateway-caddy": (("caddy:2.", "backing-services/gateway-l4:2."), {80, 443}, "wget"),
     },
     "homeiq": {  # 002: InfluxDB 2.7 (org home_assistant, bucket home_assistant_events), ingestion, weather API
         "time-series-influxdb": ("influxdb:2.7.", {8086}, "/health"),

@@ -35,7 +35,15 @@ S3_APP = {
     "port": 3100,
     "env": {"S3_ACCESS_KEY_ID": "${s3.accessKey}", "S3_SECRET_ACCESS_KEY": "${s3.secretKey}"},
 }
-IAM_TYPES = (oci_iam.USER, oci_iam.GROUP, oci_iam.MEMBERSHIP, oci_iam.POLICY, oci_iam.SECRET_KEY, oci_iam.LIFECYCLE)
+IAM_TYPES = (
+    oci_iam.USER,
+    oci_iam.CAPABILITIES,
+    oci_iam.GROUP,
+    oci_iam.MEMBERSHIP,
+    oci_iam.POLICY,
+    oci_iam.SECRET_KEY,
+    oci_iam.LIFECYCLE,
+)
 
 
 def prod_with(**object_store) -> harness.Evaluation:
@@ -74,8 +82,27 @@ def test_the_s3_key_belongs_to_the_stacks_own_user_not_the_deployer(prod):
     # Nothing is created for (or handed the rights of) the user who deploys.
     for r in prod.monitor.registered:
         assert DEPLOYER not in str(harness.unwrap(r.inputs)), r.name
-    # The key is handed out only once the user may use it.
-    assert {urn(prod, "object-store-s3-group-membership"), urn(prod, "object-store-s3-access")} <= set(key.dependencies)
+    # The key is handed out only once the user may use it, and may use nothing else.
+    assert {
+        urn(prod, "object-store-s3-group-membership"),
+        urn(prod, "object-store-s3-access"),
+        urn(prod, "object-store-s3-user-capabilities"),
+    } <= set(key.dependencies)
+
+
+def test_the_s3_user_may_hold_customer_secret_keys_and_nothing_else(prod):
+    (capabilities,) = prod.monitor.by_type(oci_iam.CAPABILITIES)
+    assert capabilities.name == "object-store-s3-user-capabilities"
+    # Every capability the provider's schema has (identity_user_capabilities_management_resource.go:39-64@v8.28.0),
+    # each set: one left out would keep the tenancy's default (true).
+    assert harness.unwrap(capabilities.inputs) == {
+        "userId": "object-store-s3-user-id",
+        "canUseCustomerSecretKeys": True,
+        "canUseApiKeys": False,
+        "canUseAuthTokens": False,
+        "canUseConsolePassword": False,
+        "canUseSmtpCredentials": False,
+    }
 
 
 def test_egress_and_apps_get_that_key(prod):
@@ -164,7 +191,7 @@ def test_iam_resources_are_not_created_without_the_object_store():
 async def test_the_component_alone_hooks_nothing_without_a_hook():
     backend = OciBucketBackend(compartment_id=COMPARTMENT, region="eu-frankfurt-1", previous_version_retention_days=7)
     monitor, _ = await build(lambda: ObjectStore("object-store", ObjectStoreArgs(backend=backend)), stack="prod")
-    assert [r.on_error_hooks for r in monitor.registered if r.type in IAM_TYPES] == [[]] * 7
+    assert [r.on_error_hooks for r in monitor.registered if r.type in IAM_TYPES] == [[]] * 8
     assert harness.unwrap(monitor.one("object-store-recordings-lifecycle").inputs)["rules"][0]["timeAmount"] == "7"
 
 
@@ -180,7 +207,8 @@ def advice(resource_type: str, error: str) -> str | None:
     "resource_type,statements",
     [
         (oci_iam.USER, ["Allow group <group> to manage users in tenancy"]),
-        (oci_iam.SECRET_KEY, ["Allow group <group> to manage users in tenancy"]),
+        (oci_iam.SECRET_KEY, ["Allow group <group> to manage users in tenancy", "Allow group <group> to manage credentials in tenancy"]),
+        (oci_iam.CAPABILITIES, ["Allow group <group> to manage users in tenancy"]),
         (oci_iam.GROUP, ["Allow group <group> to manage groups in tenancy"]),
         (oci_iam.MEMBERSHIP, ["Allow group <group> to manage users in tenancy", "Allow group <group> to manage groups in tenancy"]),
         (oci_iam.POLICY, [f"Allow group <group> to manage policies in compartment id {COMPARTMENT}"]),
@@ -193,6 +221,14 @@ def test_a_refusal_names_the_missing_statement_and_the_deployer(resource_type, s
     for statement in statements:
         assert f"\n    {statement}" in message
     assert message.count("Allow group") == len(statements)
+
+
+def test_a_refused_secret_key_explains_the_identity_domains_statement():
+    message = advice(oci_iam.SECRET_KEY, REFUSED)
+    assert "identity domains" in message and "`manage credentials`" in message
+    # Only the key gets that explanation: the user and its capabilities need `manage users` only.
+    assert "identity domains" not in advice(oci_iam.CAPABILITIES, REFUSED)
+    assert "identity domains" not in advice(oci_iam.USER, REFUSED)
 
 
 def test_identity_domains_missing_email_says_which_key_to_set():
@@ -241,3 +277,11 @@ async def test_the_hook_never_retries():
 )
 def test_s3_user_email(configured, acme, expected):
     assert s3_user_email(configured, acme, LABEL) == expected
+
+
+def test_the_readme_prerequisites_list_every_tenancy_statement_the_hook_names():
+    readme = (harness.ROOT / "README.md").read_text()
+    for resource_type in IAM_TYPES:
+        for statement in oci_iam.deployer_statements(resource_type, compartment_id=COMPARTMENT):
+            if statement.endswith("in tenancy"):  # the compartment ones are written with <compartment> there
+                assert f"   {statement}\n" in readme, statement

@@ -343,7 +343,7 @@ def test_storage_outside_the_protected_stacks_may_be_deleted():
 # --- always-free and legacy-imds-disabled -----------------------------------------------------
 
 
-def _instance(ocpus: float = 4, memory: float = 24, boot: str | None = "50", shape: str = "VM.Standard.A1.Flex", tags=None, name="vm") -> PolicyResource:
+def _instance(ocpus: float = 2, memory: float = 12, boot: str | None = "50", shape: str = "VM.Standard.A1.Flex", tags=None, name="vm") -> PolicyResource:
     props = {
         "shape": shape,
         "shapeConfig": {"ocpus": float(ocpus), "memoryInGbs": float(memory)},
@@ -373,7 +373,7 @@ def test_always_free_passes_at_the_allowance():
         ([_instance(shape="VM.Standard.E4.Flex", ocpus=1, memory=6), _volume()], "VM.Standard.E4.Flex"),
         ([_instance(), _volume("200")], "250 GB of block storage"),
         ([_instance(), _volume(None)], "1074 GB of block storage"),  # OCI's default volume: 1 TB
-        ([_instance(2, 12, name="a"), _instance(3, 12, name="b")], "5 OCPUs"),
+        ([_instance(1, 6, name="a"), _instance(2, 6, name="b")], "3 OCPUs"),
     ],
 )
 def test_always_free_fails_beyond_the_allowance(resources, expected):
@@ -385,8 +385,20 @@ def test_allow_paid_tag_lifts_the_allowance_and_config_can_lower_it():
     rule = POLICY["always-free"]
     assert fx.violations(rule, fx.stack_args([_instance(ocpus=8, memory=48, tags={"allow-paid": "true"})])) == []
     assert len(fx.violations(rule, fx.stack_args([_instance(ocpus=8, tags={"allow-paid": "false"})]))) == 1
-    halved = {"maxOcpus": 2, "maxMemoryGb": 12}
+    halved = {"maxOcpus": 1, "maxMemoryGb": 6}
     assert len(fx.violations(rule, fx.stack_args([_instance(), _volume()], halved))) == 2
+
+
+def test_always_free_defaults_are_the_configs_allowance():
+    # The pack and config/checks.py guard the same allowance (2 OCPUs, 12 GB, 200 GB since 2026-06-15).
+    from config.capacity import ALWAYS_FREE
+    from policy.instance import LIMIT_DEFAULTS
+
+    assert LIMIT_DEFAULTS == {
+        "maxOcpus": ALWAYS_FREE.ocpus, "maxMemoryGb": ALWAYS_FREE.memory_gb, "maxBlockStorageGb": ALWAYS_FREE.storage_gb,
+    }
+    assert fx.violations(POLICY["always-free"], fx.stack_args([_instance(ocpus=3), _volume()])) != []
+    assert fx.violations(POLICY["always-free"], fx.stack_args([_instance(memory=13), _volume()])) != []
 
 
 def test_legacy_imds_must_be_disabled():

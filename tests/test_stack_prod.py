@@ -12,6 +12,8 @@ from renderers.oci_rules import WORLD
 from tests import harness
 from renderers.cloud_init import DOCKER_DAEMON_JSON_PATH, DOCKER_MOUNT_DROPIN_PATH, DOCKER_SERVICE_STOP_TIMEOUT_SECONDS
 from renderers.host_firewall import HOST_FIREWALL_SCRIPT_PATH
+from renderers.host_os import AUTO_UPGRADES_PATH, SSHD_DROPIN_PATH, SYSCTL_PATH, UNATTENDED_UPGRADES_DROPIN_PATH
+from tests.renderers.test_host_os import apt_values, install_payloads as host_os_payloads, sysctl_values
 from tests.renderers.test_ports import install_payloads, parse_firewall_command, script_rule_lines
 from tests.oci_view import port_rules, sources_reaching
 
@@ -157,6 +159,51 @@ def test_the_firewall_command_applies_the_same_script_as_first_boot(prod):
     script, _, _ = install_payloads(command["create"])
     assert script == at_boot
     assert command["triggers"] == [command["create"]]
+
+
+def user_data_files(run: harness.Evaluation) -> dict[str, str]:
+    instance = harness.unwrap(only(run, "oci:Core/instance:Instance").inputs)
+    user_data = yaml.safe_load(base64.b64decode(instance["metadata"]["user_data"]).decode())
+    return {f["path"]: f["content"] for f in user_data["write_files"]}
+
+
+def test_the_vm_patches_itself_raises_sshds_limit_and_livekits_udp_buffers(prod):
+    """Prod as the README sets it up: security updates on, reboots at night, sshd and sysctl tuned."""
+    files = user_data_files(prod)
+    assert apt_values(files[AUTO_UPGRADES_PATH])["APT::Periodic::Unattended-Upgrade"] == "1"
+    dropin = apt_values(files[UNATTENDED_UPGRADES_DROPIN_PATH])
+    assert dropin["Unattended-Upgrade::Automatic-Reboot"] == "true"
+    assert dropin["Unattended-Upgrade::Automatic-Reboot-Time"] == "03:30"
+    assert "MaxStartups 100:30:200" in files[SSHD_DROPIN_PATH].splitlines()
+    assert min(sysctl_values(files[SYSCTL_PATH]).values()) >= 5_000_000
+
+
+def test_the_running_vm_gets_the_same_os_files_over_ssh_before_the_docker_provider(prod):
+    """cloud-init writes them once; the host-os command brings every later change, and an old VM, in step."""
+    files = user_data_files(prod)
+    command = harness.unwrap(prod.monitor.one("ampere-host-os").inputs)
+    assert command["triggers"] == [command["create"]]
+    installed = host_os_payloads(command["create"])
+    assert installed == [files[p] for p in (AUTO_UPGRADES_PATH, UNATTENDED_UPGRADES_DROPIN_PATH, SSHD_DROPIN_PATH, SYSCTL_PATH)]
+    # Its connections meet the raised MaxStartups even on a VM that booted before the drop-in existed.
+    provider = prod.monitor.one("ampere-docker")
+    assert prod.monitor.one("ampere-host-os").urn in provider.dependencies
+
+
+def test_update_settings_reach_first_boot_and_the_running_vm():
+    values = harness.stack_config_as_user_sets_it("prod")
+    oci = f"{harness.PROJECT}:oci"
+    values[oci] = {**values[oci], "unattendedUpgrades": {"enabled": False, "automaticReboot": False, "rebootTimeUtc": "22:05"}}
+    run = harness.evaluate("prod", values)
+    files = user_data_files(run)
+    assert apt_values(files[AUTO_UPGRADES_PATH])["APT::Periodic::Unattended-Upgrade"] == "0"
+    assert apt_values(files[UNATTENDED_UPGRADES_DROPIN_PATH]) == {
+        "Unattended-Upgrade::Automatic-Reboot": "false",
+        "Unattended-Upgrade::Automatic-Reboot-WithUsers": "true",
+        "Unattended-Upgrade::Automatic-Reboot-Time": "22:05",
+    }
+    installed = host_os_payloads(harness.unwrap(run.monitor.one("ampere-host-os").inputs)["create"])
+    assert installed[:2] == [files[AUTO_UPGRADES_PATH], files[UNATTENDED_UPGRADES_DROPIN_PATH]]
 
 
 def test_outputs(prod):

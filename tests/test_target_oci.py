@@ -53,12 +53,14 @@ EXPECTED_RESOURCES = {
     (SECURITY_LIST, "ampere-security-list"),
     ("oci:Core/subnet:Subnet", "ampere-subnet"),
     (INSTANCE, "ampere-instance"),
+    ("oci:Core/publicIp:PublicIp", "ampere-public-ip"),
     (VOLUME, "ampere-data"),
     ("oci:Core/volumeBackupPolicy:VolumeBackupPolicy", "ampere-data-backup-policy"),
     ("oci:Core/volumeBackupPolicyAssignment:VolumeBackupPolicyAssignment", "ampere-data-backup"),
     ("oci:Core/volumeAttachment:VolumeAttachment", "ampere-data-attachment"),
     ("command:remote:Command", "ampere-ready"),
     ("command:remote:Command", "ampere-firewall"),
+    ("command:remote:Command", "ampere-host-os"),
     ("command:remote:Command", "ampere-ssh-keys"),
     ("pulumi:providers:docker", "ampere-docker"),
 }
@@ -202,7 +204,8 @@ async def test_instance_hardening_and_replacement_guards(key_file):
     instance = monitor.one("ampere-instance")
     assert instance.inputs["instanceOptions"] == {"areLegacyImdsEndpointsDisabled": True}
     assert instance.inputs["availabilityConfig"] == {"recoveryAction": "RESTORE_INSTANCE"}
-    assert instance.inputs["createVnicDetails"]["assignPublicIp"] == "true"
+    # Its address is the reserved public IP's (a private IP holds one public IP at most).
+    assert instance.inputs["createVnicDetails"]["assignPublicIp"] == "false"
     assert instance.ignore_changes == ["sourceDetails.sourceId", "metadata.user_data", "metadata.ssh_authorized_keys"]
     assert instance.on_error_hooks == ["ampere-out-of-host-capacity"]
     # Two A1 instances at once exceed Always Free, and the data volume attaches to one at a time.
@@ -289,7 +292,8 @@ async def test_data_volume_is_blank_unless_a_backup_is_configured(key_file):
 
 @pulumi.runtime.test
 async def test_data_volume_from_a_backup_names_it_and_stays_protected(key_file):
-    monitor, _ = await build_target(prod_config(key_file, dataVolumeBackupId=BACKUP))
+    # allowPaid: at 150 GB the old volume a restore keeps is beyond Always Free (README, "Restore").
+    monitor, _ = await build_target(prod_config(key_file, dataVolumeBackupId=BACKUP, allowPaid=True))
     volume = monitor.one("ampere-data")
     # The provider's VolumeSourceFromVolumeBackupDetails (core_volume_resource.go:894-900@v8.28.0).
     assert harness.unwrap(volume.inputs)["sourceDetails"] == {"type": "volumeBackup", "id": BACKUP}
@@ -390,3 +394,14 @@ async def test_capacity_hook_retries_capacity_errors_a_bounded_number_of_times()
     assert await hook(_hook_args([capacity, capacity])) is True
     assert await hook(_hook_args([capacity] * 3)) is False
     assert await hook(_hook_args(["400-InvalidParameter, bad shape"])) is False
+
+
+@pulumi.runtime.test
+async def test_the_public_address_is_reserved_on_the_instances_private_ip_and_protected(key_file):
+    monitor, target = await build_target(prod_config(key_file))
+    address = monitor.one("ampere-public-ip")
+    assert address.inputs["lifetime"] == "RESERVED", "an ephemeral IP dies with the instance"
+    assert address.inputs["privateIpId"] == "ocid1.privateip.oc1.eu-frankfurt-1.10.0.0.2"
+    assert address.protect
+    lookups = [a for token, a in monitor.mocks.calls if token == "oci:Core/getPrivateIps:getPrivateIps"]
+    assert lookups == [{"subnetId": "ampere-subnet-id", "ipAddress": "10.0.0.2"}], lookups

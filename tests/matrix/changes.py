@@ -136,6 +136,12 @@ CHANGES: list[Change] = [
     Change("mediaServer.turnRelayRangeStart", "dev", 31000, "move TURN's relay range"),
     Change("mediaServer.turnRelayRangeStart", "prod", 31000, "move TURN's relay range"),
     Change("mediaServer.turnRelayRangeEnd", "prod", 39000, "shrink TURN's relay range"),
+    Change("mediaServer.nodeIp", "prod", "203.0.113.10", "advertise a known address instead of asking STUN"),
+    # TURN/TLS needs a public 443: the docker target refuses it (config/checks.py), so prod only.
+    Change("mediaServer.turnTls.enabled", "prod", False, "turn TURN/TLS off"),
+    Change("mediaServer.turnTls.domain", "prod", "turn.example.org", "name the TURN/TLS domain yourself"),
+    Change("mediaServer.turnTls.port", "prod", 5350, "move LiveKit's TURN/TLS listener"),
+    Change("mediaServer.turnTls.upstreamAddress", "prod", "10.0.0.9", "set the TURN/TLS upstream address"),
     *both("mediaServer.memoryMb", 1536, "more memory for LiveKit"),
     *both("mediaServer.cpus", 1, "less CPU for LiveKit"),
     *both("mediaServer.egress.enabled", False, "turn Egress off"),
@@ -206,19 +212,46 @@ CHANGES: list[Change] = [
     ),
     Change("oci.adminCidrs", "prod", lambda c: [*c, "192.0.2.0/24"], "allow SSH from another network"),
     Change("oci.availabilityDomain", "prod", "Uocm:EU-FRANKFURT-1-AD-2", "another availability domain"),
+    # Without protection, so the VM is replaced: the reserved address moves onto the new VM's private IP.
+    Change("oci.availabilityDomain", "prod", "Uocm:EU-FRANKFURT-1-AD-2", "move an unprotected VM to another AD",
+           (("protectData", False),)),
     Change("oci.imageId", "prod", "ocid1.image.oc1.eu-frankfurt-1.pinned", "pin another image"),
-    Change("oci.ocpus", "prod", 3, "fewer OCPUs"),
-    Change("oci.memoryGb", "prod", 18, "less memory for the VM"),
+    # Always Free's A1 allowance was 4 OCPUs and 24 GB until 2026-06-15: the guard now refuses both.
+    Change("oci.ocpus", "prod", 4, "the 4 OCPUs Always Free allowed before 2026-06-15"),
+    Change("oci.memoryGb", "prod", 24, "the 24 GB Always Free allowed before 2026-06-15"),
     Change("oci.bootVolumeGb", "prod", 60, "a bigger boot volume"),
     Change("oci.dataVolumeGb", "prod", 140, "a smaller data volume"),
+    # At the default 150 GB the old volume the restore keeps is beyond Always Free: the guard refuses...
     Change(
         "oci.dataVolumeBackupId",
         "prod",
         "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaaaaaarestorepoint",
         "restore the data volume from a backup",
     ),
+    # ...and with allowPaid, as the README's restore sets it at 150 GB, protection stops the replacement.
+    Change(
+        "oci.dataVolumeBackupId",
+        "prod",
+        "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaaaaaarestorepoint",
+        "restore the data volume from a backup, with `oci.allowPaid`",
+        (("oci.allowPaid", True),),
+    ),
+    # After a restore paid for while both volumes existed (README, "Restore"), the old one is deleted by hand.
+    Change(
+        "oci.retainedDataVolumeGb",
+        "prod",
+        0,
+        "say the old data volume is deleted, after a restore",
+        (
+            ("oci.dataVolumeBackupId", "ocid1.volumebackup.oc1.eu-frankfurt-1.aaaaaaaarestorepoint"),
+            ("oci.allowPaid", True),
+        ),
+    ),
     Change("oci.s3UserEmail", "prod", "storage-owner@example.com", "another email for the S3 user"),
     Change("oci.allowPaid", "prod", True, "allow paid shapes"),
     Change("oci.sshUser", "prod", "opc", "another SSH user"),
     Change("oci.sshPrivateKeyFile", "prod", lambda _: harness.mock_ssh_key_file("id_ed25519_next"), "another private key file"),
+    Change("oci.unattendedUpgrades.enabled", "prod", False, "stop installing security updates unattended"),
+    Change("oci.unattendedUpgrades.automaticReboot", "prod", False, "never reboot the VM for an update"),
+    Change("oci.unattendedUpgrades.rebootTimeUtc", "prod", "05:00", "reboot for updates at another time"),
 ]

@@ -12,6 +12,10 @@ END = "<!-- change-matrix:end -->"
 # when only its script text changed (it runs again, with nothing new to apply).
 COMMAND_ROLES = {
     "-firewall": ("the VM's firewall is brought in step over SSH", "the VM's firewall script re-runs"),
+    "-host-os": (
+        "the VM's update, sshd and sysctl settings are rewritten over SSH and applied",
+        "the VM's update, sshd and sysctl settings are rewritten",
+    ),
     "-ssh-keys": ("the VM's authorized keys are rewritten over SSH", "the VM's authorized keys are rewritten"),
     "-version-check": (
         "checked first: a data major it can't read, or a role or database the cluster lacks, stops `up` here",

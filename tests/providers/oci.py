@@ -19,7 +19,7 @@ def _src(where: str) -> str:
 
 
 def _instance_state(inputs) -> str:
-    return "the VM: replacing it means a new public IP, a re-provisioned host and minutes of downtime"
+    return "the VM: replacing it means a re-provisioned host and minutes of downtime (the reserved public IP stays)"
 
 
 def _volume_state(inputs) -> str:
@@ -58,6 +58,20 @@ INSTANCE = ResourceFacts(
         "metadata.user_data": Fact(REPLACE, _src(f"{I}:1053-1060")),
         "instanceOptions": Fact(UPDATE, _src(f"{I}:367-387, :1624-1633")),
         "availabilityConfig": Fact(UPDATE, _src(f"{I}:126-135, :1581-1590")),
+    },
+)
+
+P = "core_public_ip_resource.go"
+PUBLIC_IP = ResourceFacts(
+    type="oci:Core/publicIp:PublicIp",
+    # Not data, but the address DNS and TURN URLs point at: releasing it loses it for good.
+    stateful=lambda inputs: "the reserved public IP that DNS, the sslip.io name and TURN URLs point at",
+    fields={
+        "compartmentId": Fact(UPDATE, _src(f"{P}:29-32, :257-262 (ChangePublicIpCompartment)")),
+        "lifetime": Fact(REPLACE, _src(f"{P}:33-37")),
+        "displayName": Fact(UPDATE, _src(f"{P}:47-51, :278-281")),
+        # Moves the address onto another private IP in place: a replacement VM keeps it.
+        "privateIpId": Fact(UPDATE, _src(f"{P}:58-61, :288-292")),
     },
 )
 
@@ -191,6 +205,21 @@ CUSTOMER_SECRET_KEY = ResourceFacts(
     },
 )
 
+# No ForceNew but user_id; Update is Create, one UpdateUserCapabilities call with every flag set (:194-196,
+# :131-164); Read stores the API's booleans as sent (:203-223).
+UC = "../identity/identity_user_capabilities_management_resource.go"
+USER_CAPABILITIES = ResourceFacts(
+    type="oci:Identity/userCapabilitiesManagement:UserCapabilitiesManagement",
+    fields={
+        "userId": Fact(REPLACE, _src(f"{UC}:34-38")),
+        "canUseApiKeys": Fact(UPDATE, _src(f"{UC}:40-44, :139-142")),
+        "canUseAuthTokens": Fact(UPDATE, _src(f"{UC}:45-49, :144-147")),
+        "canUseConsolePassword": Fact(UPDATE, _src(f"{UC}:50-54, :149-152")),
+        "canUseCustomerSecretKeys": Fact(UPDATE, _src(f"{UC}:55-59, :154-157")),
+        "canUseSmtpCredentials": Fact(UPDATE, _src(f"{UC}:60-64, :159-162")),
+    },
+)
+
 U = "../identity/identity_user_resource.go"
 IDENTITY_USER = ResourceFacts(
     type="oci:Identity/user:User",
@@ -252,6 +281,7 @@ PROVIDER = ResourceFacts(
 
 ALL = (
     INSTANCE,
+    PUBLIC_IP,
     VOLUME,
     ATTACHMENT,
     BACKUP_POLICY,
@@ -264,6 +294,7 @@ ALL = (
     SUBNET,
     BUCKET,
     CUSTOMER_SECRET_KEY,
+    USER_CAPABILITIES,
     IDENTITY_USER,
     IDENTITY_GROUP,
     USER_GROUP_MEMBERSHIP,

@@ -11,6 +11,14 @@ import yaml
 
 from renderers.cloud_init import PREPARE_DATA_VOLUME_PATH, CloudInitConfig, render_cloud_init
 from renderers.host_firewall import HOST_FIREWALL_SCRIPT_PATH, host_firewall_install_command
+from renderers.host_os import (
+    AUTO_UPGRADES_PATH,
+    SSHD_DROPIN_PATH,
+    SSHD_MAX_STARTUPS,
+    UNATTENDED_UPGRADES_DROPIN_PATH,
+    HostOsSettings,
+    host_os_install_command,
+)
 from renderers.ports import MediaPorts, public_ingress
 
 TIMEOUT_S = 120
@@ -101,3 +109,79 @@ def test_host_firewall_script_and_install_command_parse(tmp_path: Path, shell: s
         (tmp_path / name).write_text(source)
         result = subprocess.run([_tool(shell), "-n", str(tmp_path / name)], capture_output=True, text=True, timeout=TIMEOUT_S)
         assert result.returncode == 0, f"{name}: {result.stderr}"
+
+
+# --- the OS settings (renderers/host_os.py) -----------------------------------------------------
+
+
+def host_os_user_data(settings: HostOsSettings) -> dict:
+    return yaml.safe_load(render_cloud_init(CloudInitConfig(ingress=public_ingress(MediaPorts()), host_os=settings)))
+
+
+def test_user_data_without_updates_or_reboots_is_valid_too(tmp_path: Path) -> None:
+    settings = HostOsSettings(unattended_upgrades=False, automatic_reboot=False, reboot_time_utc="23:59")
+    text = render_cloud_init(CloudInitConfig(ingress=public_ingress(MediaPorts()), host_os=settings))
+    assert schema_problems(text, tmp_path) == []
+
+
+def sshd_verdict(dropin: str, tmp_path: Path) -> tuple[int, str]:
+    """`sshd -t` and `sshd -T` on a config that Includes ``dropin`` first, as Ubuntu's sshd_config does."""
+    (tmp_path / "dropin.conf").write_text(dropin)
+    key = tmp_path / "host_key"
+    if not key.exists():
+        subprocess.run([_tool("ssh-keygen"), "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=TIMEOUT_S)
+    config = tmp_path / "sshd_config"
+    config.write_text(f"Include {tmp_path / 'dropin.conf'}\nHostKey {key}\nPidFile none\n")
+    checked = subprocess.run([_tool("sshd"), "-t", "-f", str(config)], capture_output=True, text=True, timeout=TIMEOUT_S)
+    if checked.returncode != 0:
+        return checked.returncode, checked.stderr
+    dumped = subprocess.run([_tool("sshd"), "-T", "-f", str(config)], capture_output=True, text=True, timeout=TIMEOUT_S)
+    return dumped.returncode, dumped.stdout
+
+
+def test_real_sshd_accepts_the_dropin_and_takes_its_max_startups(tmp_path: Path) -> None:
+    files = {f["path"]: f["content"] for f in host_os_user_data(HostOsSettings())["write_files"]}
+    code, effective = sshd_verdict(files[SSHD_DROPIN_PATH], tmp_path)
+    assert code == 0, effective
+    assert f"maxstartups {SSHD_MAX_STARTUPS}" in effective.splitlines()
+
+
+def test_real_sshd_check_refuses_a_bad_max_startups(tmp_path: Path) -> None:
+    # Without this, a passing check above could mean sshd -t never reads the drop-in.
+    code, output = sshd_verdict("MaxStartups 100:30\n", tmp_path)
+    assert code != 0 and "MaxStartups" in output
+
+
+@pytest.mark.parametrize("settings", [HostOsSettings(), HostOsSettings(unattended_upgrades=False, automatic_reboot=False, reboot_time_utc="22:05")])
+def test_real_apt_reads_the_upgrade_settings(tmp_path: Path, settings: HostOsSettings) -> None:
+    # `apt-config -c` parses each file as apt does apt.conf.d, after the system's own files.
+    files = {f["path"]: f["content"] for f in host_os_user_data(settings)["write_files"]}
+    args = []
+    for path in (AUTO_UPGRADES_PATH, UNATTENDED_UPGRADES_DROPIN_PATH):
+        local = tmp_path / path.rsplit("/", 1)[1]
+        local.write_text(files[path])
+        args += ["-c", str(local)]
+    result = subprocess.run([_tool("apt-config"), *args, "dump"], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr
+    dumped = set(result.stdout.splitlines())
+    expected = {
+        f'APT::Periodic::Unattended-Upgrade "{1 if settings.unattended_upgrades else 0}";',
+        'APT::Periodic::Update-Package-Lists "1";',
+        f'Unattended-Upgrade::Automatic-Reboot "{str(settings.automatic_reboot).lower()}";',
+        'Unattended-Upgrade::Automatic-Reboot-WithUsers "true";',
+        f'Unattended-Upgrade::Automatic-Reboot-Time "{settings.reboot_time_utc}";',
+    }
+    assert expected <= dumped, expected - dumped
+
+
+def test_real_apt_check_refuses_a_broken_file(tmp_path: Path) -> None:
+    (tmp_path / "bad").write_text('Unattended-Upgrade::Automatic-Reboot "true"\n')
+    result = subprocess.run([_tool("apt-config"), "-c", str(tmp_path / "bad"), "dump"], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode != 0
+
+
+@pytest.mark.parametrize("shell", ["dash", "bash"])
+def test_host_os_install_command_parses(tmp_path: Path, shell: str) -> None:
+    (tmp_path / "install").write_text(host_os_install_command(HostOsSettings()))
+    result = subprocess.run([_tool(shell), "-n", str(tmp_path / "install")], capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stderr

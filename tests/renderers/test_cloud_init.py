@@ -23,6 +23,7 @@ from renderers.host_firewall import (
     host_firewall_script,
     host_firewall_unit,
 )
+from renderers.host_os import AUTO_UPGRADES_PATH, SSHD_DROPIN_PATH, SYSCTL_PATH, UNATTENDED_UPGRADES_DROPIN_PATH
 from renderers.ports import MediaPorts, PortRule, public_ingress
 from tests.renderers.test_ports import parse_firewall_command, script_rule_lines
 
@@ -99,6 +100,10 @@ def test_written_files_have_explicit_modes() -> None:
         DOCKER_MOUNT_DROPIN_PATH: "0644",
         HOST_FIREWALL_SCRIPT_PATH: "0755",
         HOST_FIREWALL_UNIT_PATH: "0644",
+        AUTO_UPGRADES_PATH: "0644",
+        UNATTENDED_UPGRADES_DROPIN_PATH: "0644",
+        SSHD_DROPIN_PATH: "0644",
+        SYSCTL_PATH: "0644",
     }
 
 

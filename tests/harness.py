@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import runpy
 import tempfile
 from dataclasses import dataclass, field
@@ -237,7 +238,14 @@ def mock_ssh_key_file(name: str = MOCK_SSH_KEY_FILE.name) -> str:
     path = MOCK_SSH_KEY_FILE.parent / name
     path.parent.mkdir(parents=True, exist_ok=True)
     other = name != MOCK_SSH_KEY_FILE.name
-    path.write_text(MOCK_SSH_PRIVATE_KEY.replace("Mock", "MockNext") if other else MOCK_SSH_PRIVATE_KEY)
+    text = MOCK_SSH_PRIVATE_KEY.replace("Mock", "MockNext") if other else MOCK_SSH_PRIVATE_KEY
+    # Test runs in parallel (two checkouts, CI beside a developer) share this path. A truncating write_text
+    # let another run's program read a half-written key, so its remote commands planned a spurious change
+    # (seen in test_readme_table_is_the_matrix). Written once, atomically: a reader sees the whole file or none.
+    if not path.exists() or path.read_text() != text:
+        staged = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        staged.write_text(text)
+        os.replace(staged, path)
     return str(path)
 
 

@@ -13,6 +13,8 @@ class PostgresSettings:
     port: int = 5432
     listen_address: str = "*"
     memory_limit_mb: int = 512
+    # Libraries the server loads at start, for extensions that need it (renderers/init_sql.preload_libraries).
+    shared_preload_libraries: tuple[str, ...] = ()
 
     @property
     def major(self) -> int:
@@ -44,6 +46,10 @@ def postgres_server_args(s: PostgresSettings) -> list[str]:
         "-c", f"effective_cache_size={max(64, s.memory_limit_mb * 3 // 4)}MB",
         "-c", "password_encryption=scram-sha-256",
         "-c", "log_min_duration_statement=1000",
+        # A postmaster-context setting: read only at server start, so a change is a new container command (the
+        # provider replaces the container on a command change, tests/providers/docker.py "command").
+        *(["-c", f"shared_preload_libraries={','.join(s.shared_preload_libraries)}"]
+          if s.shared_preload_libraries else []),
     ]
 
 

@@ -183,3 +183,21 @@ async def test_the_container_waits_for_the_checks_and_the_password_rotation():
     assert "docker exec -i database-postgres" in harness.unwrap(rotation.inputs["create"])
     assert {"stdin", "stdout", "stderr"} <= set(rotation.additional_secret_outputs)
     assert container.inputs["stopTimeout"] == 60 and container.inputs["destroyGraceSeconds"] == 60
+
+
+@pulumi.runtime.test
+async def test_pg_stat_statements_is_preloaded_only_when_listed():
+    monitor, _ = await build(lambda: bridge_db(extensions=("pgcrypto", "pg_stat_statements")))
+    command = monitor.one("database-postgres").inputs["command"]
+    at = command.index("shared_preload_libraries=pg_stat_statements")
+    assert command[at - 1] == "-c"
+    monitor, _ = await build(lambda: bridge_db(extensions=("pgcrypto",)))
+    assert not any("shared_preload_libraries" in arg for arg in monitor.one("database-postgres").inputs["command"])
+
+
+@pulumi.runtime.test
+async def test_the_init_file_checks_extensions_against_the_configured_major():
+    with pytest.raises(ValueError, match="'pg_walinspect' is not shipped with PostgreSQL 14"):
+        await build(lambda: bridge_db(version="14.20", extensions=("pg_walinspect",)))
+    monitor, _ = await build(lambda: bridge_db(version="15.15", extensions=("pg_walinspect",)))
+    assert monitor.one("database-postgres")

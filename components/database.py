@@ -167,6 +167,8 @@ class Database(pulumi.ComponentResource):
         )
         if uploads:
             sql = next(iter(uploads.values()))
+            # On a first deploy this runs the file the entrypoint has just run; the file changes the cluster once
+            # (renderers/init_sql.render_init_sql), so the second run is a no-op rather than a failed `up`.
             args.host_shell.run(
                 f"{name}-init-sql",
                 script=init_sql_apply_command(container=container_name, user=args.user, database=args.database, port=args.port),

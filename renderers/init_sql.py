@@ -334,8 +334,9 @@ def init_sql_apply_command(*, container: str, user: str, database: str, port: in
     """Host sh, the rendered file on stdin: run it in the running container, as the entrypoint would have.
 
     The entrypoint runs the uploaded file only on a cluster's first start, so a later change (one more
-    extension, a read-only role) would otherwise never reach the existing cluster. Every statement is
-    idempotent, so running it again after a first start changes nothing. It connects like the entrypoint does
+    extension, a read-only role) would otherwise never reach the existing cluster. On a first deploy it runs
+    right after the entrypoint ran the same file; that changes nothing (generated statements idempotent,
+    extra_sql skipped once its digest is recorded: render_init_sql). It connects like the entrypoint does
     (the superuser POSTGRES_USER, in POSTGRES_DB), over TCP on the container's own PGPORT with its
     POSTGRES_PASSWORD (components/database.py sets both), since initdb made local connections ask for it.
     """

@@ -25,7 +25,7 @@ from renderers.pg_backup import (
     upload_command,
     upload_healthcheck,
 )
-from renderers.init_sql import InitSql, init_sql_apply_command, init_sql_uploads
+from renderers.init_sql import InitSql, init_sql_apply_command, init_sql_uploads, preload_libraries
 from renderers.pgbouncer import (
     ENTRYPOINT as PGBOUNCER_ENTRYPOINT,
     IMAGE as PGBOUNCER_IMAGE,
@@ -64,8 +64,8 @@ class DatabaseArgs:
     platform: str | None = None
     protect_data: bool = True
     host_shell: HostShell = LocalShell()
-    # Run once, on the cluster's first start, and again on the running cluster whenever it changes
-    # (every statement is idempotent: renderers/init_sql.py).
+    # Run on the cluster's first start, and on the running cluster on a first deploy and whenever it changes; it
+    # changes the cluster once (generated statements idempotent, init_sql once per text: renderers/init_sql.py).
     extensions: tuple[str, ...] = ()  # e.g. ("uuid-ossp", "pgcrypto")
     read_only_role: str | None = None  # a NOLOGIN role that reads everything in schema public
     init_sql: str = ""  # more transaction-safe SQL, run as the superuser in the app's database
@@ -98,13 +98,17 @@ class Database(pulumi.ComponentResource):
             port=args.port,
             listen_address=args.network.bind_address,
             memory_limit_mb=args.memory_mb,
+            # pg_stat_statements works only when the server loaded it at start (renderers/init_sql.py).
+            shared_preload_libraries=preload_libraries(args.extensions),
         )
         password = password_or_generated(args.password, f"{name}-password", parent=self)
         volume = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         container_name = f"{name}-postgres"
         image = image_ref("postgres", args.version, "alpine")
-        init = InitSql(extensions=args.extensions, read_only_role=args.read_only_role, extra_sql=args.init_sql)
-        uploads = init_sql_uploads(init) if init != InitSql() else {}
+        init = InitSql(
+            major=settings.major, extensions=args.extensions, read_only_role=args.read_only_role, extra_sql=args.init_sql
+        )
+        uploads = init_sql_uploads(init) if init != InitSql(major=settings.major) else {}
         # The container is replaced delete-first; these run before, on the Docker host, while it still runs.
         # A new major on an old cluster, or a role or database the cluster never had, stops the
         # update here with the steps to take, before anything changed (renderers/postgres.py).
@@ -163,6 +167,8 @@ class Database(pulumi.ComponentResource):
         )
         if uploads:
             sql = next(iter(uploads.values()))
+            # On a first deploy this runs the file the entrypoint has just run; the file changes the cluster once
+            # (renderers/init_sql.render_init_sql), so the second run is a no-op rather than a failed `up`.
             args.host_shell.run(
                 f"{name}-init-sql",
                 script=init_sql_apply_command(container=container_name, user=args.user, database=args.database, port=args.port),

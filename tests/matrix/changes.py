@@ -94,6 +94,8 @@ CHANGES: list[Change] = [
     *both("database.backup.intervalHours", 6, "back up every 6 hours", BACKUPS_ON),
     *both("database.backup.keep", 14, "keep 14 backups", BACKUPS_ON),
     *both("database.extensions", ["uuid-ossp", "pgcrypto"], "add PostgreSQL extensions"),
+    # A new server command (shared_preload_libraries), so the container is replaced, after the checks.
+    *both("database.extensions", ["pgcrypto", "pg_stat_statements"], "add pg_stat_statements (preloaded at start)"),
     *both("database.readOnlyRole", "reporting", "add a read-only role"),
     *both("database.initSql", "CREATE TABLE IF NOT EXISTS audit (id bigint);", "add init SQL"),
     *both("database.pooler.enabled", True, "turn PgBouncer on"),

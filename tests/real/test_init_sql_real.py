@@ -25,7 +25,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renderers.init_sql import CONTRIB_EXTENSIONS, INIT_SQL_PATH, InitSql, init_sql_apply_command, render_init_sql
+from renderers.init_sql import (
+    APPLIED_TABLE,
+    CONTRIB_EXTENSIONS_BY_MAJOR,
+    INIT_SQL_PATH,
+    InitSql,
+    init_sql_apply_command,
+    render_init_sql,
+)
 from renderers.postgres import INITDB_ARGS, PostgresSettings
 
 from .postgres_process import (
@@ -45,6 +52,7 @@ from .postgres_process import (
     psql,
     run_host_command,
     running_postgres,
+    server_version,
     server_workdir,
 )
 from .processes import free_tcp_ports
@@ -52,6 +60,8 @@ from .processes import free_tcp_ports
 pytestmark = pytest.mark.real_binary
 
 PASSWORD = "init'Pa$$w0rd\\\"x"
+# Debian's packaged server, which these tests run: the extension list is that major's.
+SERVER_MAJOR = int(server_version(pg_bin()).split(".")[0])
 READER_PASSWORD = "reader-Pa$$"
 # The image's socket directory, and Debian libpq's default: docker_process_sql clears PGHOST, so psql looks here.
 DEFAULT_SOCKET_DIR = Path("/var/run/postgresql")
@@ -208,7 +218,7 @@ def _run_file_by_hand(
                           timeout=CLIENT_TIMEOUT_S, check=False)
 
 
-APP_INIT = InitSql(extensions=("uuid-ossp", "pgcrypto"), read_only_role="app_readonly", extra_sql=MARKER_SQL)
+APP_INIT = InitSql(major=SERVER_MAJOR, extensions=("uuid-ossp", "pgcrypto"), read_only_role="app_readonly", extra_sql=MARKER_SQL)
 
 
 def test_first_start_runs_the_file_once_and_a_restart_skips_it(tmp_path: Path) -> None:
@@ -223,7 +233,7 @@ def test_first_start_runs_the_file_once_and_a_restart_skips_it(tmp_path: Path) -
             runs = _ok(psql(cluster, "SELECT count(*) FROM init_runs", password=PASSWORD))
             assert runs == "1", f"the init file ran {runs} times; the entrypoint runs it on an empty data dir only"
             # The file is idempotent: run again by hand (without the non-idempotent marker) it changes nothing.
-            again = InitSql(extensions=APP_INIT.extensions, read_only_role=APP_INIT.read_only_role)
+            again = InitSql(major=SERVER_MAJOR, extensions=APP_INIT.extensions, read_only_role=APP_INIT.read_only_role)
             _ok(_run_file_by_hand(cluster, render_init_sql(again), tmp_path / "again.sql"))
             _ok(_run_file_by_hand(cluster, render_init_sql(again), tmp_path / "again.sql"))
             counts = _ok(psql(cluster, "SELECT (SELECT count(*) FROM pg_extension WHERE extname IN "
@@ -272,7 +282,7 @@ def test_extensions_and_read_only_role_work_for_tables_the_app_creates_later() -
 def test_a_failing_statement_stops_the_first_start_and_applies_nothing() -> None:
     """ON_ERROR_STOP plus the entrypoint's `set -e`: the container stops. The file is one transaction, so the
     extensions and role before the failing statement are rolled back; and the next start skips the init."""
-    failing = InitSql(extensions=("uuid-ossp",), read_only_role="app_readonly", extra_sql="SELECT 1/0;")
+    failing = InitSql(major=SERVER_MAJOR, extensions=("uuid-ossp",), read_only_role="app_readonly", extra_sql="SELECT 1/0;")
     with server_workdir() as root:
         with pytest.raises(InitFailed) as failed:
             entrypoint_start(_settings(), root, failing)
@@ -289,14 +299,15 @@ def test_a_failing_statement_stops_the_first_start_and_applies_nothing() -> None
 
 def test_every_allow_listed_extension_installs() -> None:
     # Reverse order: earthdistance comes before cube, which it requires.
-    everything = InitSql(extensions=tuple(sorted(CONTRIB_EXTENSIONS, reverse=True)))
+    listed = CONTRIB_EXTENSIONS_BY_MAJOR[SERVER_MAJOR]
+    everything = InitSql(major=SERVER_MAJOR, extensions=tuple(sorted(listed, reverse=True)))
     with server_workdir() as root:
         outcome, cluster = entrypoint_start(_settings(), root, everything)
         assert outcome == "initialised"
         with running_postgres(cluster):
             installed = _ok(psql(cluster, "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension",
                                  password=PASSWORD))
-    assert set(installed.split(",")) == CONTRIB_EXTENSIONS | {"plpgsql"}
+    assert set(installed.split(",")) == listed | {"plpgsql"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -317,13 +328,14 @@ ROLES = st.from_regex(r"\A[a-z_][a-z0-9_]{0,62}\Z").filter(
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    extensions=st.lists(st.sampled_from(sorted(CONTRIB_EXTENSIONS)), unique=True, max_size=4).map(tuple),
+    extensions=st.lists(st.sampled_from(sorted(CONTRIB_EXTENSIONS_BY_MAJOR[SERVER_MAJOR])), unique=True,
+                        max_size=4).map(tuple),
     role=st.none() | ROLES,
 )
 def test_any_valid_settings_run_twice_on_a_real_server(
     db: Cluster, tmp_path_factory: pytest.TempPathFactory, extensions: tuple[str, ...], role: str | None
 ) -> None:
-    sql = render_init_sql(InitSql(extensions=extensions, read_only_role=role))
+    sql = render_init_sql(InitSql(major=SERVER_MAJOR, extensions=extensions, read_only_role=role))
     path = tmp_path_factory.mktemp("init") / "init.sql"
     # A fresh database per example, as on a first start: no extension left by an earlier example.
     database = f"example_{next(_example_ids)}"
@@ -360,8 +372,8 @@ def _apply(cluster: Cluster, sql: str, tmp: Path) -> subprocess.CompletedProcess
 
 
 def test_a_changed_file_reaches_the_running_cluster_and_a_rerun_changes_nothing(tmp_path: Path) -> None:
-    first = InitSql(extensions=("uuid-ossp",))
-    later = InitSql(extensions=("uuid-ossp", "pgcrypto"), read_only_role="reporting", extra_sql=MARKER_SQL)
+    first = InitSql(major=SERVER_MAJOR, extensions=("uuid-ossp",))
+    later = InitSql(major=SERVER_MAJOR, extensions=("uuid-ossp", "pgcrypto"), read_only_role="reporting", extra_sql=MARKER_SQL)
     with server_workdir() as root:
         outcome, cluster = entrypoint_start(_settings(), root, first)
         assert outcome == "initialised"
@@ -372,9 +384,9 @@ def test_a_changed_file_reaches_the_running_cluster_and_a_rerun_changes_nothing(
             installed = _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT string_agg(extname, ',' ORDER BY extname) FROM pg_extension"))
             assert installed == "pgcrypto,plpgsql,uuid-ossp"
             assert _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'reporting'")) == "f"
-            # extra_sql runs each time; its marker counts the two applications.
-            assert _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT count(*) FROM init_runs")) == "2"
-            broken = _apply(cluster, render_init_sql(InitSql(extra_sql="SELECT no_such_function();")), tmp_path)
+            # extra_sql ran on the change only: the rerun found its digest recorded.
+            assert _ok(_as(cluster, cluster.settings.user, PASSWORD, "SELECT count(*) FROM init_runs")) == "1"
+            broken = _apply(cluster, render_init_sql(InitSql(major=SERVER_MAJOR, extra_sql="SELECT no_such_function();")), tmp_path)
             assert broken.returncode != 0 and "no_such_function" in broken.stderr, broken.stderr
 
 
@@ -394,10 +406,72 @@ def test_statements_the_loader_refuses_fail_the_real_first_start(statement: str)
 
     assert transaction_unsafe_statements(statement), statement
     with pytest.raises(ValueError, match="cannot run in the init file"):
-        InitSql(extra_sql=statement)
+        InitSql(major=SERVER_MAJOR, extra_sql=statement)
     # Rendered as the file would be if the loader let it through: the SQL in place of a harmless placeholder.
-    rendered = render_init_sql(InitSql(extra_sql="SELECT 'placeholder';")).replace("SELECT 'placeholder';", statement)
+    rendered = render_init_sql(InitSql(major=SERVER_MAJOR, extra_sql="SELECT 'placeholder';")).replace("SELECT 'placeholder';", statement)
     with server_workdir() as root:
         with pytest.raises(InitFailed) as failed:
             entrypoint_start(_settings(), root, rendered_file=rendered)
     assert "cannot run inside a transaction block" in failed.value.output, failed.value.output[-2000:]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A first deploy runs the file twice: the entrypoint on the empty cluster, then the init-sql command on the running
+# server (components/database.py). A non-idempotent initSql must change the cluster once.
+
+NOT_IDEMPOTENT = "CREATE TABLE t (id int PRIMARY KEY, note text);\nINSERT INTO t VALUES (1, 'first');"
+
+
+def test_a_non_idempotent_init_sql_runs_once_on_a_first_deploy_and_a_second_run_changes_nothing(tmp_path: Path) -> None:
+    init = InitSql(major=SERVER_MAJOR, extensions=("pgcrypto",), extra_sql=NOT_IDEMPOTENT)
+    sql = render_init_sql(init)
+    with server_workdir() as root:
+        outcome, cluster = entrypoint_start(_settings(), root, init)
+        assert outcome == "initialised"
+        with running_postgres(cluster):
+            first = _apply(cluster, sql, tmp_path)  # the command's create, right after the container is healthy
+            assert first.returncode == 0, f"the first deploy's init-sql command failed: {first.stdout}{first.stderr}"
+            assert "was applied before: not run again" in first.stdout + first.stderr
+            rows = _ok(psql(cluster, "SELECT count(*), min(note) FROM t", password=PASSWORD))
+            assert rows == "1|first"
+            recorded = _ok(psql(cluster, f"SELECT count(*) FROM {APPLIED_TABLE}", password=PASSWORD))
+            assert recorded == "1"
+            before = _ok(psql(cluster, "SELECT xmin::text, applied_at FROM " + APPLIED_TABLE, password=PASSWORD))
+            again = _apply(cluster, sql, tmp_path)  # a second `up` (or a rerun by hand)
+            assert again.returncode == 0, again.stderr
+            assert _ok(psql(cluster, "SELECT count(*) FROM t", password=PASSWORD)) == "1"
+            assert _ok(psql(cluster, "SELECT xmin::text, applied_at FROM " + APPLIED_TABLE, password=PASSWORD)) == before
+            # The app's schema has only what the app made: the record lives in its own schema.
+            public = _ok(psql(cluster, "SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'",
+                              password=PASSWORD))
+            assert public == "t"
+
+
+def test_without_the_record_the_same_file_fails_its_second_run(tmp_path: Path) -> None:
+    """What the record prevents: the server refuses the non-idempotent text the second time."""
+    with server_workdir() as root:
+        outcome, cluster = entrypoint_start(_settings(), root, InitSql(major=SERVER_MAJOR))
+        with running_postgres(cluster):
+            for attempt in ("first", "second"):
+                ran = _run_file_by_hand(cluster, f"BEGIN;\n{NOT_IDEMPOTENT}\nCOMMIT;\n", tmp_path / "bare.sql")
+            assert ran.returncode != 0 and 'relation "t" already exists' in ran.stderr, ran.stderr
+
+
+def test_a_changed_init_sql_runs_once_more(tmp_path: Path) -> None:
+    first = InitSql(major=SERVER_MAJOR, extra_sql=NOT_IDEMPOTENT)
+    later = InitSql(major=SERVER_MAJOR, extra_sql=NOT_IDEMPOTENT + "\nINSERT INTO t VALUES (2, 'second');")
+    with server_workdir() as root:
+        outcome, cluster = entrypoint_start(_settings(), root, first)
+        with running_postgres(cluster):
+            # A changed text runs in full: its CREATE TABLE meets the table the first text made, and the
+            # transaction leaves nothing of it behind.
+            failed = _apply(cluster, render_init_sql(later), tmp_path)
+            assert failed.returncode != 0 and 'relation "t" already exists' in failed.stderr, failed.stderr
+            assert _ok(psql(cluster, "SELECT count(*) FROM t", password=PASSWORD)) == "1"
+            assert _ok(psql(cluster, f"SELECT count(*) FROM {APPLIED_TABLE}", password=PASSWORD)) == "1"
+            written_as_a_change = InitSql(major=SERVER_MAJOR, extra_sql="INSERT INTO t VALUES (2, 'second');")
+            for attempt in ("change", "rerun"):
+                done = _apply(cluster, render_init_sql(written_as_a_change), tmp_path)
+                assert done.returncode == 0, f"{attempt}: {done.stderr}"
+            assert _ok(psql(cluster, "SELECT string_agg(note, ',' ORDER BY id) FROM t", password=PASSWORD)) == \
+                "first,second"

@@ -180,9 +180,13 @@ def test_unchanged_password_changes_nothing(db: Server, tmp_path: Path, busybox:
     assert _stored_verifier(db) == verifier
 
 
-def test_first_deploy_has_no_container_and_does_nothing(db: Server, tmp_path: Path, busybox: Path) -> None:
+def test_first_deploy_has_no_container_and_does_nothing_and_says_so(db: Server, tmp_path: Path, busybox: Path) -> None:
     rotation = DockerHost(tmp_path, busybox, "dash").rotate(db.settings, NASTY, started_with=None)
-    assert (rotation.done.returncode, rotation.done.stdout, rotation.done.stderr) == (0, "", "")
+    assert (rotation.done.returncode, rotation.done.stderr) == (0, "")
+    # Not a success it did not have: a reused volume's cluster keeps its own password (the healthcheck says so).
+    assert rotation.done.stdout.startswith(f"password rotation: no container {CONTAINER}, so no server's password "
+                                           "was changed."), rotation.done.stdout
+    assert not _in_argv(NASTY, rotation.done.stdout)
     assert '"exec"' not in rotation.argv
     assert connect(db.settings, FIRST).returncode == 0
 

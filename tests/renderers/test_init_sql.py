@@ -4,6 +4,7 @@ tests/real/test_init_sql_real.py runs it with the postgres image's own init-file
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import PurePosixPath
 
 import pytest
@@ -11,18 +12,32 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from renderers.init_sql import (
+    APPLIED_TABLE,
     CONTRIB_EXTENSIONS,
+    CONTRIB_EXTENSIONS_BY_MAJOR,
     INIT_SQL_PATH,
     InitSql,
     init_sql_problems,
+    extra_sql_digest,
     init_sql_uploads,
+    preload_libraries,
     render_init_sql,
     role_name_problem,
 )
 
 ROLES = st.from_regex(r"\A[a-z_][a-z0-9_]{0,62}\Z").filter(lambda r: role_name_problem(r) is None)
 EXTENSIONS = st.lists(st.sampled_from(sorted(CONTRIB_EXTENSIONS)), unique=True, max_size=6).map(tuple)
-EXTRA = st.text(max_size=200).filter(lambda t: "\0" not in t)
+
+
+def _accepted(extra: str) -> bool:
+    try:
+        InitSql(major=18, extra_sql=extra)
+    except ValueError:
+        return False
+    return True
+
+
+EXTRA = st.text(max_size=200).filter(_accepted)
 
 
 def _statements(sql: str) -> list[str]:
@@ -35,11 +50,11 @@ def test_upload_path_is_a_sql_file_the_entrypoint_runs() -> None:
     # docker_process_init_files runs /docker-entrypoint-initdb.d/* and, for *.sql, docker_process_sql -f.
     assert path.parent == PurePosixPath("/docker-entrypoint-initdb.d")
     assert path.suffix == ".sql"
-    assert init_sql_uploads(InitSql()) == {INIT_SQL_PATH: render_init_sql(InitSql())}
+    assert init_sql_uploads(InitSql(major=18)) == {INIT_SQL_PATH: render_init_sql(InitSql(major=18))}
 
 
 def test_app_settings_render_idempotent_statements_in_one_transaction() -> None:
-    sql = render_init_sql(InitSql(extensions=("uuid-ossp", "pgcrypto"), read_only_role="app_readonly"))
+    sql = render_init_sql(InitSql(major=18, extensions=("uuid-ossp", "pgcrypto"), read_only_role="app_readonly"))
     lines = _statements(sql)
     assert lines[0] == "BEGIN;" and lines[-1] == "COMMIT;"
     assert 'CREATE EXTENSION IF NOT EXISTS "uuid-ossp" CASCADE;' in lines
@@ -55,14 +70,14 @@ def test_app_settings_render_idempotent_statements_in_one_transaction() -> None:
 
 
 def test_empty_settings_render_an_empty_transaction() -> None:
-    assert _statements(render_init_sql(InitSql())) == ["BEGIN;", "COMMIT;"]
+    assert _statements(render_init_sql(InitSql(major=18))) == ["BEGIN;", "COMMIT;"]
 
 
 @given(extensions=EXTENSIONS, role=st.none() | ROLES, extra=EXTRA)
 def test_any_valid_settings_render_each_part_once_inside_the_transaction(
     extensions: tuple[str, ...], role: str | None, extra: str
 ) -> None:
-    sql = render_init_sql(InitSql(extensions=extensions, read_only_role=role, extra_sql=extra))
+    sql = render_init_sql(InitSql(major=18, extensions=extensions, read_only_role=role, extra_sql=extra))
     assert sql.startswith("-- ") and sql.endswith("\nCOMMIT;\n")
     begin = sql.index("\nBEGIN;\n")
     generated = sql.split("\n-- extra_sql\n")[0] + "\n"
@@ -73,9 +88,34 @@ def test_any_valid_settings_render_each_part_once_inside_the_transaction(
     if role is not None:
         assert f'CREATE ROLE "{role}" NOLOGIN;' in generated
     if extra.strip():
-        # Verbatim, after everything generated, and ended before COMMIT whatever its last line was.
-        at = sql.index(extra.rstrip("\n"), begin)
-        assert sql[at:].endswith(extra.rstrip("\n") + "\n;\nCOMMIT;\n")
+        # Verbatim, after everything generated, ended whatever its last line was, and recorded by its digest in
+        # the branch psql runs only when that digest is not recorded yet.
+        digest = extra_sql_digest(extra)
+        at = sql.index("\n-- extra_sql\n" + extra.rstrip("\n"), begin)
+        assert sql[at:].endswith(
+            f"\n{extra.rstrip(chr(10))}\n;\nINSERT INTO {APPLIED_TABLE} (sha256) VALUES ('{digest}');\n\\endif\nCOMMIT;\n"
+        )
+        check = f"WHERE sha256 = '{digest}') THEN 'true' ELSE 'false' END AS init_sql_applied \\gset\n\\if :init_sql_applied\n"
+        assert sql.count(check) == 1 and sql.index(check) < at
+    else:
+        assert APPLIED_TABLE not in sql
+
+
+def test_extra_sql_digest_is_the_sha256_of_its_text() -> None:
+    assert extra_sql_digest("SELECT 1;") == hashlib.sha256(b"SELECT 1;").hexdigest()
+    assert extra_sql_digest("SELECT 1;") != extra_sql_digest("SELECT 1; ")
+
+
+@pytest.mark.parametrize("sql", ["SELECT 1;\n\\endif", "SELECT 1; \\q", "\\i /etc/passwd", "SELECT 1 \\gset"])
+def test_psql_meta_commands_in_extra_sql_are_refused(sql: str) -> None:
+    with pytest.raises(ValueError, match="psql meta-command"):
+        InitSql(major=18, extra_sql=sql)
+
+
+@pytest.mark.parametrize("sql", ["SELECT E'a\\\\b';", "SELECT 'C:\\dir';", 'SELECT 1 AS "a\\b";', "-- \\q\nSELECT 1;",
+                                 "DO $$ BEGIN RAISE NOTICE '\\'; END $$;"])
+def test_backslashes_inside_literals_names_and_comments_are_not_meta_commands(sql: str) -> None:
+    InitSql(major=18, extra_sql=sql)
 
 
 @pytest.mark.parametrize(
@@ -84,7 +124,7 @@ def test_any_valid_settings_render_each_part_once_inside_the_transaction(
         ({"extensions": "uuid-ossp"}, "expected a tuple of extension names"),
         ({"extensions": ("uuid_ossp",)}, "'uuid_ossp' is not a contrib extension"),
         ({"extensions": ("postgis",)}, "'postgis' is not a contrib extension"),
-        ({"extensions": ("adminpack",)}, "'adminpack' is not a contrib extension"),  # gone in PostgreSQL 17
+        ({"extensions": ("adminpack",)}, "'adminpack' is not shipped with PostgreSQL 18 (only with 14, 15, 16)"),
         ({"extensions": ("pgcrypto", "pgcrypto")}, "pgcrypto listed more than once"),
         ({"read_only_role": "ReadOnly"}, "is not an identifier"),
         ({"read_only_role": "pg_reader"}, "starts with 'pg_'"),
@@ -98,14 +138,14 @@ def test_any_valid_settings_render_each_part_once_inside_the_transaction(
 )
 def test_invalid_settings_are_refused_naming_the_field(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError) as refused:
-        InitSql(**kwargs)
+        InitSql(major=18, **kwargs)
     assert message in str(refused.value)
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    assert init_sql_problems(InitSql()) == []
+    assert init_sql_problems(InitSql(major=18)) == []
     with pytest.raises(ValueError) as refused:
-        InitSql(extensions=("nope",), read_only_role="pg_x", extra_sql="\0")
+        InitSql(major=18, extensions=("nope",), read_only_role="pg_x", extra_sql="\0")
     text = str(refused.value)
     assert text.count("\n  - ") == 3
     for field in ("extensions:", "read_only_role:", "extra_sql:"):
@@ -114,8 +154,41 @@ def test_every_problem_is_reported_at_once() -> None:
 
 def test_allow_list_is_the_contrib_extensions_every_supported_major_ships() -> None:
     assert {"uuid-ossp", "pgcrypto", "pg_trgm", "citext", "hstore", "pg_stat_statements"} <= CONTRIB_EXTENSIONS
-    # Removed in PostgreSQL 17; languages whose libraries the alpine image drops; always there anyway.
-    assert not {"adminpack", "old_snapshot", "plperl", "plpython3u", "pltcl", "plpgsql"} & CONTRIB_EXTENSIONS
+    # Removed in PostgreSQL 17; new in 15 and 18; languages whose libraries the alpine image drops; always there.
+    assert not {"adminpack", "old_snapshot", "pg_walinspect", "pg_logicalinspect", "plperl", "plpython3u", "pltcl",
+                "plpgsql"} & CONTRIB_EXTENSIONS
+    assert CONTRIB_EXTENSIONS == frozenset.intersection(*CONTRIB_EXTENSIONS_BY_MAJOR.values())
+
+
+@pytest.mark.parametrize(("major", "name", "shipped"), [
+    (14, "pg_walinspect", False), (15, "pg_walinspect", True), (16, "pg_walinspect", True), (18, "pg_walinspect", True),
+    (14, "adminpack", True), (16, "old_snapshot", True), (17, "adminpack", False), (17, "old_snapshot", False),
+    (17, "pg_logicalinspect", False), (18, "pg_logicalinspect", True), (14, "pg_surgery", True),
+])
+def test_each_major_ships_what_its_release_notes_say(major: int, name: str, shipped: bool) -> None:
+    assert (name in CONTRIB_EXTENSIONS_BY_MAJOR[major]) is shipped
+
+
+def test_an_extension_the_major_does_not_ship_is_refused_naming_the_majors_that_do() -> None:
+    with pytest.raises(ValueError) as refused:
+        InitSql(major=14, extensions=("pg_walinspect", "uuid-ossp"))
+    assert str(refused.value).splitlines()[1:] == [
+        "  - extensions: 'pg_walinspect' is not shipped with PostgreSQL 14 (only with 15, 16, 17, 18): CREATE "
+        "EXTENSION would fail the first start"]
+    InitSql(major=15, extensions=("pg_walinspect",))
+
+
+def test_an_unknown_major_with_extensions_is_refused() -> None:
+    with pytest.raises(ValueError, match="no extension list for PostgreSQL 13"):
+        InitSql(major=13, extensions=("pgcrypto",))
+    InitSql(major=13)
+
+
+def test_only_pg_stat_statements_needs_preloading() -> None:
+    assert preload_libraries(()) == ()
+    assert preload_libraries(("pgcrypto", "pg_stat_statements", "pg_trgm")) == ("pg_stat_statements",)
+    everything = tuple(sorted(frozenset.union(*CONTRIB_EXTENSIONS_BY_MAJOR.values())))
+    assert preload_libraries(everything) == ("pg_stat_statements",)
 
 
 @pytest.mark.parametrize("sql,found", [
@@ -137,7 +210,7 @@ def test_transaction_unsafe_statements_are_found_only_where_they_are_statements(
 @pytest.mark.parametrize("sql", ["COMMIT;", "CREATE TABLE t (a int); BEGIN;", "rollback"])
 def test_transaction_control_in_extra_sql_is_refused(sql):
     with pytest.raises(ValueError, match="would split the init file's one transaction"):
-        InitSql(extra_sql=sql)
+        InitSql(major=18, extra_sql=sql)
 
 
 def test_alter_system_in_init_sql_is_refused_by_the_loader_naming_the_key():
@@ -150,3 +223,21 @@ def test_alter_system_in_init_sql_is_refused_by_the_loader_naming_the_key():
         parse_stack_config(harness.raw_config(values))
     messages = [str(p) for p in caught.value.problems]
     assert any(m.startswith(f"{harness.PROJECT}:database.initSql") and "ALTER SYSTEM" in m for m in messages), messages
+
+
+@pytest.mark.parametrize(("version", "refused"), [("14.20", True), ("16.11", False), ("18.1", False)])
+def test_an_extension_the_configured_major_lacks_is_refused_by_the_loader_naming_the_key(version: str, refused: bool):
+    from config import ConfigError, parse_stack_config
+    from tests import harness
+
+    values = harness.stack_config_as_user_sets_it("dev")
+    values[f"{harness.PROJECT}:database"] = {**values[f"{harness.PROJECT}:database"], "version": version,
+                                             "extensions": ["pg_walinspect"]}
+    if not refused:
+        parse_stack_config(harness.raw_config(values))
+        return
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(harness.raw_config(values))
+    messages = [str(p) for p in caught.value.problems]
+    assert any(m.startswith(f"{harness.PROJECT}:database.extensions") and "not shipped with PostgreSQL 14" in m
+               for m in messages), messages

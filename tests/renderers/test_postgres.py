@@ -141,3 +141,27 @@ def test_only_a_missing_volume_or_container_counts_as_a_first_deploy(
                           text=True, timeout=TIMEOUT_S, check=False)
     assert done.returncode == rc, done.stderr
     assert (done.stderr == "") is (rc == 0), "a real Docker error must be shown"
+
+
+def test_shared_preload_libraries_is_passed_only_when_some_are_needed() -> None:
+    from renderers.postgres import postgres_server_args
+
+    plain = postgres_server_args(PostgresSettings(version="18.1", user="app", database="app"))
+    assert not any("shared_preload_libraries" in arg for arg in plain)
+    loaded = postgres_server_args(PostgresSettings(version="18.1", user="app", database="app",
+                                                   shared_preload_libraries=("pg_stat_statements", "auto_explain")))
+    assert loaded[-2:] == ["-c", "shared_preload_libraries=pg_stat_statements,auto_explain"]
+    assert loaded[:-2] == plain
+
+
+@given(port=st.integers(1, 65535), user=st.from_regex(r"\A[a-z_][a-z0-9_]{0,62}\Z"),
+       database=st.from_regex(r"\A[a-z_][a-z0-9_]{0,62}\Z"))
+def test_healthcheck_logs_in_as_the_role_with_the_containers_password(port: int, user: str, database: str) -> None:
+    from renderers.postgres import postgres_healthcheck
+
+    kind, script = postgres_healthcheck(PostgresSettings(version="18.1", user=user, database=database, port=port))
+    assert kind == "CMD-SHELL"
+    # The password comes from the container's env at check time: never its text, never an argv.
+    assert script.startswith(f'out=$(PGPASSWORD="$POSTGRES_PASSWORD" PGCONNECT_TIMEOUT=3 psql -X -q -w -At '
+                             f"-h 127.0.0.1 -p {port} -U {user} -d {database} -c \"SELECT 1\" 2>&1) && exit 0; ")
+    assert script.endswith("esac; exit 1")

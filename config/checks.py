@@ -215,12 +215,15 @@ def _app_order_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             app.model_copy(update={"depends_on": tuple(d for d in app.depends_on if d in index and d != app.name)})
             for app in cfg.apps
         )}))
-    except ValueError as cycle:
-        first = str(cycle).split(": ", 1)[1].split(" -> ")
-        start = first.index(first[-1])
-        i = index[first[start]]
-        j = cfg.apps[i].depends_on.index(first[start + 1])
-        yield Problem(f"{ns}:apps[{i}].dependsOn[{j}]", first[start + 1], f"{cycle}; remove one of these dependsOn entries")
+    except ValueError as found:
+        path = str(found).split(": ", 1)[1].split(" -> ")
+        cycle = path[path.index(path[-1]):]  # the walk may have reached the cycle from an app outside it
+        i = index[cycle[0]]
+        j = cfg.apps[i].depends_on.index(cycle[1])
+        yield Problem(
+            f"{ns}:apps[{i}].dependsOn[{j}]", cycle[1],
+            f"apps depend on each other in a cycle: {' -> '.join(cycle)}; no app in it could start. Remove one of these dependsOn entries",
+        )
 
 
 def _backup_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

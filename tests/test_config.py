@@ -109,6 +109,27 @@ APP_MALFORMED = [
     ("app env name", [{**WEB, "env": {"1X": "y"}}], "apps[0].env.1X", "environment variable name"),
     ("cors origin with a path", [{**WEB, "routes": [{"path": "/app/*", "corsOrigins": ["https://a.example/x"]}]}], "apps[0].routes[0].corsOrigins", "origin"),
     ("strip prefix on an exact path", [{**WEB, "routes": [{"path": "/app", "stripPrefix": True}]}], "apps[0].routes[0].stripPrefix", "/*"),
+    ("reference to an unknown app", [{**WEB, "env": {"U": "${apps.api.url}"}}], "apps[0].env.U", "unknown app 'api'"),
+    ("reference to an app output there is not", [{**WEB, "env": {"U": "${apps.web.port}"}}], "apps[0].env.U", "not 'port'"),
+    ("dependsOn an unknown app", [{**WEB, "dependsOn": ["api"]}], "apps[0].dependsOn[0]", "unknown app"),
+    ("dependsOn itself", [{**WEB, "dependsOn": ["web"]}], "apps[0].dependsOn[0]", "itself"),
+    ("dependsOn in a cycle", [{**WEB, "dependsOn": ["api"]}, {**WEB, "name": "api", "port": 3101, "dependsOn": ["web"]}],
+     "apps[0].dependsOn[0]", "cycle: web -> api -> web"),
+    ("a three-app cycle behind a chain", [
+        {**WEB, "name": "a", "port": 3101, "dependsOn": ["web"]}, {**WEB, "dependsOn": ["api"]},
+        {**WEB, "name": "api", "port": 3102, "dependsOn": ["db1"]}, {**WEB, "name": "db1", "port": 3103, "dependsOn": ["web"]},
+    ], "apps[1].dependsOn[0]", "cycle: web -> api -> db1 -> web"),
+    ("volume named like a service's", [{**WEB, "volumes": [{"name": "database-data", "path": "/data"}]}], "apps[0].volumes[0].name", "a service"),
+    ("one volume name in two apps", [{**WEB, "volumes": [{"name": "shared", "path": "/d"}]},
+                                     {**WEB, "name": "api", "port": 3101, "volumes": [{"name": "shared", "path": "/d"}]}],
+     "apps[1].volumes[0].name", "apps[0] (web)"),
+    ("two volumes on one path", [{**WEB, "volumes": [{"name": "aa", "path": "/d"}, {"name": "bb", "path": "/d"}]}], "apps[0].volumes[1].path", "mounted there"),
+    ("volume path with '..'", [{**WEB, "volumes": [{"name": "aa", "path": "/app/../etc"}]}], "apps[0].volumes[0].path", "absolute path"),
+    ("volume path '/'", [{**WEB, "volumes": [{"name": "aa", "path": "/"}]}], "apps[0].volumes[0].path", "absolute path"),
+    ("volume name of one character", [{**WEB, "volumes": [{"name": "a", "path": "/d"}]}], "apps[0].volumes[0].name", "2-63"),
+    ("health path and a TCP check", [{**WEB, "healthPath": "/health", "healthcheck": {"tcpPort": 3100}}], "apps[0].healthPath", "one healthcheck"),
+    ("TCP check on no port", [{**WEB, "healthcheck": {"tcpPort": 0}}], "apps[0].healthcheck.tcpPort", ""),
+    ("platform Docker cannot pull", [{**WEB, "platform": "linux/arm/v7"}], "apps[0].platform", ""),
 ]
 
 

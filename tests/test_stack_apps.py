@@ -176,3 +176,16 @@ def test_a_pi_refuses_an_amd64_image_and_an_amd64_host_an_arm64_one():
         assert [p.key for p in refused.value.problems] == [f"{NS}:apps[0].platform"], refused.value
         assert f"host.platform runs {host_platform}" in str(refused.value)
         parse_stack_config({**cfg, "apps": [{**CONFIG_SERVICE, "platform": host_platform}]})  # the same one passes
+
+
+def test_the_volume_names_an_app_may_not_take_are_every_services_own():
+    """config/checks.SERVICE_VOLUMES against what the services register with all of them on."""
+    from config.checks import SERVICE_VOLUMES
+
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it("dev"))
+    values[f"{NS}:analytics"] = {"enabled": True}
+    values[f"{NS}:timeSeries"] = {"enabled": True}
+    values[f"{NS}:database"] = {**values.get(f"{NS}:database", {}), "backup": {"enabled": True}}
+    monitor = harness.evaluate("dev", values).monitor
+    registered = {harness.unwrap(v.inputs)["name"] for v in monitor.by_type("docker:index/volume:Volume")}
+    assert registered == set(SERVICE_VOLUMES)

@@ -148,6 +148,16 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
                 f"{ns}:apps[{i}].healthPath", app.health_path,
                 "an app has one healthcheck: remove healthPath, or apps[].healthcheck for the HTTP check",
             )
+        if app.healthcheck is not None and app.healthcheck.tcp_port != app.port:
+            # Another service's port would answer for the app on the VM's and a host's shared network: healthy
+            # while the app is down. (Checked on every target, like the ports themselves: config/ports.py.)
+            held = {l.port: l.owner for l in service_listeners(cfg) if l.owner != f"apps[{i}].port"}
+            if app.healthcheck.tcp_port in held:
+                yield Problem(
+                    f"{ns}:apps[{i}].healthcheck.tcpPort", app.healthcheck.tcp_port,
+                    f"{held[app.healthcheck.tcp_port]} listens there, so it would answer the check for this app; "
+                    f"check a port the app itself binds (apps[{i}].port is {app.port})",
+                )
         yield from _app_platform_problems(cfg, ns, i, app)
     yield from _app_volume_problems(cfg, ns)
     yield from _app_order_problems(cfg, ns)

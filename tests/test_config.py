@@ -128,6 +128,8 @@ APP_MALFORMED = [
     ("volume path '/'", [{**WEB, "volumes": [{"name": "aa", "path": "/"}]}], "apps[0].volumes[0].path", "absolute path"),
     ("volume name of one character", [{**WEB, "volumes": [{"name": "a", "path": "/d"}]}], "apps[0].volumes[0].name", "2-63"),
     ("health path and a TCP check", [{**WEB, "healthPath": "/health", "healthcheck": {"tcpPort": 3100}}], "apps[0].healthPath", "one healthcheck"),
+    ("TCP check on the cache's port", [{**WEB, "healthcheck": {"tcpPort": 6379}}], "apps[0].healthcheck.tcpPort", "cache.port listens there"),
+    ("TCP check on the gateway's", [{**WEB, "healthcheck": {"tcpPort": 80}}], "apps[0].healthcheck.tcpPort", "gateway.httpPort"),
     ("TCP check on no port", [{**WEB, "healthcheck": {"tcpPort": 0}}], "apps[0].healthcheck.tcpPort", ""),
     ("platform Docker cannot pull", [{**WEB, "platform": "linux/arm/v7"}], "apps[0].platform", ""),
 ]

@@ -57,7 +57,7 @@ class App(pulumi.ComponentResource):
         client_env = store_client_env(args.env, args.s3_client_env) if any(r.startswith("s3.") for r in used) else []
         env = pulumi.Output.secret(values.apply(lambda resolved: [*client_env, *resolve_env(args.env, resolved)]))
         # Named like the services' volumes (the name is the Docker volume's and the resource's): protected and
-        # retained on delete with protectData, so a rename or a removed app never deletes the team's data.
+        # retained on delete with protectData (the default), so a rename or a removed app never deletes the team's data.
         self.volumes = [data_volume(volume, protect=args.protect_data, parent=self) for volume in args.volumes]
         check = tcp_check(args.tcp_health_port) if args.tcp_health_port is not None else http_healthcheck(args.port, args.health_path)
         self.container = run_container(

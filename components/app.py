@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, run_container
+from components.container import ContainerSpec, Healthcheck, data_volume, run_container
 from components.networking import ContainerNetwork
 from renderers.app_env import references, resolve_env
+from renderers.app_health import tcp_check
 
 TYPE = "backing-services:index:App"
 
@@ -36,6 +37,12 @@ class AppArgs:
     # that app talks to the store with whatever AWS SDK it has, and the AWS_* names are the SDKs' shared ones.
     s3_client_env: Sequence[str] = ()
     health_path: str = "/health"
+    tcp_health_port: int | None = None  # set: a TCP connect check (renderers/app_health.py) instead of GETting health_path
+    # Docker volume name -> path in the container; each volume is named exactly so (config checks keep names unique).
+    volumes: Mapping[str, str] = field(default_factory=dict)
+    protect_data: bool = True
+    # Apps this one is created after; their containers `wait` for healthy, so this one starts after they are.
+    after: Sequence["App"] = ()
     memory_mb: int = 256
     cpus: float = 0.5
     platform: str | None = None
@@ -49,6 +56,10 @@ class App(pulumi.ComponentResource):
         # Always secret: a reference may carry a password, and literal values may be credentials too.
         client_env = store_client_env(args.env, args.s3_client_env) if any(r.startswith("s3.") for r in used) else []
         env = pulumi.Output.secret(values.apply(lambda resolved: [*client_env, *resolve_env(args.env, resolved)]))
+        # Named like the services' volumes (the name is the Docker volume's and the resource's): protected and
+        # retained on delete with protectData (the default), so a rename or a removed app never deletes the team's data.
+        self.volumes = [data_volume(volume, protect=args.protect_data, parent=self) for volume in args.volumes]
+        check = tcp_check(args.tcp_health_port) if args.tcp_health_port is not None else http_healthcheck(args.port, args.health_path)
         self.container = run_container(
             f"{name}-app",
             ContainerSpec(
@@ -56,13 +67,19 @@ class App(pulumi.ComponentResource):
                 alias=name,
                 command=tuple(args.command),
                 env=env,
-                healthcheck=Healthcheck(test=http_healthcheck(args.port, args.health_path)),
+                healthcheck=Healthcheck(test=check),
                 memory_mb=args.memory_mb,
                 cpus=args.cpus,
+                volumes={path: volume.name for volume, path in zip(self.volumes, args.volumes.values())},
             ),
             network=args.network,
             platform=args.platform,
             parent=self,
+            # dependsOn: the provider's Create returns only once such a container reports healthy (`wait`,
+            # internal/provider/resource_docker_container_funcs.go:590-627@v4.5.0), so waiting on it is
+            # "after that app is healthy". Only when containers are created: Docker restarts them all at
+            # once after a reboot.
+            depends_on=[other.container for other in args.after],
         )
         self.address = pulumi.Output.from_input(args.network.address(name, args.port))
         self.register_outputs({"address": self.address})

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from pydantic.alias_generators import to_camel
 
 from config.capacity import ALWAYS_FREE, container_limits, oci_storage_gb, target_capacity
-from config.derived import media_ports
+from config.derived import app_start_order, media_ports, target_platform
 from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
-from renderers.app_env import PROVIDERS, references
+from renderers.app_env import APP_OUTPUTS, PROVIDERS, app_reference, references
 from renderers.existing_host import default_domain, docker_host
 from renderers.init_sql import role_name_problem
 from renderers.livekit import is_valid_turn_domain
@@ -130,6 +130,10 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             yield Problem(f"{ns}:apps[{i}].image", app.image, "pin a version tag; 'latest' changes under a running stack")
         for name, value in app.env.items():
             for ref in references(value):
+                if (other := app_reference(ref)) is not None:
+                    if problem := _app_reference_problem(cfg, *other):
+                        yield Problem(f"{ns}:apps[{i}].env.{name}", value, problem)
+                    continue
                 service = PROVIDERS.get(ref)
                 if service is None:
                     yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"unknown reference ${{{ref}}}; one of {sorted(PROVIDERS)}")
@@ -139,6 +143,97 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             if route.path in paths:
                 yield Problem(f"{ns}:apps[{i}].routes[{j}].path", route.path, "another route already has this path")
             paths.add(route.path)
+        if app.healthcheck is not None and "health_path" in app.model_fields_set:
+            yield Problem(
+                f"{ns}:apps[{i}].healthPath", app.health_path,
+                "an app has one healthcheck: remove healthPath, or apps[].healthcheck for the HTTP check",
+            )
+        if app.healthcheck is not None and app.healthcheck.tcp_port != app.port:
+            # Another service's port would answer for the app on the VM's and a host's shared network: healthy
+            # while the app is down. (Checked on every target, like the ports themselves: config/ports.py.)
+            held = {l.port: l.owner for l in service_listeners(cfg) if l.owner != f"apps[{i}].port"}
+            if app.healthcheck.tcp_port in held:
+                yield Problem(
+                    f"{ns}:apps[{i}].healthcheck.tcpPort", app.healthcheck.tcp_port,
+                    f"{held[app.healthcheck.tcp_port]} listens there, so it would answer the check for this app; "
+                    f"check a port the app itself binds (apps[{i}].port is {app.port})",
+                )
+        yield from _app_platform_problems(cfg, ns, i, app)
+    yield from _app_volume_problems(cfg, ns)
+    yield from _app_order_problems(cfg, ns)
+
+
+def _app_reference_problem(cfg: StackConfig, name: str, output: str) -> str | None:
+    names = [app.name for app in cfg.apps]
+    if name not in names:
+        return f"unknown app {name!r} in ${{apps.{name}.{output}}}; apps: {names}"
+    if output not in APP_OUTPUTS:
+        return f"an app offers {[f'${{apps.{name}.{o}}}' for o in APP_OUTPUTS]}, not {output!r}"
+    return None
+
+
+def _app_platform_problems(cfg: StackConfig, ns: str, i: int, app) -> Iterator[Problem]:
+    # The engine pulls the declared platform (RemoteImage `platform`, force-new, resource_docker_image.go:90-96
+    # @v4.5.0); an arm64 engine cannot run an amd64-only image, which the pull would only show as a container
+    # that exits with "exec format error". Where the target's platform is known, refuse it here instead.
+    target = target_platform(cfg)
+    if app.platform is not None and target is not None and app.platform != target:
+        where = "host.platform" if cfg.target == "host" else "the oci target's Ampere A1"
+        yield Problem(
+            f"{ns}:apps[{i}].platform", app.platform,
+            f"the image is built for {app.platform} but {where} runs {target}; build the image for {target} "
+            f"(`docker buildx build --platform {target}`) and set apps[{i}].platform: {target}",
+        )
+
+
+# The services' own volumes (components/*.py data_volume names): an app's volume must not take one of them.
+SERVICE_VOLUMES = (
+    "database-data", "database-backups", "cache-data", "object-store-data", "gateway-data",
+    "analytics-data", "analytics-logs", "time-series-data", "time-series-config",
+)
+
+
+def _app_volume_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    owners: dict[str, str] = {name: "a service" for name in SERVICE_VOLUMES}
+    for i, app in enumerate(cfg.apps):
+        paths: set[str] = set()
+        for j, volume in enumerate(app.volumes):
+            key = f"{ns}:apps[{i}].volumes[{j}]"
+            if volume.name in owners:
+                yield Problem(
+                    f"{key}.name", volume.name,
+                    f"{owners[volume.name]} already has a volume of this name; Docker volume names are one namespace per engine",
+                )
+            owners.setdefault(volume.name, f"apps[{i}] ({app.name})")
+            if volume.path in paths:
+                yield Problem(f"{key}.path", volume.path, "another volume of this app is mounted there")
+            paths.add(volume.path)
+
+
+def _app_order_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    index = {app.name: i for i, app in enumerate(cfg.apps)}
+    for i, app in enumerate(cfg.apps):
+        for j, dependency in enumerate(app.depends_on):
+            key = f"{ns}:apps[{i}].dependsOn[{j}]"
+            if dependency == app.name:
+                yield Problem(key, dependency, "an app cannot wait for itself")
+            elif dependency not in index:
+                yield Problem(key, dependency, f"unknown app; apps: {list(index)}")
+    # A cycle would make every app in it wait for the others forever: report each once, at its first app.
+    try:
+        app_start_order(cfg.model_copy(update={"apps": tuple(
+            app.model_copy(update={"depends_on": tuple(d for d in app.depends_on if d in index and d != app.name)})
+            for app in cfg.apps
+        )}))
+    except ValueError as found:
+        path = str(found).split(": ", 1)[1].split(" -> ")
+        cycle = path[path.index(path[-1]):]  # the walk may have reached the cycle from an app outside it
+        i = index[cycle[0]]
+        j = cfg.apps[i].depends_on.index(cycle[1])
+        yield Problem(
+            f"{ns}:apps[{i}].dependsOn[{j}]", cycle[1],
+            f"apps depend on each other in a cycle: {' -> '.join(cycle)}; no app in it could start. Remove one of these dependsOn entries",
+        )
 
 
 def _backup_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

@@ -33,3 +33,42 @@ def turn_tls_domain(cfg: StackConfig, domain: str) -> str | None:
 def object_store_in_a_container(cfg: StackConfig) -> bool:
     """versitygw runs next to the services on every target but OCI, which uses Object Storage."""
     return cfg.object_store.enabled and cfg.target != "oci"
+
+
+# The OCI target's only shape is the Ampere A1 (targets/oci_ampere.py), so its images are always arm64.
+OCI_PLATFORM = "linux/arm64"
+
+
+def target_platform(cfg: StackConfig) -> str | None:
+    """The platform the target's engine runs, where the config says it; None on a laptop (the engine's own)."""
+    if cfg.target == "oci":
+        return OCI_PLATFORM
+    if cfg.target == "host" and cfg.host is not None:
+        return cfg.host.platform
+    return None
+
+
+def app_platform(cfg: StackConfig, app) -> str | None:
+    """What an app's image is pulled for: its declared platform, else the target's (the checks refuse a mismatch)."""
+    return app.platform or target_platform(cfg)
+
+
+def app_start_order(cfg: StackConfig) -> list:
+    """The apps, each after every app it depends on (stable: config order otherwise); the loader refused cycles."""
+    by_name = {app.name: app for app in cfg.apps}
+    ordered: list = []
+    placed: set[str] = set()
+
+    def place(app, path: tuple[str, ...] = ()) -> None:
+        if app.name in placed:
+            return
+        if app.name in path:
+            raise ValueError(f"apps depend on each other in a cycle: {' -> '.join((*path, app.name))}")
+        for dependency in app.depends_on:
+            place(by_name[dependency], (*path, app.name))
+        placed.add(app.name)
+        ordered.append(app)
+
+    for app in cfg.apps:
+        place(app)
+    return ordered

@@ -54,6 +54,19 @@ _CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
 ClockTime = Annotated[str, StringConstraints(pattern=_CLOCK_TIME)]
 RegistryHost = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$")]
 
+# A Docker volume name, used verbatim: 2-63 lowercase letters, digits and '-', a subset of moby's
+# RestrictedVolumeNamePattern `^[a-zA-Z0-9][a-zA-Z0-9_.-]+$` (at least two characters; daemon/names/names.go
+# in moby, not mirrored here), so every name this allows the engine accepts.
+VolumeName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$")]
+# An absolute, clean path in the container: never '/' itself, no '.'/'..' parts or trailing '/' (the engine
+# reports a mount's cleaned destination, so any other spelling would differ from what was sent), no ':' (the
+# provider joins volume and path into one `name:path:rw` bind, internal/provider/
+# resource_docker_container_structures.go:312-320@v4.5.0).
+# A part: any name of letters, digits, '.', '_' and '-' except '.' and '..' (no look-ahead in pydantic's regex).
+_PATH_PART = r"([A-Za-z0-9_-][A-Za-z0-9._-]*|\.[A-Za-z0-9_-][A-Za-z0-9._-]*|\.\.[A-Za-z0-9._-]+)"
+_CONTAINER_PATH = rf"^(/{_PATH_PART})+$"
+ContainerPath = Annotated[str, StringConstraints(pattern=_CONTAINER_PATH)]
+
 # What each pattern means, for error messages a person can act on.
 PATTERN_MEANINGS = {
     f"^{_TAG}$": "an image version tag like '7.4.6' or 'v1.9.1', optionally '@sha256:<digest>'; never 'latest'",
@@ -81,6 +94,8 @@ PATTERN_MEANINGS = {
     r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$": "a name of letters, digits, '.', '_' or '-', like 'homeiq'",
     r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$": "a registry host like 'ghcr.io' or 'registry.example.com:5000'",
     _CLOCK_TIME: "a time of day as HH:MM on a 24-hour clock, like '03:30'",
+    r"^[a-z0-9][a-z0-9-]{0,61}[a-z0-9]$": "a volume name of 2-63 lowercase letters, digits and '-', like 'config-data'",
+    _CONTAINER_PATH: "an absolute path in the container like '/app/data' (not '/', no ':', '.', '..' or trailing '/')",
 }
 
 
@@ -240,6 +255,21 @@ class AppRouteConfig(_Model):
     compress: bool = True
 
 
+
+
+class AppVolumeConfig(_Model):
+    """A named Docker volume mounted into an app; the volume is named exactly `name` (a contract, like the services')."""
+
+    name: VolumeName
+    path: ContainerPath
+
+
+class AppHealthcheckConfig(_Model):
+    """A TCP connect check, for an app with no HTTP health route (renderers/app_health.tcp_check)."""
+
+    tcp_port: Port
+
+
 class AppConfig(_Model):
     """A team's own container, run next to the services and routed through the gateway."""
 
@@ -253,6 +283,14 @@ class AppConfig(_Model):
     memory_mb: MemoryMb = 256
     cpus: Cpus = 0.5
     routes: tuple[AppRouteConfig, ...] = ()
+    # Named volumes for the app's state; protected and kept on delete like the services' data (protectData).
+    volumes: tuple[AppVolumeConfig, ...] = ()
+    # Apps created only after these are healthy (the provider's `wait`); at `pulumi up`, not at a reboot.
+    depends_on: tuple[Label, ...] = ()
+    # A TCP check instead of GETting healthPath.
+    healthcheck: AppHealthcheckConfig | None = None
+    # What the image is built for; refused where the target's platform is known and differs. Null: the target's.
+    platform: Literal["linux/arm64", "linux/amd64"] | None = None
 
 
 class RegistryCredential(_Model):

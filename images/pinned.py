@@ -36,8 +36,10 @@ CONTAINER = "docker:index/container:Container"
 APP = "backing-services:index:App"
 # Targets whose containers run on a Docker engine this machine could be (not OCI's VM, whose images are arm64).
 DOCKER_TARGETS = ("docker", "host")
-# The app stand-in's healthcheck URL (components/app.py http_healthcheck).
+# The app stand-in's healthcheck URL (components/app.py http_healthcheck), or the port of the TCP check
+# (renderers/app_health.py; the stand-in's Debian base has bash, whose /dev/tcp branch runs).
 _APP_PROBE = re.compile(r"http://127\.0\.0\.1:(\d+)(/\S*)")
+_APP_TCP_PROBE = re.compile(r"/dev/tcp/127\.0\.0\.1/(\d+)'")
 # Debian bookworm's only PostgreSQL: the stand-in server for every other pinned major but 18.
 DEBIAN_POSTGRES_MAJOR = 15
 
@@ -214,9 +216,13 @@ def _app(image: str, image_uses: list[Use]) -> Build:
     for use in image_uses:
         test = " ".join(use.inputs["healthcheck"]["tests"])
         match = _APP_PROBE.search(test)
-        if not match:
-            raise UnknownImage(f"{image} ({use.stack}/{use.container}): no http://127.0.0.1:PORT/PATH in {test!r}")
-        probes.add((match.group(1), match.group(2)))
+        tcp = _APP_TCP_PROBE.search(test)
+        if match:
+            probes.add((match.group(1), match.group(2)))
+        elif tcp:
+            probes.add((tcp.group(1), "/health"))  # a TCP check: any path; the stand-in answers /health too
+        else:
+            raise UnknownImage(f"{image} ({use.stack}/{use.container}): no http://127.0.0.1:PORT/PATH or TCP port in {test!r}")
     if len(probes) != 1:
         raise UnknownImage(f"{image}: the stacks probe it on different ports/paths {sorted(probes)}; one image has one")
     port, path = probes.pop()

@@ -4,13 +4,17 @@ Values in `apps[].env` may name another service's output, e.g.
 `DATABASE_URL: ${database.url}`; everything else is taken literally. The loader refuses
 a reference to an unknown name or to a service that is turned off, so resolving never fails
 for a config it let through.
+
+Another app is referenced by its name: `${apps.config-service.url}` is the internal http URL that
+app is reached at on this target (its alias on a bridge network, 127.0.0.1 with host networking).
 """
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+\.[A-Za-z0-9]+)\}")
+# `${service.output}`, or `${apps.<app name>.<output>}` (app names are DNS labels, so they may hold '-').
+REFERENCE = re.compile(r"\$\{(apps\.[A-Za-z0-9-]+\.[A-Za-z0-9]+|[A-Za-z0-9]+\.[A-Za-z0-9]+)\}")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # Every name an app may reference, and the service (config section) that provides it.
@@ -40,6 +44,24 @@ PROVIDERS = {
     "timeSeries.org": "timeSeries",
     "timeSeries.bucket": "timeSeries",
 }
+
+
+# What an app offers other apps: `${apps.<name>.<output>}`.
+APP_OUTPUTS = ("url",)
+
+
+def app_reference(ref: str) -> tuple[str, str] | None:
+    """(app name, output) of an `apps.<name>.<output>` reference; None for a service's."""
+    head, _, rest = ref.partition(".")
+    if head != "apps":
+        return None
+    name, _, output = rest.rpartition(".")
+    return name, output
+
+
+def app_url(address: str) -> str:
+    """The URL another app reaches an app at: plain http to its `host:port` (the gateway terminates TLS)."""
+    return f"http://{address}"
 
 
 def references(value: str) -> list[str]:

@@ -13,8 +13,9 @@ from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
 from components.time_series import TimeSeries, TimeSeriesArgs
-from config.derived import media_ports, turn_tls_domain
+from config.derived import app_platform, app_start_order, media_ports, turn_tls_domain
 from config.model import StackConfig
+from renderers.app_env import app_url
 from renderers.caddyfile import Route
 from targets.base import Target
 
@@ -180,25 +181,35 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
         ),
         opts,
     ) if cfg.time_series.enabled else None
-    apps = [
-        App(
+    refs = {
+        **app_references(database, cache, object_store, media, gateway, analytics, time_series),
+        **app_urls(cfg, target.network),
+    }
+    built: dict[str, App] = {}
+    # Each app after the apps it depends on (config/derived.app_start_order; the loader refused cycles).
+    for app in app_start_order(cfg):
+        built[app.name] = App(
             app.name,
             AppArgs(
                 image=app.image,
                 port=app.port,
                 command=app.command,
                 env=app.env,
-                references=app_references(database, cache, object_store, media, gateway, analytics, time_series),
+                references=refs,
                 s3_client_env=object_store.s3.client_env if object_store is not None else (),
                 health_path=app.health_path,
+                tcp_health_port=app.healthcheck.tcp_port if app.healthcheck is not None else None,
+                volumes={v.name: v.path for v in app.volumes},
+                protect_data=cfg.protect_data,
+                after=tuple(built[name] for name in app.depends_on),
                 memory_mb=app.memory_mb,
                 cpus=app.cpus,
-                **common,
+                network=target.network,
+                platform=app_platform(cfg, app),
             ),
             opts,
         )
-        for app in cfg.apps
-    ]
+    apps = [built[app.name] for app in cfg.apps]
     return Services(database, cache, object_store, media, gateway, analytics, time_series, apps)
 
 
@@ -215,6 +226,11 @@ def app_routes(cfg: StackConfig, network) -> list[Route]:
         for app in cfg.apps
         for route in app.routes
     ]
+
+
+def app_urls(cfg: StackConfig, network) -> dict[str, str]:
+    """`${apps.<name>.url}`: where the other apps reach each app on this target (alias or 127.0.0.1)."""
+    return {f"apps.{app.name}.url": app_url(network.address(app.name, app.port)) for app in cfg.apps}
 
 
 def app_references(database, cache, object_store, media, gateway, analytics, time_series) -> dict[str, pulumi.Input[str]]:

@@ -11,7 +11,7 @@ import pulumi_oci as oci
 from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from components.object_store import OciBucketBackend
-from config.derived import media_ports
+from config.derived import OCI_PLATFORM, media_ports
 from config.model import StackConfig
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.ports import PortRule, public_ingress
@@ -34,7 +34,7 @@ from targets.oci_network import public_network
 from targets.oci_volume import DATA_DEVICE, data_volume
 
 TYPE = "backing-services:index:AmpereHost"
-PLATFORM = "linux/arm64"
+PLATFORM = OCI_PLATFORM  # config/derived.py: the checks compare apps' platforms with it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -48,7 +48,11 @@ ssh_keys = st.sampled_from(
 
 app_env = st.dictionaries(
     st.sampled_from(["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "MODE", "1BAD"]),
-    st.sampled_from(["${database.url}", "${cache.url}", "${s3.endpoint}", "${s3.secretKey}", "${nope.x}", "plain", "${public.url}/x"]),
+    st.sampled_from([
+        "${database.url}", "${cache.url}", "${s3.endpoint}", "${s3.secretKey}", "${nope.x}", "plain", "${public.url}/x",
+        # Another app's URL: one the list may hold, one it never does, and an output apps do not have.
+        "${apps.web.url}", "${apps.api.url}/v1", "${apps.nope.url}", "${apps.web.port}",
+    ]),
     max_size=3,
 )
 apps = st.lists(
@@ -69,7 +73,22 @@ apps = st.lists(
                 ),
                 max_size=2,
             ),
-        }
+        },
+        optional={
+            # Fine names and paths, a service's volume name, a one-character name, '/' and a '..' path.
+            "volumes": st.lists(
+                st.fixed_dictionaries({
+                    "name": st.sampled_from(["web-data", "api-data", "cache-data", "a", "Web_Data"]),
+                    "path": st.sampled_from(["/app/data", "/var/lib/app", "/", "/app/../etc", "/app/data/"]),
+                }),
+                max_size=2,
+            ),
+            # The other app, itself, a name no app has (cycles come up with two apps naming each other).
+            "dependsOn": st.lists(st.sampled_from(["web", "api", "worker", "nope"]), max_size=2),
+            "healthcheck": st.fixed_dictionaries({"tcpPort": ports}),
+            "healthPath": st.sampled_from(["/health", "/", "health"]),
+            "platform": st.sampled_from([None, "linux/arm64", "linux/amd64", "linux/arm/v7"]),
+        },
     ),
     max_size=2,
 )

@@ -91,8 +91,10 @@ def _influxdb(inputs) -> set[Bind]:
 
 
 def _app(inputs) -> set[Bind]:
-    # A team's image binds what it is told; its healthcheck asks it on that port.
-    return {("tcp", int(p)) for p in re.findall(r"http://127\.0\.0\.1:(\d+)/", " ".join(inputs["healthcheck"]["tests"]))}
+    # A team's image binds what it is told; its healthcheck asks it on that port (HTTP, or the TCP check's
+    # bash /dev/tcp path, renderers/app_health.py).
+    check = " ".join(inputs["healthcheck"]["tests"])
+    return {("tcp", int(p)) for match in re.findall(r"http://127\.0\.0\.1:(\d+)/|/dev/tcp/127\.0\.0\.1/(\d+)", check) for p in match if p}
 
 
 BY_SUFFIX = {

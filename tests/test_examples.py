@@ -20,7 +20,7 @@ SEEDS = {
         "cache-redis": ("redis:7.", {6379}, "redis-cli"),
         "gateway-caddy": ("caddy:2.", {80, 443}, "wget"),
         "config-service-app": ("ghcr.io/ozmirror/config-service:", {8000}, "/health"),
-        "websocket-bridge-app": ("ghcr.io/ozmirror/websocket-bridge:", {8080}, "/health"),
+        "websocket-bridge-app": ("ghcr.io/ozmirror/websocket-bridge:", {8080}, "connect(8080"),  # TCP: no HTTP route
         "clock-module-app": ("ghcr.io/ozmirror/clock-module:", {3001}, "/health"),
         "ui-app": ("ghcr.io/ozmirror/ui:", {8081}, "127.0.0.1:8081/"),
     },

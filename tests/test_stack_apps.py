@@ -108,3 +108,84 @@ def test_a_registry_login_set_in_plaintext_or_for_no_app_is_refused():
     with pytest.raises(ConfigError) as nobody:
         parse_stack_config(unused, frozenset({"registryCredentials"}))
     assert "registryCredentials.registry.example.com" in str(nobody.value) and "ghcr.io" in str(nobody.value)
+
+
+CONFIG_SERVICE = {"name": "config-service", "image": "ghcr.io/acme/config:1.0.0", "port": 8000,
+                  "volumes": [{"name": "config-data", "path": "/app/data"}]}
+CLOCK = {"name": "clock", "image": "ghcr.io/acme/clock:1.0.0", "port": 3001, "dependsOn": ["config-service"],
+         "env": {"CONFIG_SERVICE_URL": "${apps.config-service.url}", "BOTH": "${apps.config-service.url}/api"}}
+
+
+def with_apps(stack: str, apps: list[dict], **more) -> harness.Evaluation:
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    values[f"{NS}:apps"] = apps
+    values.update({f"{NS}:{k}": v for k, v in more.items()})
+    return harness.evaluate(stack, values)
+
+
+@pytest.mark.parametrize(("stack", "url"), [("dev", "http://config-service:8000"), ("prod", "http://127.0.0.1:8000")])
+def test_an_app_reaches_another_app_at_its_address_on_this_target(stack, url):
+    # Listed before the app it waits for: the order in the config is not the start order.
+    monitor = with_apps(stack, [CLOCK, CONFIG_SERVICE]).monitor
+    env = dict(e.split("=", 1) for e in harness.unwrap(monitor.one("clock-app").inputs["envs"]))
+    assert (env["CONFIG_SERVICE_URL"], env["BOTH"]) == (url, f"{url}/api")
+    clock, config = monitor.one("clock-app"), monitor.one("config-service-app")
+    assert config.urn in clock.dependencies, "dependsOn: created only after config-service's container is healthy"
+    assert clock.urn not in config.dependencies
+    assert harness.unwrap(config.inputs)["wait"] is True
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_app_volumes_are_protected_and_kept_with_protect_data(protect):
+    monitor = with_apps("dev", [CONFIG_SERVICE], protectData=protect).monitor
+    (volume,) = [v for v in monitor.by_type("docker:index/volume:Volume") if v.name == "config-data"]
+    assert harness.unwrap(volume.inputs)["name"] == "config-data"
+    assert (volume.protect, volume.retain_on_delete) == (protect, protect)
+    mounts = harness.unwrap(monitor.one("config-service-app").inputs)["volumes"]
+    assert [(m["volumeName"], m["containerPath"]) for m in mounts] == [("config-data", "/app/data")]
+
+
+def test_a_declared_platform_is_pulled_and_a_mismatch_is_refused_naming_the_key():
+    from config.errors import ConfigError
+    from config.loader import parse_stack_config
+
+    # On a laptop the engine's platform is unknown: the declared one is pulled (Docker Desktop emulates it).
+    dev = with_apps("dev", [{**CONFIG_SERVICE, "platform": "linux/amd64"}]).monitor
+    assert harness.unwrap(dev.one("config-service-app-image").inputs)["platform"] == "linux/amd64"
+    prod = with_apps("prod", [{**CONFIG_SERVICE, "platform": "linux/arm64"}]).monitor
+    assert harness.unwrap(prod.one("config-service-app-image").inputs)["platform"] == "linux/arm64"
+
+    raw = harness.raw_config(harness.stack_config_as_user_sets_it("prod"))
+    raw = {k.split(":", 1)[1] if ":" in k else k: v for k, v in raw.items()}
+    with pytest.raises(ConfigError) as oci:
+        parse_stack_config({**raw, "apps": json.dumps([{**CONFIG_SERVICE, "platform": "linux/amd64"}])})
+    assert [p.key for p in oci.value.problems] == [f"{NS}:apps[0].platform"]
+    assert "Ampere A1 runs linux/arm64" in str(oci.value)
+
+
+def test_a_pi_refuses_an_amd64_image_and_an_amd64_host_an_arm64_one():
+    from config.errors import ConfigError
+    from config.loader import parse_stack_config
+
+    base = {"target": "host", "domain": "mirror.local", "gateway": {"tls": "internal"}, "mediaServer": {"enabled": False},
+            "host": {"address": "pi.local", "sshUser": "pi"}}
+    for host_platform, image in (("linux/arm64", "linux/amd64"), ("linux/amd64", "linux/arm64")):
+        cfg = {**base, "host": {**base["host"], "platform": host_platform}, "apps": [{**CONFIG_SERVICE, "platform": image}]}
+        with pytest.raises(ConfigError) as refused:
+            parse_stack_config(cfg)
+        assert [p.key for p in refused.value.problems] == [f"{NS}:apps[0].platform"], refused.value
+        assert f"host.platform runs {host_platform}" in str(refused.value)
+        parse_stack_config({**cfg, "apps": [{**CONFIG_SERVICE, "platform": host_platform}]})  # the same one passes
+
+
+def test_the_volume_names_an_app_may_not_take_are_every_services_own():
+    """config/checks.SERVICE_VOLUMES against what the services register with all of them on."""
+    from config.checks import SERVICE_VOLUMES
+
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it("dev"))
+    values[f"{NS}:analytics"] = {"enabled": True}
+    values[f"{NS}:timeSeries"] = {"enabled": True}
+    values[f"{NS}:database"] = {**values.get(f"{NS}:database", {}), "backup": {"enabled": True}}
+    monitor = harness.evaluate("dev", values).monitor
+    registered = {harness.unwrap(v.inputs)["name"] for v in monitor.by_type("docker:index/volume:Volume")}
+    assert registered == set(SERVICE_VOLUMES)

@@ -4,8 +4,8 @@ An sshd of the project's own (Debian's openssh-server) listens on 127.0.0.1 in f
 Docker engine, with a key made for the test. Every remote command the program declares (the readiness
 check, the gateway's reload) runs over that SSH connection with strict host-key checking; the containers
 go to the same engine through its socket, where the docker provider would tunnel its API over the same
-SSH (tests/deploy/engine.py). The example's platform is set to this machine's, as a user with an amd64 VPS
-would set it: the images here are built for amd64.
+SSH (tests/deploy/engine.py). The example's platform, the host's and its apps', is set to this machine's, as a
+user with an amd64 VPS would set it: the images here are built for amd64.
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ def values_for(port: int, key: Path) -> dict:
         "address": "127.0.0.1", "sshPort": port, "sshUser": "root", "sshPrivateKeyFile": str(key),
         "platform": "linux/amd64",
     }
+    # The team's images say what they are built for (apps[].platform), and here they are built for amd64 too:
+    # left at the example's arm64 the loader would refuse them on this host.
+    values[f"{NS}:apps"] = [app | {"platform": "linux/amd64"} for app in values[f"{NS}:apps"]]
     return values
 
 

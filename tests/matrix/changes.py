@@ -74,6 +74,11 @@ def _add_route(routes):
 
 PROD_OCI = harness.PROD_PERSONAL_CONFIG
 
+APP_WITH_DATA = {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "routes": [{"path": "/app/*"}]}
+API_APP = {"name": "api", "image": "ghcr.io/acme/api:2.0.1", "port": 3200}
+APP_GIVEN = (("apps", [APP_WITH_DATA]),)
+TWO_APPS = (("apps", [APP_WITH_DATA, API_APP]),)
+
 CHANGES: list[Change] = [
     Change("target", "dev", "oci", "move a dev stack to OCI"),
     Change("target", "prod", "docker", "move a prod stack to local Docker"),
@@ -169,6 +174,14 @@ CHANGES: list[Change] = [
           "routes": [{"path": "/app/*"}]}],
         "add an app",
     ),
+    *both("apps", [{**APP_WITH_DATA, "volumes": [{"name": "web-data", "path": "/app/data"}]}], "give an app a volume", APP_GIVEN),
+    *both("apps", [{**APP_WITH_DATA, "volumes": [{"name": "web-files", "path": "/app/data"}]}], "rename an app's volume",
+          (("apps", [{**APP_WITH_DATA, "volumes": [{"name": "web-data", "path": "/app/data"}]}]),)),
+    *both("apps", [APP_WITH_DATA, {**API_APP, "env": {"WEB_URL": "${apps.web.url}"}}], "reference another app's URL", TWO_APPS),
+    *both("apps", [APP_WITH_DATA, {**API_APP, "dependsOn": ["web"]}], "start an app after another is healthy", TWO_APPS),
+    *both("apps", [{**APP_WITH_DATA, "healthcheck": {"tcpPort": 3100}}], "check an app over TCP", APP_GIVEN),
+    Change("apps", "dev", [{**APP_WITH_DATA, "platform": "linux/amd64"}], "pull an app's amd64 image", APP_GIVEN),
+    Change("apps", "prod", [{**APP_WITH_DATA, "platform": "linux/arm64"}], "declare an app's image arm64", APP_GIVEN),
     *both("analytics.enabled", True, "turn ClickHouse on"),
     *both("analytics.version", "26.3.18.1", "another ClickHouse version", CLICKHOUSE_ON),
     *both("analytics.httpPort", 8124, "move ClickHouse's HTTP port", CLICKHOUSE_ON),

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renderers.app_env import PROVIDERS, references, resolve_env
+from renderers.app_env import PROVIDERS, app_reference, app_url, references, resolve_env
 
 VALUES = {name: f"<{name}>" for name in PROVIDERS}
 
@@ -35,3 +35,23 @@ def test_any_known_references_resolve(names):
 def test_what_docker_cannot_take_is_refused(env):
     with pytest.raises(ValueError):
         resolve_env(env, VALUES)
+
+
+LABELS = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
+
+
+@given(LABELS, st.text(alphabet="/?=&abc", max_size=10))
+def test_another_apps_url_is_one_reference_whatever_its_name(name, tail):
+    """App names are DNS labels and may hold '-': the whole `apps.<name>.url` is one reference."""
+    template = f"${{apps.{name}.url}}{tail}"
+    assert references(template) == [f"apps.{name}.url"]
+    assert app_reference(f"apps.{name}.url") == (name, "url")
+    url = app_url(f"{name}:8000")
+    assert resolve_env({"V": template}, {f"apps.{name}.url": url}) == [f"V=http://{name}:8000{tail}"]
+
+
+def test_an_unknown_app_output_is_still_seen_as_a_reference():
+    """So the loader refuses `${apps.web.port}` instead of passing it through literally."""
+    assert references("${apps.web.port}") == ["apps.web.port"]
+    assert app_reference("apps.web.port") == ("web", "port")
+    assert app_reference("cache.url") is None

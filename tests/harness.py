@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import runpy
 import tempfile
 from dataclasses import dataclass, field
@@ -239,7 +240,14 @@ def mock_ssh_key_file(name: str = MOCK_SSH_KEY_FILE.name) -> str:
     path = MOCK_SSH_KEY_FILE.parent / name
     path.parent.mkdir(parents=True, exist_ok=True)
     other = name != MOCK_SSH_KEY_FILE.name
-    path.write_text(MOCK_SSH_PRIVATE_KEY.replace("Mock", "MockNext") if other else MOCK_SSH_PRIVATE_KEY)
+    text = MOCK_SSH_PRIVATE_KEY.replace("Mock", "MockNext") if other else MOCK_SSH_PRIVATE_KEY
+    # Every test process on the machine shares this file: a plain write_text truncates it first, and a
+    # program reading it at that moment in another process got "" as the key (a spurious connection change
+    # in the change matrix). A whole new file renamed over it is never seen half-written.
+    if not path.exists() or path.read_text() != text:
+        tmp = path.with_name(f".{name}.{os.getpid()}")
+        tmp.write_text(text)
+        os.replace(tmp, path)
     return str(path)
 
 

@@ -14,7 +14,7 @@ from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
 from renderers.app_env import APP_OUTPUTS, PROVIDERS, app_reference, references
-from renderers.existing_host import default_domain, docker_host
+from renderers.existing_host import default_domain, docker_host, host_key_problem, mdns_name_problem
 from renderers.init_sql import role_name_problem
 from renderers.livekit import is_valid_turn_domain
 from renderers.registry import auth_address, image_registry
@@ -48,7 +48,7 @@ def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     if cfg.target != "oci" and cfg.oci is not None:
         yield Problem(f"{ns}:oci", "<set>", "only used when target is 'oci'; remove it or set target: oci")
     if cfg.target == "host" and cfg.host is None:
-        yield Problem(f"{ns}:host", "<missing>", "required when target is 'host' (address, sshUser)")
+        yield Problem(f"{ns}:host", "<missing>", "required when target is 'host' (address, sshUser, hostKey)")
     if cfg.target != "host" and cfg.host is not None:
         yield Problem(f"{ns}:host", "<set>", "only used when target is 'host'; remove it or set target: host")
     if cfg.target == "docker" and cfg.media_server.enabled and cfg.media_server.udp_mux_port is None:
@@ -78,7 +78,20 @@ def _host_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     try:
         docker_host(cfg.host.ssh_user, cfg.host.address, cfg.host.ssh_port)
     except ValueError:
-        yield Problem(f"{ns}:host.address", cfg.host.address, "expected a host name like 'pi.local' or an IP address")
+        yield Problem(f"{ns}:host.address", cfg.host.address, "expected a host name like 'pi.example.com' or an IP address")
+    if (why := mdns_name_problem(cfg.host.address)) is not None:
+        yield Problem(f"{ns}:host.address", cfg.host.address, why)
+    if cfg.host.host_key is None:
+        port = f"-p {cfg.host.ssh_port} " if cfg.host.ssh_port != 22 else ""
+        yield Problem(
+            f"{ns}:host.hostKey", "<missing>",
+            "required: the machine's SSH host key, so a replaced or impostor machine is refused. Print it with "
+            f"`ssh-keyscan -t ed25519 {port}{cfg.host.address}` (or `ssh-keygen -F {cfg.host.address}` if you "
+            "have connected before), check its `ssh-keygen -lf` fingerprint against "
+            "`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the machine, and set the part after the address",
+        )  # fmt: skip
+    elif (why := host_key_problem(cfg.host.host_key)) is not None:
+        yield Problem(f"{ns}:host.hostKey", cfg.host.host_key, why)
 
 
 def _dependency_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

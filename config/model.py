@@ -38,6 +38,9 @@ Region = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}-[a-z]+-\d$")]
 SshPublicKey = Annotated[
     str, StringConstraints(pattern=r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$")
 ]
+# An SSH host public key line (renderers/existing_host.host_key_problem checks the key inside it).
+_HOST_KEY = r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)) AAAA[A-Za-z0-9+/]+={0,2}( [^\r\n]*)?$"
+HostKey = Annotated[str, StringConstraints(pattern=_HOST_KEY, strip_whitespace=True)]
 S3Region = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,32}$")]
 FilePath = Annotated[str, StringConstraints(pattern=r"^[^\x00\r\n]+$")]
 # "<tenancy prefix>:<REGION>-AD-<n>", as `oci iam availability-domain list` prints them.
@@ -82,6 +85,7 @@ PATTERN_MEANINGS = {
     r"^[a-z]{2}-[a-z]+-\d$": "an OCI region identifier like 'eu-frankfurt-1'",
     r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+( .*)?$": "an OpenSSH public key line ('ssh-ed25519 AAAA...')",
     r"^[a-z0-9-]{2,32}$": "a region name like 'us-east-1'",
+    _HOST_KEY: "the machine's SSH host key, '<type> <base64>' as `ssh-keyscan -t ed25519 <address>` prints it (ed25519 or ecdsa)",
     r"^[^\x00\r\n]+$": "a file path on one line, e.g. '~/.ssh/id_ed25519'",
     r"^[A-Za-z0-9]+:[A-Za-z0-9-]+-AD-[1-3]$": (
         "an availability domain like 'Uocm:EU-FRANKFURT-1-AD-1' (list them: `oci iam availability-domain list`)"
@@ -327,6 +331,13 @@ class HostTargetConfig(_Model):
     ssh_user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
     ssh_port: Port = 22
     ssh_private_key_file: FilePath = "~/.ssh/id_ed25519"
+    # Sign with the ssh-agent at SSH_AUTH_SOCK (a key with a passphrase, once `ssh-add`ed) instead of handing the key
+    # file's contents to pulumi-command, which cannot ask for a passphrase (targets/existing_host.py).
+    ssh_agent: bool = False
+    # The machine's own SSH host key, pinned: `<type> <base64>` as `ssh-keyscan -t ed25519 <address>` prints it after
+    # the address, or the machine's /etc/ssh/ssh_host_ed25519_key.pub. Both SSH paths refuse a server with another.
+    # Required (config/checks.py says how to get it); null only so the refusal can say that.
+    host_key: HostKey | None = None
     # What the machine's CPU runs: a Raspberry Pi 4 with a 64-bit OS is linux/arm64.
     platform: Literal["linux/arm64", "linux/amd64"] = "linux/arm64"
     # The machine's size, for the memory and CPU checks (a Pi 4 has 2, 4 or 8 GB).

@@ -5,8 +5,11 @@ SSH user must be in its `docker` group (Kamal's `kamal server bootstrap` or get.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
+import struct
 
 from renderers.names import LINUX_USER
 from renderers.remote_host import sslip_domain
@@ -43,3 +46,123 @@ def default_domain(address: str) -> str:
     except ValueError:
         return address
     return sslip_domain(str(ip)) if ip.version == 4 else address
+
+
+# The host key types both SSH paths pin the same way. pulumi-command parses `hostKey` with
+# ssh.ParseAuthorizedKey and then offers only that key's type (HostKeyAlgorithms = publicKey.Type(),
+# provider/pkg/provider/remote/connection.go:88-94@v1.2.1), which golang.org/x/crypto sends as it is
+# (ssh/handshake.go:165-168, :546@v0.48.0, provider/go.mod:14@v1.2.1). For RSA that is "ssh-rsa", the
+# SHA-1 signature OpenSSH's sshd no longer offers by default (myproposal.h:41-57 KEX_DEFAULT_PK_ALG has
+# only rsa-sha2-*@V_9_2_P1), so RSA is not taken: every sshd since OpenSSH 6.5 has an ed25519 host key.
+# A mismatch is x/crypto's "ssh: host key mismatch" (ssh/client.go:258-266@v0.48.0) on the
+# pulumi-command path and OpenSSH's "Host key verification failed." on docker's (tests/real/test_ssh_real.py).
+HOST_KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521")
+
+
+def host_key_problem(line: str) -> str | None:
+    """Why ``line`` is not an OpenSSH public host key both SSH paths accept, or None.
+
+    The key blob starts with its own type as an SSH string (RFC 4253 section 6.6); a pasted line whose
+    blob disagrees with its type name would pass a pattern but fail ssh.ParseAuthorizedKey at `up`.
+    """
+    parts = line.split()
+    if len(parts) < 2:
+        return "expected '<type> <base64 key>', e.g. a line of `ssh-keyscan -t ed25519 <address>` without the address"
+    kind, blob = parts[0], parts[1]
+    if kind not in HOST_KEY_TYPES:
+        return f"the key type must be one of {', '.join(HOST_KEY_TYPES)} (`ssh-keyscan -t ed25519 <address>`)"
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        return "the key is not valid base64"
+    if len(raw) < 4:
+        return "the key is too short"
+    (size,) = struct.unpack(">I", raw[:4])
+    if raw[4 : 4 + size] != kind.encode():
+        return f"the key's data is not a {kind} key"
+    return None
+
+
+def pinned_host_key(line: str) -> str:
+    """``<type> <base64>``: the line without its comment, as both paths are given it."""
+    problem = host_key_problem(line)
+    if problem is not None:
+        raise ValueError(f"host key: {problem}")
+    kind, blob = line.split()[:2]
+    return f"{kind} {blob}"
+
+
+# ssh's ControlPersist: how long the shared connection stays open after its last session ends.
+CONTROL_PERSIST_SECONDS = 60
+# The control socket's name: %C is 40 hex digits (a SHA-1), and while binding, the master adds a
+# 17-character random suffix (mux.c muxserver_listen@V_9_2_P1). A socket path has at most 103 characters
+# on macOS (sun_path[104]; 107 on Linux), and a longer one makes ssh exit 255 ("too long for Unix domain
+# socket", seen in tests/real/test_ssh_real.py), so the name is short and the directory is checked.
+CONTROL_SOCKET_NAME = "bs-%C"
+_SUN_PATH_MAX = 103
+
+
+def control_dir_fits(directory: str) -> bool:
+    """Whether ssh can bind the control socket in ``directory`` (already ~-expanded) on macOS and Linux alike."""
+    return len(directory.rstrip("/")) + 1 + len("bs-") + 40 + 17 <= _SUN_PATH_MAX
+
+
+def docker_ssh_opts(*, host_key: str, private_key_file: str | None, control_dir: str | None) -> list[str]:
+    """The docker provider's ``ssh_opts``: OpenSSH verifying the pinned key, over one shared connection.
+
+    docker's ssh helper runs ``ssh -l USER [-p PORT] <these> -o ConnectTimeout=30 -T -- HOST docker system
+    dial-stdio`` with this process's environment (cli/connhelper/ssh/ssh.go:103-135, connhelper.go:48-62,
+    commandconn/commandconn.go:49-52@v28.5.2), each element one argument.
+
+    Host key: no known_hosts file is read (the user's may hold an old key for the address, or none);
+    KnownHostsCommand prints the one pinned line for the name ssh looks up (%H), split into arguments
+    without a shell (sshconnect.c:868-888@V_9_2_P1; OpenSSH >= 8.5), and StrictHostKeyChecking=yes
+    refuses any other key instead of prompting. HostKeyAlgorithms offers only the pinned key's type,
+    as pulumi-command does. BatchMode: never prompt (there is no terminal under `pulumi up`).
+
+    Multiplexing: every docker API call dials anew through ssh; in a parallel `up` that is many
+    handshakes at once, which sshd's MaxStartups (default 10:30:100) starts dropping
+    (kreuzwerker/terraform-provider-docker#262). ControlMaster=auto makes the first ssh the master
+    and the rest sessions on its connection; a stale socket is unlinked and replaced
+    (mux.c:2285@V_9_2_P1). %C is a hash of the local host, remote host, port and user, so stacks
+    and machines do not share a master. Without a directory short enough for the socket (``control_dir``
+    None), each call has its own connection, as before.
+
+    Authentication: with a key file, only that key (IdentitiesOnly); ssh still signs with the agent when
+    it holds that key, which is how a key with a passphrase works. Without one (host.sshAgent), the
+    agent's keys.
+    """
+    kind = pinned_host_key(host_key).split()[0]
+    opts = [
+        "-o", "StrictHostKeyChecking=yes",
+        "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", f"KnownHostsCommand=/bin/echo %H {pinned_host_key(host_key)}",
+        "-o", f"HostKeyAlgorithms={kind}",
+        "-o", "BatchMode=yes",
+    ]  # fmt: skip
+    if control_dir is not None:
+        opts += [
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={control_dir.rstrip('/')}/{CONTROL_SOCKET_NAME}",
+            "-o", f"ControlPersist={CONTROL_PERSIST_SECONDS}",
+        ]  # fmt: skip
+    if private_key_file is not None:
+        opts += ["-o", "IdentitiesOnly=yes", "-i", private_key_file]
+    return opts
+
+
+def mdns_name_problem(address: str) -> str | None:
+    """Why ``address`` cannot be the one address both SSH paths dial, or None.
+
+    pulumi-command is built with CGO_ENABLED=0, so Go's own resolver answers it: /etc/hosts and DNS,
+    never mDNS; docker's ssh path uses the system resolver (getaddrinfo), which on a laptop resolves
+    `.local` over mDNS. A `.local` name would reach the machine on one path and fail (or reach another)
+    on the other; an IP address is the same for both.
+    """
+    if address.rstrip(".").endswith(".local") or address == "local":
+        return (
+            "a .local name is resolved over mDNS, which pulumi-command (built without cgo) cannot do: give the "
+            "machine's IP address (`ping -c1 " + address + "` or the router's DHCP list shows it; reserve it there)"
+        )
+    return None

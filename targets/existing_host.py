@@ -6,6 +6,8 @@ firewall: the program only runs containers on the Docker engine that is already 
 """
 from __future__ import annotations
 
+import os
+
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
@@ -13,10 +15,18 @@ import pulumi_docker as docker
 from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from config.model import StackConfig
-from renderers.existing_host import READY_COMMAND, default_domain, docker_host
-from renderers.remote_host import docker_ssh_opts
+from config.errors import ConfigError, Problem
+from config.loader import PROJECT
+from renderers.existing_host import (
+    READY_COMMAND,
+    control_dir_fits,
+    default_domain,
+    docker_host,
+    docker_ssh_opts,
+    pinned_host_key,
+)
 from targets.base import Target, container_object_store, registry_auth
-from targets.ssh_key import ssh_private_key
+from targets.ssh_key import is_encrypted_private_key, ssh_private_key
 
 TYPE = "backing-services:index:ExistingHost"
 
@@ -28,15 +38,27 @@ class ExistingHost(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         host = cfg.host
         assert host is not None, "config validation requires the host block for target 'host'"
+        assert host.host_key is not None, "config validation requires host.hostKey"
+        # Both paths dial host.address as given: the loader refuses .local names, which only the system
+        # resolver of docker's ssh could resolve (renderers/existing_host.mdns_name_problem).
         connection = command.remote.ConnectionArgs(
             host=host.address,
             port=host.ssh_port,
             user=host.ssh_user,
-            private_key=pulumi.Output.secret(ssh_private_key(host.ssh_private_key_file, "host.sshPrivateKeyFile")),
+            # With it, pulumi-command checks the server's key (ssh.FixedHostKey, offering only its type);
+            # without it, it would accept any (connection.go:85-98@v1.2.1).
+            host_key=pinned_host_key(host.host_key),
+            private_key=None if host.ssh_agent else pulumi.Output.secret(_private_key(host.ssh_private_key_file)),
+            # No agentSocketPath: pulumi-command then dials SSH_AUTH_SOCK of its own process, which
+            # inherits the CLI's environment (connection.go:131-145, connection_unix.go:12-17@v1.2.1). A path
+            # here would be an input that differs per login session, and every remote Command runs its
+            # script again when its connection changes (Update runs `update`, commandController.go:63-83).
             # A machine at home may be slow to answer; bounded, not forever.
             dial_error_limit=10,
             per_dial_timeout=10,
         )
+        if host.ssh_agent:
+            _require_agent()
         ready = command.remote.Command(
             f"{name}-ready", connection=connection, create=READY_COMMAND, opts=pulumi.ResourceOptions(parent=self)
         )
@@ -44,12 +66,59 @@ class ExistingHost(pulumi.ComponentResource):
         self.docker_provider = docker.Provider(
             f"{name}-docker",
             host=docker_host(host.ssh_user, host.address, host.ssh_port),
-            ssh_opts=docker_ssh_opts(host.ssh_private_key_file),
+            ssh_opts=docker_ssh_opts(
+                host_key=host.host_key,
+                private_key_file=None if host.ssh_agent else host.ssh_private_key_file,
+                control_dir=control_dir(),
+            ),
             registry_auth=registry_auth(cfg),
             # Deploying before the check passed would fail on a dial error instead of saying what is missing.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
         )
         self.register_outputs({"address": host.address})
+
+
+def _private_key(path: str) -> str:
+    """The key file's contents for pulumi-command; a key with a passphrase is refused with what to do instead."""
+    text = ssh_private_key(path, "host.sshPrivateKeyFile")
+    if is_encrypted_private_key(text):
+        raise ConfigError(
+            [
+                Problem(
+                    f"{PROJECT}:host.sshPrivateKeyFile",
+                    path,
+                    "the key has a passphrase, which pulumi-command cannot ask for: add it to your ssh-agent "
+                    f"(`ssh-add {path}`) and set host.sshAgent to true",
+                )
+            ]
+        )
+    return text
+
+
+def _require_agent() -> None:
+    """host.sshAgent signs with the agent at SSH_AUTH_SOCK; `up` without one could only fail at the first dial."""
+    if pulumi.runtime.is_dry_run() or os.environ.get("SSH_AUTH_SOCK"):
+        return  # a preview dials nothing (targets/ssh_key.py)
+    raise ConfigError(
+        [
+            Problem(
+                f"{PROJECT}:host.sshAgent",
+                True,
+                "SSH_AUTH_SOCK is not set here: start an ssh-agent (`eval $(ssh-agent)`), `ssh-add` the key, "
+                "and run pulumi up from that shell",
+            )
+        ]
+    )
+
+
+def control_dir() -> str | None:
+    """Where ssh keeps the shared connection's socket: the user's runtime dir (private, in memory, gone at
+    logout), else ~/.ssh (ssh expands the ~ itself, ssh.c:1407-1410@V_9_2_P1); None when neither is short
+    enough for a socket path (renderers/existing_host.control_dir_fits)."""
+    for directory in (os.environ.get("XDG_RUNTIME_DIR"), "~/.ssh"):
+        if directory and control_dir_fits(os.path.expanduser(directory)):
+            return directory
+    return None
 
 
 def existing_host_target(cfg: StackConfig) -> Target:

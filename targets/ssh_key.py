@@ -1,6 +1,9 @@
 """The SSH private key a remote target connects with, read once from the configured file."""
 from __future__ import annotations
 
+import base64
+import binascii
+import struct
 from pathlib import Path
 
 import pulumi
@@ -62,3 +65,32 @@ def keep_deployed_private_key(args: pulumi.ResourceTransformationArgs) -> pulumi
         return None
     opts = pulumi.ResourceOptions.merge(args.opts, pulumi.ResourceOptions(ignore_changes=[PRIVATE_KEY_INPUT]))
     return pulumi.ResourceTransformationResult(args.props, opts)
+
+
+_OPENSSH_MAGIC = b"openssh-key-v1\x00"
+
+
+def is_encrypted_private_key(text: str) -> bool:
+    """Whether the key file's contents need a passphrase before they can sign.
+
+    OpenSSH's own format names its cipher right after the magic ("none" when unencrypted,
+    PROTOCOL.key section 1@V_9_2_P1); PEM keys say so in a header (RFC 1421's Proc-Type, or
+    PKCS#8's ENCRYPTED PRIVATE KEY). pulumi-command parses the contents with ssh.ParsePrivateKey when no
+    privateKeyPassword is given, and fails on such a key before it tries the ssh-agent
+    (provider/pkg/provider/remote/connection.go:106-116@v1.2.1).
+    """
+    if "Proc-Type: 4,ENCRYPTED" in text or "BEGIN ENCRYPTED PRIVATE KEY" in text:
+        return True
+    begin, end = "-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----"
+    if begin not in text or end not in text:
+        return False
+    body = "".join(text.split(begin, 1)[1].split(end, 1)[0].split())
+    try:
+        raw = base64.b64decode(body)
+    except (binascii.Error, ValueError):
+        return False
+    if not raw.startswith(_OPENSSH_MAGIC) or len(raw) < len(_OPENSSH_MAGIC) + 4:
+        return False
+    at = len(_OPENSSH_MAGIC)
+    (size,) = struct.unpack(">I", raw[at : at + 4])
+    return raw[at + 4 : at + 4 + size] != b"none"

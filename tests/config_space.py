@@ -100,6 +100,18 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "host.sshUser": st.sampled_from(["pi", "ubuntu", "Root", ""]),
     "host.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
     "host.platform": st.sampled_from(["linux/arm64", "linux/amd64", "linux/arm/v7"]),
+    "host.hostKey": st.sampled_from(
+        [
+            harness.MOCK_HOST_KEY,
+            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAZEKZ+aGHWfJwQV4bTnfxqn7I93EdHHvy9M"
+            "lZ6aD9FYxngncNE/bQmZmGpT00RzUpQzOkaHe4fNljy28po07qo= root@pi",
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7",
+            "ssh-ed25519 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY=",
+            "pi.home.arpa ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwqvtEL0yTHss4s",
+            None,
+        ]
+    ),
+    "host.sshAgent": st.sampled_from([False, True, "sometimes"]),
     "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
     "database.version": pg_versions,
     "database.name": text,

@@ -231,6 +231,8 @@ def plaintext_strings(value: Any) -> list[str]:
 
 MOCK_SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMockPrivateKeyMaterialForTests9\n-----END OPENSSH PRIVATE KEY-----\n"
 # Not a real key; written at run time so no key-shaped file is committed. A fixed path keeps inputs stable.
+# The Pi's SSH host key as `ssh-keyscan -t ed25519` prints it (a real ed25519 key, no one's machine).
+MOCK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwqvtEL0yTHss4s/bpjqeu+04saYG63ghfUd9wmT/s"
 MOCK_SSH_KEY_FILE = Path(tempfile.gettempdir()) / "backing-services-tests" / "id_ed25519"
 
 
@@ -265,7 +267,7 @@ def on_a_pi() -> tuple[tuple[str, Any], ...]:
         ("domain", "mirror.example.com"),
         ("gateway", {"acmeEmail": "ops@example.com"}),
         ("mediaServer", {"enabled": False}),
-        ("host", {"address": "pi.local", "sshUser": "pi", "sshPrivateKeyFile": mock_ssh_key_file()}),
+        ("host", {"address": "pi.home.arpa", "sshUser": "pi", "sshPrivateKeyFile": mock_ssh_key_file(), "hostKey": MOCK_HOST_KEY}),
     )
 
 

@@ -16,7 +16,10 @@ def host_values(**host) -> dict:
         f"{NS}:domain": "mirror.example.com",
         f"{NS}:gateway": {"acmeEmail": "ops@example.com"},
         f"{NS}:mediaServer": {"enabled": False},
-        f"{NS}:host": {"address": "pi.local", "sshUser": "pi", "sshPrivateKeyFile": harness.mock_ssh_key_file(), **host},
+        f"{NS}:host": {
+            "address": "pi.home.arpa", "sshUser": "pi", "sshPrivateKeyFile": harness.mock_ssh_key_file(),
+            "hostKey": harness.MOCK_HOST_KEY + " root@pi", **host,
+        },
     }
     return values
 
@@ -30,9 +33,7 @@ def test_no_cloud_resources_and_one_docker_engine_over_ssh(run):
     types = {r.type for r in run.monitor.registered}
     assert not [t for t in types if t.startswith("oci:") or t == "pulumi:providers:oci"], types
     (provider,) = run.monitor.by_type("pulumi:providers:docker")
-    assert harness.unwrap(provider.inputs)["host"] == "ssh://pi@pi.local"
-    ssh_opts = harness.unwrap(provider.inputs)["sshOpts"]
-    assert "StrictHostKeyChecking=accept-new" in ssh_opts
+    assert harness.unwrap(provider.inputs)["host"] == "ssh://pi@pi.home.arpa"
 
 
 def test_containers_use_host_networking_and_the_configured_platform(run):
@@ -48,7 +49,7 @@ def test_containers_use_host_networking_and_the_configured_platform(run):
 def test_day_2_commands_run_over_ssh_after_the_readiness_check(run):
     ready = run.monitor.one("host-ready")
     assert "docker info" in harness.unwrap(ready.inputs)["create"]
-    assert harness.unwrap(ready.inputs)["connection"]["host"] == "pi.local"
+    assert harness.unwrap(ready.inputs)["connection"]["host"] == "pi.home.arpa"
     rotation = run.monitor.one("database-password-rotation")
     assert rotation.type == "command:remote:Command"
 
@@ -67,8 +68,18 @@ def test_another_port_and_an_amd64_vps():
         (lambda v: v[f"{NS}:host"].update(address="bad..name"), f"{NS}:host.address"),
         (lambda v: v[f"{NS}:host"].update(memoryMb=1024), f"{NS}:host.memoryMb"),
         (lambda v: v.update({f"{NS}:target": "docker"}), f"{NS}:host"),
+        (lambda v: v[f"{NS}:host"].update(address="pi.local"), f"{NS}:host.address"),
+        (lambda v: v[f"{NS}:host"].pop("hostKey"), f"{NS}:host.hostKey"),
+        (lambda v: v[f"{NS}:host"].update(hostKey="ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7"), f"{NS}:host.hostKey"),
+        # An ed25519 name in front of an ecdsa key's data (a mangled paste): ssh.ParseAuthorizedKey would fail at `up`.
+        (
+            lambda v: v[f"{NS}:host"].update(hostKey="ssh-ed25519 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY="),
+            f"{NS}:host.hostKey",
+        ),
+        (lambda v: v[f"{NS}:host"].update(sshAgent="sometimes"), f"{NS}:host.sshAgent"),
     ],
-    ids=["missing", "bad-address", "too-small", "wrong-target"],
+    ids=["missing", "bad-address", "too-small", "wrong-target", "mdns-name", "no-host-key", "rsa-host-key",
+         "host-key-data-of-another-type", "agent-not-a-bool"],
 )
 def test_bad_host_config_is_refused_naming_the_key(change, key):
     values = host_values()
@@ -100,3 +111,117 @@ def test_node_ip_is_refused_on_the_docker_target():
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(raw)
     assert any(str(p).startswith(f"{NS}:mediaServer.nodeIp: got '10.0.0.5'") for p in caught.value.problems)
+
+
+def _connection(run: harness.Evaluation) -> dict:
+    return harness.unwrap(run.monitor.one("host-ready").inputs)["connection"]
+
+
+def test_missing_host_key_says_how_to_get_it():
+    values = host_values(sshPort=2222)
+    values[f"{NS}:host"].pop("hostKey")
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(harness.raw_config(values))
+    (problem,) = [p for p in refused.value.problems if p.key == f"{NS}:host.hostKey"]
+    assert "ssh-keyscan -t ed25519 -p 2222 pi.home.arpa" in problem.allowed, problem.allowed
+    assert "/etc/ssh/ssh_host_ed25519_key.pub" in problem.allowed
+
+
+def test_pulumi_command_checks_the_pinned_host_key_and_gets_the_key_file(run):
+    connection = _connection(run)
+    # The comment is dropped: ssh.ParseAuthorizedKey would take it, but OpenSSH's line needs none either.
+    assert connection["hostKey"] == harness.MOCK_HOST_KEY
+    assert connection["privateKey"] == harness.MOCK_SSH_PRIVATE_KEY
+    # Never a per-session socket path in the inputs (pulumi-command reads SSH_AUTH_SOCK itself).
+    assert "agentSocketPath" not in connection and "privateKeyPassword" not in connection
+    # Every day-2 command connects the same way as the readiness check.
+    assert harness.unwrap(run.monitor.one("database-password-rotation").inputs)["connection"] == connection
+
+
+def _ssh_opts(run: harness.Evaluation) -> list[str]:
+    import json
+
+    (provider,) = run.monitor.by_type("pulumi:providers:docker")
+    # A provider's inputs arrive as the engine sends provider config: a list is JSON text.
+    return json.loads(harness.unwrap(provider.inputs)["sshOpts"])
+
+
+def _opt(ssh_opts: list[str], name: str) -> str:
+    values = [ssh_opts[i + 1].split("=", 1)[1] for i, o in enumerate(ssh_opts[:-1]) if o == "-o" and ssh_opts[i + 1].startswith(name + "=")]
+    assert len(values) == 1, (name, ssh_opts)
+    return values[0]
+
+
+def test_the_docker_provider_pins_the_same_key_and_shares_one_connection(monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    run = harness.evaluate("dev", host_values())
+    ssh_opts = _ssh_opts(run)
+    assert _opt(ssh_opts, "StrictHostKeyChecking") == "yes"
+    assert _opt(ssh_opts, "UserKnownHostsFile") == "/dev/null" and _opt(ssh_opts, "GlobalKnownHostsFile") == "/dev/null"
+    assert _opt(ssh_opts, "KnownHostsCommand") == f"/bin/echo %H {harness.MOCK_HOST_KEY}"
+    assert _opt(ssh_opts, "HostKeyAlgorithms") == "ssh-ed25519" == _connection(run)["hostKey"].split()[0]
+    assert _opt(ssh_opts, "BatchMode") == "yes"
+    assert _opt(ssh_opts, "ControlMaster") == "auto"
+    assert _opt(ssh_opts, "ControlPath") == "/run/user/1000/bs-%C"
+    assert _opt(ssh_opts, "ControlPersist") == "60"
+    assert ssh_opts[-2:] == ["-i", harness.mock_ssh_key_file()] and _opt(ssh_opts, "IdentitiesOnly") == "yes"
+
+
+def test_without_a_runtime_dir_the_control_socket_is_under_dot_ssh(monkeypatch):
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    run = harness.evaluate("dev", host_values())
+    assert _opt(_ssh_opts(run), "ControlPath") == "~/.ssh/bs-%C"
+
+
+def test_a_runtime_dir_too_long_for_a_socket_path_is_passed_over(monkeypatch):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/" + "x" * 60)
+    monkeypatch.setenv("HOME", "/home/pi")
+    assert _opt(_ssh_opts(harness.evaluate("dev", host_values())), "ControlPath") == "~/.ssh/bs-%C"
+    monkeypatch.setenv("HOME", "/home/" + "y" * 60)
+    assert not [o for o in _ssh_opts(harness.evaluate("dev", host_values())) if o.startswith("Control")]
+
+
+def test_with_the_agent_no_key_file_is_read_or_sent(monkeypatch, tmp_path):
+    monkeypatch.setenv("SSH_AUTH_SOCK", str(tmp_path / "agent.sock"))
+    run = harness.evaluate("dev", host_values(sshAgent=True, sshPrivateKeyFile=str(tmp_path / "absent")))
+    connection = _connection(run)
+    assert "privateKey" not in connection and "agentSocketPath" not in connection
+    assert connection["hostKey"] == harness.MOCK_HOST_KEY
+    ssh_opts = _ssh_opts(run)
+    assert "-i" not in ssh_opts and not [o for o in ssh_opts if o.startswith("IdentitiesOnly")]
+
+
+def _refusal(values: dict) -> ConfigError:
+    with pytest.raises(Exception) as caught:
+        harness.evaluate("dev", values)
+    err = caught.value  # the mocks' runner may wrap what the program raised
+    while err is not None and not isinstance(err, ConfigError):
+        err = err.__cause__ or err.__context__
+    assert isinstance(err, ConfigError), repr(caught.value)
+    return err
+
+
+def test_up_with_the_agent_but_no_agent_is_refused(monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    err = _refusal(host_values(sshAgent=True))
+    assert [p.key for p in err.problems] == [f"{NS}:host.sshAgent"]
+    assert "SSH_AUTH_SOCK is not set" in err.problems[0].allowed
+
+
+def _encrypted_openssh_key(cipher: bytes) -> str:
+    import base64
+    import struct
+
+    blob = b"openssh-key-v1\x00" + struct.pack(">I", len(cipher)) + cipher + b"\x00" * 16
+    return f"-----BEGIN OPENSSH PRIVATE KEY-----\n{base64.b64encode(blob).decode()}\n-----END OPENSSH PRIVATE KEY-----\n"
+
+
+def test_a_key_file_with_a_passphrase_is_refused_naming_the_agent(tmp_path, monkeypatch):
+    monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
+    key = tmp_path / "id_ed25519"
+    key.write_text(_encrypted_openssh_key(b"aes256-ctr"))
+    err = _refusal(host_values(sshPrivateKeyFile=str(key)))
+    assert [p.key for p in err.problems] == [f"{NS}:host.sshPrivateKeyFile"]
+    assert f"ssh-add {key}" in err.problems[0].allowed and "host.sshAgent" in err.problems[0].allowed
+    key.write_text(_encrypted_openssh_key(b"none"))  # the same file without a passphrase is sent as it is
+    assert _connection(harness.evaluate("dev", host_values(sshPrivateKeyFile=str(key))))["privateKey"] == key.read_text()

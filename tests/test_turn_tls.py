@@ -179,9 +179,9 @@ def on_a_host(address: str, **turn) -> dict[str, str]:
 
 
 def test_the_host_target_needs_an_address_when_its_host_is_a_name():
-    found = problems(on_a_host("pi.local"))
-    assert any(m.startswith(f"{NS}:mediaServer.turnTls.upstreamAddress: got None") and "pi.local" in m for m in found), found
-    assert parse_stack_config(on_a_host("pi.local", upstreamAddress="192.168.1.20")).media_server.turn_tls.enabled
+    found = problems(on_a_host("pi.home.arpa"))
+    assert any(m.startswith(f"{NS}:mediaServer.turnTls.upstreamAddress: got None") and "pi.home.arpa" in m for m in found), found
+    assert parse_stack_config(on_a_host("pi.home.arpa", upstreamAddress="192.168.1.20")).media_server.turn_tls.enabled
     assert parse_stack_config(on_a_host("192.168.1.20")).media_server.turn_tls.enabled
 
 

@@ -23,11 +23,13 @@ EXAMPLE = next(e for e in examples.examples() if e.system == "ozmirror")
 NS = harness.PROJECT
 
 
-def values_for(port: int, key: Path) -> dict:
+def values_for(port: int, key: Path, known_hosts: Path) -> dict:
     values = copy.deepcopy(EXAMPLE.values())
     values[f"{NS}:host"] = values[f"{NS}:host"] | {
         "address": "127.0.0.1", "sshPort": port, "sshUser": "root", "sshPrivateKeyFile": str(key),
         "platform": "linux/amd64",
+        # The fixture's sshd's own key ("[127.0.0.1]:<port> <type> <base64>"), pinned as a user would.
+        "hostKey": " ".join(known_hosts.read_text().split()[1:3]),
     }
     # The team's images say what they are built for (apps[].platform), and here they are built for amd64 too:
     # left at the example's arm64 the loader would refuse them on this host.
@@ -39,7 +41,7 @@ def values_for(port: int, key: Path) -> dict:
 def ozmirror(sshd):
     assert api.reachable(), "no Docker engine answers: run scripts/install-deploy-tools (as root)"
     port, key, known_hosts = sshd
-    values = values_for(port, key)
+    values = values_for(port, key, known_hosts)
     stacks.remove_leftovers(EXAMPLE.stack, values)
     deployment = stacks.deploy(EXAMPLE.stack, values, ssh_known_hosts=str(known_hosts))
     state = {"deployment": deployment, "values": values}

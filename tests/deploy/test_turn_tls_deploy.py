@@ -25,7 +25,9 @@ GATEWAY_CA = "gateway-caddy:/data/caddy/pki/authorities/local/root.crt"
 def deployed(sshd, tmp_path_factory):
     assert api.reachable(), "no Docker engine answers: run scripts/install-deploy-tools (as root)"
     port, key, known_hosts = sshd
-    values = turn_tls_stack.values(ssh_port=port, key_file=str(key), upstream_address=host_address())
+    # The fixture's sshd's own key, from its known_hosts line "[127.0.0.1]:<port> <type> <base64>".
+    host_key = " ".join(known_hosts.read_text().split()[1:3])
+    values = turn_tls_stack.values(ssh_port=port, key_file=str(key), upstream_address=host_address(), host_key=host_key)
     stacks.remove_leftovers(turn_tls_stack.STACK, values)
     deployment = stacks.deploy(turn_tls_stack.STACK, values, ssh_known_hosts=str(known_hosts))
     ca = tmp_path_factory.mktemp("turn-ca") / "root.crt"

@@ -15,12 +15,13 @@ STACK = "dev"
 TURN_DOMAIN = "turn.localhost"
 
 
-def values(*, ssh_port: int, key_file: str, upstream_address: str) -> dict[str, Any]:
+def values(*, ssh_port: int, key_file: str, upstream_address: str, host_key: str = harness.MOCK_HOST_KEY) -> dict[str, Any]:
     """The dev stack moved onto this machine as a host reached over SSH, with TURN/TLS on its 443."""
     values = copy.deepcopy(harness.stack_config_as_user_sets_it(STACK))
     values[f"{NS}:target"] = "host"
     values[f"{NS}:host"] = {
         "address": "127.0.0.1", "sshPort": ssh_port, "sshUser": "root", "sshPrivateKeyFile": key_file,
+        "hostKey": host_key,
         # The images here are built for this machine, as a team with an amd64 VPS sets it.
         "platform": "linux/amd64", "memoryMb": 8192, "cpus": 4,
     }

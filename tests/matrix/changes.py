@@ -210,6 +210,12 @@ CHANGES: list[Change] = [
     on_a_pi("host.sshUser", "deploy", "deploy as another user"),
     on_a_pi("host.sshPort", 2222, "SSH on another port"),
     on_a_pi("host.sshPrivateKeyFile", harness.mock_ssh_key_file("id_next"), "another SSH key file"),
+    on_a_pi(
+        "host.hostKey",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIVuDQxHyP7zdczFk1lefkkvoleKd9H4gRDkcMsMzLh+",
+        "pin the reinstalled machine's new host key",
+    ),
+    on_a_pi("host.sshAgent", True, "sign with the ssh-agent (a key with a passphrase)"),
     on_a_pi("host.platform", "linux/amd64", "move to an amd64 machine"),
     on_a_pi("host.memoryMb", 8192, "a Pi with more memory"),
     on_a_pi("host.cpus", 2, "fewer CPUs on the machine"),

@@ -168,7 +168,7 @@ def test_a_pi_refuses_an_amd64_image_and_an_amd64_host_an_arm64_one():
     from config.loader import parse_stack_config
 
     base = {"target": "host", "domain": "mirror.local", "gateway": {"tls": "internal"}, "mediaServer": {"enabled": False},
-            "host": {"address": "pi.local", "sshUser": "pi"}}
+            "host": {"address": "192.168.1.20", "sshUser": "pi", "hostKey": harness.MOCK_HOST_KEY}}
     for host_platform, image in (("linux/arm64", "linux/amd64"), ("linux/amd64", "linux/arm64")):
         cfg = {**base, "host": {**base["host"], "platform": host_platform}, "apps": [{**CONFIG_SERVICE, "platform": image}]}
         with pytest.raises(ConfigError) as refused:

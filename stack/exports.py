@@ -73,6 +73,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         analytics = services.analytics
         pulumi.export("clickhouseUrl", analytics.url)
         pulumi.export("clickhousePassword", analytics.password)
+        # Names --host/--port/--user: the client's defaults (localhost:9000, `default`) reach the object store.
+        pulumi.export("clickhouseClientCommand", analytics.client_command)
         env["CLICKHOUSE_URL"] = analytics.url
 
     if services.time_series is not None:

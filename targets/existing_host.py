@@ -13,7 +13,7 @@ import pulumi_docker as docker
 from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from config.model import StackConfig
-from renderers.existing_host import READY_COMMAND, default_domain, docker_host
+from renderers.existing_host import default_domain, docker_host, ready_command
 from renderers.remote_host import docker_ssh_opts
 from targets.base import Target, container_object_store, registry_auth
 from targets.ssh_key import ssh_private_key
@@ -38,7 +38,14 @@ class ExistingHost(pulumi.ComponentResource):
             per_dial_timeout=10,
         )
         ready = command.remote.Command(
-            f"{name}-ready", connection=connection, create=READY_COMMAND, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-ready",
+            connection=connection,
+            # With ClickHouse, also the CPU check: the image dies with SIGILL on a Pi 4. Turning analytics on later
+            # changes `create`, which runs it again ("If an `update` command isn't provided, then `create` will
+            # also be run when the resource's inputs are modified": pulumi_command 1.2.1 remote/command.py:43),
+            # and the docker provider, so every container, waits for it (depends_on below).
+            create=ready_command(clickhouse=cfg.analytics.enabled),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.shell = RemoteShell(connection, ready)
         self.docker_provider = docker.Provider(

@@ -42,8 +42,9 @@ class TimeSeriesArgs:
     environment changes) but the server keeps the org, bucket, user, password and token it was set up with, while
     this component's outputs show the new values: change them in InfluxDB (UI or `influx` CLI) first, then here.
 
-    ``extra_buckets`` are created whenever one is missing, also on an existing server (a bucket removed from
-    the list is left alone). ``port``, ``memory_mb`` and ``cpus`` apply on every start.
+    ``extra_buckets`` are created whenever one is missing, also on an existing server, and an existing one with
+    another retention is given the configured one (renderers/influxdb.py render_extra_buckets_script); a bucket
+    removed from the list is left alone. ``port``, ``memory_mb`` and ``cpus`` apply on every start.
     """
 
     network: ContainerNetwork
@@ -134,7 +135,7 @@ class TimeSeries(pulumi.ComponentResource):
                 script=extra_buckets_apply_command(container_name),
                 stdin=script,
                 # Again for a new container too: it may come with an empty volume. The script creates only what is
-                # missing, so running it on a set-up server changes nothing else.
+                # missing and updates only a retention that differs, so on a set-up server it changes nothing else.
                 triggers=[script, self.container.id],
                 parent=self,
                 # Inside the container, once setup is done and /health passes.

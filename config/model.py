@@ -223,7 +223,7 @@ class TimeSeriesConfig(_Model):
     bucket: InfluxName = "default"
     username: InfluxName = "admin"
     retention: InfluxRetention = "0"
-    # More buckets, name -> retention; created on the running server whenever this changes.
+    # More buckets, name -> retention; created, or given a changed retention, on the running server.
     extra_buckets: dict[InfluxName, InfluxRetention] = {}
     port: Port = 8086
     memory_mb: Annotated[int, Field(ge=128, le=1_048_576)] = 512

@@ -241,29 +241,63 @@ def influx_env(s: InfluxSettings, password: str, token: str) -> list[str]:
     ]
 
 
+def listed_retention(retention: Retention) -> str:
+    """The retention as ``influx bucket list`` prints it: "infinite", else Go's time.Duration.String() of whole seconds.
+
+    influx-cli@v2.7.5 clients/bucket/client.go:49-60 prints ``time.Duration(everySeconds) * time.Second`` with
+    String() and 0 as "infinite". Every retention here is at least an hour (MIN_RETENTION_S), and Go writes a
+    duration of an hour or more as ``<h>h<m>m<s>s`` with every part ("720h0m0s", "1h30m0s").
+    """
+    seconds = retention_seconds(retention)
+    if seconds == 0:
+        return "infinite"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60}m{rest % 60}s"
+
+
 def render_extra_buckets_script(s: InfluxSettings) -> str:
-    """POSIX sh for EXTRA_BUCKETS_SCRIPT_PATH: create each extra bucket that the org lacks; never change others.
+    """POSIX sh for EXTRA_BUCKETS_SCRIPT_PATH: create each missing extra bucket, give each existing one its retention.
 
     Runs as an init script (INFLUX_HOST and the CLI config set by the entrypoint) or later by `docker exec`
-    (the CLI config then points at the final port). Exits non-zero, having created nothing, if the buckets
-    cannot be listed.
+    (the CLI config then points at the final port). Exits non-zero, having changed nothing, if the buckets
+    cannot be listed; stops at the first create or update that fails. Buckets not in the list are never touched.
+
+    A bucket whose listed retention (column 3 of ``bucket list``, listed_retention) differs from the configured one
+    is updated by its ID (column 1): ``influx bucket update`` takes ``--id`` (required) and ``--retention``; its
+    ``--name`` would *rename* the bucket (influx-cli@v2.7.5 cmd/influx/bucket.go:162-209). The update sends only
+    ``everySeconds`` (clients/bucket/update.go:28-45) and the server leaves the shard-group duration as it is when
+    none is sent (influxdata/influxdb@v2.7.12 tenant/http_server_bucket.go:192-216, toInfluxDB). A shorter
+    retention deletes the older data at the server's next retention check.
     """
     q = shlex.quote
-    ensure = "\n".join(f"ensure {q(name)} {q(retention_flag(retention))}" for name, retention in s.extra_buckets)
+    ensure = "\n".join(
+        f"ensure {q(name)} {q(retention_flag(retention))} {q(listed_retention(retention))}"
+        for name, retention in s.extra_buckets
+    )
     return f"""#!/bin/sh
-# Extra InfluxDB buckets (rendered by backing-services): each is created only if org {s.org} lacks it.
+# Extra InfluxDB buckets (rendered by backing-services): each is created if org {s.org} lacks it, and given its
+# configured retention if it has another.
 set -eu
 org={q(s.org)}
 if ! existing=$(influx bucket list --org "$org" --hide-headers); then
-  echo "extra buckets: cannot list the buckets of org $org; nothing created" >&2
+  echo "extra buckets: cannot list the buckets of org $org; nothing changed" >&2
   exit 1
 fi
+# ensure NAME RETENTION LISTED: LISTED is RETENTION as `bucket list` prints it.
 ensure() {{
-  if printf '%s\\n' "$existing" | awk -v name="$1" '$2 == name {{ found = 1 }} END {{ exit !found }}'; then
-    echo "extra buckets: $1 exists; left as it is"
-  else
+  row=$(printf '%s\\n' "$existing" | awk -v name="$1" '$2 == name {{ print $1, $3; exit }}')
+  if [ -z "$row" ]; then
     influx bucket create --org "$org" --name "$1" --retention "$2" >/dev/null
     echo "extra buckets: created $1 (retention $2)"
+    return 0
+  fi
+  id=${{row%% *}}
+  listed=${{row#* }}
+  if [ "$listed" = "$3" ]; then
+    echo "extra buckets: $1 exists with retention $2; left as it is"
+  else
+    influx bucket update --id "$id" --retention "$2" >/dev/null
+    echo "extra buckets: $1 retention changed from $listed to $2"
   fi
 }}
 {ensure}

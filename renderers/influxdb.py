@@ -43,6 +43,7 @@ unreachable server (clients/bucket/list.go findOneBucket), hence the script list
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import shlex
@@ -174,6 +175,11 @@ class InfluxSettings:
         return self.memory_limit_mb << 20
 
     @property
+    def bucket_names(self) -> tuple[str, ...]:
+        """Every bucket the program sets up: the initial one, then the extra ones."""
+        return (self.bucket, *(name for name, _ in self.extra_buckets))
+
+    @property
     def go_memory_limit_mb(self) -> int:
         """The Go runtime's soft limit: 3/4 of the container's, the rest for what Go does not manage."""
         return self.memory_limit_mb * 3 // 4
@@ -301,6 +307,66 @@ ensure() {{
   fi
 }}
 {ensure}
+"""
+
+
+APP_TOKEN_PREFIX = "backing-services-apps-"  # the description of the apps' token, then a digest of its buckets
+
+
+def app_token_description(s: InfluxSettings) -> str:
+    """One word (``auth list`` is parsed by whitespace), naming the bucket set: another set is another token."""
+    buckets = "\n".join(sorted(s.bucket_names))
+    return APP_TOKEN_PREFIX + hashlib.sha256(buckets.encode()).hexdigest()[:16]
+
+
+def render_app_token_script(s: InfluxSettings) -> str:
+    """POSIX sh, run in the container after setup and the extra buckets: print the apps' token, and nothing else.
+
+    The token reads and writes exactly the configured buckets (the initial one and every extra one):
+    ``influx auth create --read-bucket ID --write-bucket ID`` (influx-cli@v2.7.5 cmd/influx/auth.go:74-81), run with
+    the CLI's active config, the admin token. InfluxDB makes the token itself: the API takes none
+    (influxdata/influxdb@v2.7.12 authorization/http_server.go:129-135 postAuthorizationRequest has no token field),
+    so the script prints it and the program keeps it as a secret output. An existing token of the same bucket set
+    (found by its description, column 2 of ``auth list``; the token is column 3, clients/auth/auth.go:420-427) is
+    printed again, so reruns keep apps' token stable; tokens of this program for another bucket set are deleted
+    once the new one exists. Every message goes to stderr: stdout is the token.
+    """
+    q = shlex.quote
+    buckets = " ".join(q(name) for name in sorted(s.bucket_names))
+    return f"""#!/bin/sh
+# The apps' InfluxDB token (rendered by backing-services): read/write on {", ".join(sorted(s.bucket_names))} only.
+set -eu
+org={q(s.org)}
+description={q(app_token_description(s))}
+if ! listed=$(influx bucket list --org "$org" --hide-headers); then
+  echo "app token: cannot list the buckets of org $org" >&2
+  exit 1
+fi
+flags=
+for name in {buckets}; do
+  id=$(printf '%s\\n' "$listed" | awk -v name="$name" '$2 == name {{ print $1; exit }}')
+  if [ -z "$id" ]; then
+    echo "app token: org $org has no bucket $name" >&2
+    exit 1
+  fi
+  flags="$flags --read-bucket $id --write-bucket $id"
+done
+auths=$(influx auth list --org "$org" --hide-headers)
+token=$(printf '%s\\n' "$auths" | awk -v d="$description" '$2 == d {{ print $3; exit }}')
+if [ -z "$token" ]; then
+  # $flags is word-split on purpose: IDs are hex, one flag and one ID per word.
+  token=$(influx auth create --org "$org" --description "$description" $flags --hide-headers | awk '{{ print $3; exit }}')
+  if [ -z "$token" ]; then
+    echo "app token: influx auth create printed no token" >&2
+    exit 1
+  fi
+  echo "app token: created $description" >&2
+fi
+for old in $(printf '%s\\n' "$auths" | awk -v d="$description" -v p={q(APP_TOKEN_PREFIX)} 'index($2, p) == 1 && $2 != d {{ print $1 }}'); do
+  influx auth delete --id "$old" >/dev/null
+  echo "app token: deleted the token of another bucket set ($old)" >&2
+done
+printf '%s\\n' "$token"
 """
 
 

@@ -82,9 +82,12 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("influxdbUrl", influx.url)
         pulumi.export("influxdbOrg", influx.org)
         pulumi.export("influxdbBucket", influx.bucket)
-        pulumi.export("influxdbToken", influx.token)
+        # What apps use: read/write on the configured buckets. The operator token can do anything on the server
+        # (users, orgs, every bucket): exported for people under its own name, and in no app's env.
+        pulumi.export("influxdbToken", influx.app_token)
+        pulumi.export("influxdbOperatorToken", influx.token)
         pulumi.export("influxdbPassword", influx.password)
-        env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.token}
+        env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.app_token}
 
     for key, value in target.extra_outputs.items():
         pulumi.export(key, value)

@@ -78,6 +78,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["key"] = "MockOciSecretKeyValue9"
         elif typ == "docker:index/network:Network":
             state.setdefault("name", args.name)
+        elif typ in ("command:local:Command", "command:remote:Command") and args.name.endswith("-app-token"):
+            # What the app-token script prints (renderers/influxdb.py render_app_token_script): the token, a newline.
+            state["stdout"] = MOCK_INFLUX_APP_TOKEN + "\n"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -230,6 +233,7 @@ def plaintext_strings(value: Any) -> list[str]:
 
 MOCK_SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMockPrivateKeyMaterialForTests9\n-----END OPENSSH PRIVATE KEY-----\n"
 # Not a real key; written at run time so no key-shaped file is committed. A fixed path keeps inputs stable.
+MOCK_INFLUX_APP_TOKEN = "MockInfluxAppTokenScopedToBuckets=="
 MOCK_SSH_KEY_FILE = Path(tempfile.gettempdir()) / "backing-services-tests" / "id_ed25519"
 
 

@@ -108,3 +108,19 @@ def test_a_registry_login_set_in_plaintext_or_for_no_app_is_refused():
     with pytest.raises(ConfigError) as nobody:
         parse_stack_config(unused, frozenset({"registryCredentials"}))
     assert "registryCredentials.registry.example.com" in str(nobody.value) and "ghcr.io" in str(nobody.value)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_apps_and_the_env_file_get_the_bucket_scoped_influxdb_token_never_the_operator_token(stack: str):
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    values[f"{NS}:timeSeries"] = {"enabled": True}
+    values[f"{NS}:apps"] = [{**APP, "env": {"INFLUX_TOKEN": "${timeSeries.token}"}}]
+    evaluation = harness.evaluate(stack, values)
+    operator = harness.mock_password("time-series-token")
+    env = dict(e.split("=", 1) for e in harness.unwrap(evaluation.monitor.one("web-app").inputs["envs"]))
+    assert env["INFLUX_TOKEN"] == harness.MOCK_INFLUX_APP_TOKEN
+    assert f"INFLUX_TOKEN={harness.MOCK_INFLUX_APP_TOKEN}" in evaluation.outputs["env"]
+    assert operator not in evaluation.outputs["env"], "the operator token can do anything: not in the apps' .env"
+    assert evaluation.outputs["influxdbToken"] == harness.MOCK_INFLUX_APP_TOKEN
+    assert evaluation.outputs["influxdbOperatorToken"] == operator
+    assert {"influxdbToken", "influxdbOperatorToken", "env"} <= evaluation.secret_outputs

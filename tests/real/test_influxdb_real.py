@@ -20,7 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renderers.influxdb import EXTRA_BUCKETS_SCRIPT_PATH, InfluxSettings, render_extra_buckets_script, retention_flag
+from renderers.influxdb import (
+    EXTRA_BUCKETS_SCRIPT_PATH,
+    InfluxSettings,
+    render_app_token_script,
+    render_extra_buckets_script,
+    retention_flag,
+)
 
 pytestmark = pytest.mark.real_binary
 
@@ -75,6 +81,30 @@ elif args[:2] == ["bucket", "update"]:
         sys.exit(f'Error: failed to update bucket "{{bucket_id}}": 404 Not Found: bucket not found')
     rows[index][1] = listed(retention)
     json.dump(state, open(state_path, "w"))
+elif args[:1] == ["auth"]:
+    # clients/auth/auth.go printAuth: ID, Description, Token, User Name, User ID, Permissions.
+    auths_path = os.environ["SHIM_AUTHS"]
+    auths = json.load(open(auths_path))
+    def row(a):
+        return f"{{a['id']}}\t{{a['description']}}\t{{a['token']}}\tadmin\t{{'0' * 15}}2\t{{a['permissions']}}"
+    if args[1] == "list":
+        for a in auths:
+            print(row(a))
+    elif args[1] == "create":
+        ids = [args[i + 1] for i, a in enumerate(args) if a in ("--read-bucket", "--write-bucket")]
+        if flag("--org") is None or flag("--description") is None or not ids:
+            sys.exit(f"shim: auth create without org, description or buckets: {{args}}")
+        new = {{"id": f"{{len(auths) + 100:016x}}", "description": flag("--description"),
+                "token": f"AppToken{{len(auths) + 100}}==",
+                "permissions": sorted((a, args[i + 1]) for i, a in enumerate(args) if a in ("--read-bucket", "--write-bucket"))}}
+        auths.append(new)
+        json.dump(auths, open(auths_path, "w"))
+        print(row(new))
+    elif args[1] == "delete":
+        auths = [a for a in auths if a["id"] != flag("--id")]
+        json.dump(auths, open(auths_path, "w"))
+    else:
+        sys.exit(f"shim: unexpected arguments {{args}}")
 else:
     sys.exit(f"shim: unexpected arguments {{args}}")
 '''
@@ -90,10 +120,13 @@ class Influx:
         self.log, self.state = root / "argv.jsonl", root / "state.json"
         self.log.write_text("")
         self.state.write_text(json.dumps(buckets))
+        self.auths_path = root / "auths.json"
+        self.auths_path.write_text("[]")
 
     def env(self, **extra: str) -> dict[str, str]:
         path = f"{self.root / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-        return {"PATH": path, "SHIM_LOG": str(self.log), "SHIM_STATE": str(self.state), **extra}
+        return {"PATH": path, "SHIM_LOG": str(self.log), "SHIM_STATE": str(self.state),
+                "SHIM_AUTHS": str(self.auths_path), **extra}
 
     def calls(self) -> list[list[str]]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
@@ -103,6 +136,9 @@ class Influx:
 
     def updates(self) -> list[list[str]]:
         return [c for c in self.calls() if c[:2] == ["bucket", "update"]]
+
+    def auths(self) -> list[dict]:
+        return json.loads(self.auths_path.read_text())
 
     def buckets(self) -> list[list[str]]:
         return json.loads(self.state.read_text())[ORG]
@@ -240,3 +276,49 @@ def test_the_shells_are_the_ones_named() -> None:
     for shell in SHELLS:
         assert shutil.which(shell), f"{shell} not installed (scripts/install-test-binaries)"
     assert os.path.exists("/bin/sh")
+
+
+# --- the apps' token ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_app_token_reads_and_writes_exactly_the_configured_buckets_and_is_all_that_is_printed(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["other", "infinite"], ["sensors", "infinite"], ["daily", "8760h0m0s"]]})
+    script = render_app_token_script(_settings(("daily", "365d")))
+    first = _run(shell, script, influx)
+    assert first.returncode == 0, first.stderr
+    (auth,) = influx.auths()
+    assert first.stdout == f"{auth['token']}\n", "stdout becomes the apps' token: nothing else may be on it"
+    # sensors is row 1, daily row 2; "other" (row 0) is not granted.
+    ids = [f"{1:016x}", f"{2:016x}"]
+    assert auth["permissions"] == sorted([["--read-bucket", i] for i in ids] + [["--write-bucket", i] for i in ids])
+    assert [c for c in influx.calls() if c[:2] == ["auth", "create"]][0][:6] == [
+        "auth", "create", "--org", ORG, "--description", auth["description"]]
+    again = _run(shell, script, influx)
+    assert again.returncode == 0 and again.stdout == first.stdout, "a rerun keeps the apps' token"
+    assert len(influx.auths()) == 1 and len([c for c in influx.calls() if c[:2] == ["auth", "create"]]) == 1
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_another_bucket_set_gets_a_new_token_and_the_old_one_is_deleted(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["sensors", "infinite"], ["daily", "8760h0m0s"]]})
+    first = _run(shell, render_app_token_script(_settings()), influx)
+    assert first.returncode == 0, first.stderr
+    second = _run(shell, render_app_token_script(_settings(("daily", "365d"))), influx)
+    assert second.returncode == 0, second.stderr
+    (auth,) = influx.auths()
+    assert second.stdout == f"{auth['token']}\n" != first.stdout
+    assert "deleted the token of another bucket set" in second.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_missing_bucket_fails_the_app_token_and_prints_no_token(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["sensors", "infinite"]]})
+    result = _run(shell, render_app_token_script(_settings(("daily", "365d"))), influx)
+    assert result.returncode != 0 and result.stdout == ""
+    assert "org homeiq has no bucket daily" in result.stderr
+    assert influx.auths() == []
+
+
+def test_the_app_token_is_never_an_operator_or_all_access_token(tmp_path: Path) -> None:
+    script = render_app_token_script(_settings(("daily", "365d")))
+    assert "--operator" not in script and "--all-access" not in script

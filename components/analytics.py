@@ -9,18 +9,24 @@ from components.container import ContainerSpec, Healthcheck, data_volume, image_
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated, url_quoted
 from renderers.clickhouse import (
+    CLIENT_CONFIG_PATH,
     CONFIG_D_PATH,
     DATA_PATH,
     DEFAULT_VERSION,
     IMAGE_REPOSITORY,
     LOG_DIR,
+    DEFAULT_SYSTEM_LOG_TTL_DAYS,
     STARTUP_SCRIPTS_PATH,
+    SYSTEM_LOGS_PATH,
     USERS_D_PATH,
     ClickHouseSettings,
+    clickhouse_client_command,
     clickhouse_env,
     clickhouse_healthcheck,
+    render_clickhouse_client_config,
     render_clickhouse_config,
     render_clickhouse_startup,
+    render_clickhouse_system_logs,
     render_clickhouse_users,
 )
 
@@ -46,6 +52,8 @@ class AnalyticsArgs:
     database: str = "analytics"
     user: str = "analytics"
     memory_mb: int = 1024  # ClickHouseSettings takes 512 at least
+    # Days the system log tables (query_log, text_log, metric_log...) keep; upstream's config.xml keeps them forever.
+    system_log_ttl_days: int = DEFAULT_SYSTEM_LOG_TTL_DAYS
     cpus: float = 1.0
     password: pulumi.Input[str] | None = None  # None: generated
     platform: str | None = None
@@ -61,6 +69,7 @@ class Analytics(pulumi.ComponentResource):
     password: pulumi.Output[str]
     url: pulumi.Output[str]
     internal_url: pulumi.Output[str]
+    client_command: pulumi.Output[str]
 
     def __init__(self, name: str, args: AnalyticsArgs, opts: pulumi.ResourceOptions | None = None):
         # Both validate their input: a bad value stops here, before anything is registered.
@@ -70,7 +79,9 @@ class Analytics(pulumi.ComponentResource):
             tcp_port=args.tcp_port,
             # 0.0.0.0 in a bridge container (the published ports decide exposure), 127.0.0.1 on the VM's host network.
             listen_host=args.network.bind_address,
+            system_log_ttl_days=args.system_log_ttl_days,
         )
+        client_config = render_clickhouse_client_config(settings, user=args.user)
         startup = render_clickhouse_startup(database=args.database)
         super().__init__(TYPE, name, None, opts)
         password = password_or_generated(args.password, f"{name}-password", parent=self)
@@ -91,6 +102,10 @@ class Analytics(pulumi.ComponentResource):
                     # Replaces the image's docker_related_config.xml, which would keep listening on every address.
                     CONFIG_D_PATH: render_clickhouse_config(settings),
                     STARTUP_SCRIPTS_PATH: startup,
+                    SYSTEM_LOGS_PATH: render_clickhouse_system_logs(settings),
+                    # For an operator's `docker exec ... clickhouse-client`: this server's port and user, not
+                    # localhost:9000 as `default` (under host networking 9000 is the object store).
+                    CLIENT_CONFIG_PATH: client_config,
                     # Only the password's SHA-256, but a hash of a known password is still a credential to hide.
                     USERS_D_PATH: pulumi.Output.secret(users),
                 },
@@ -131,8 +146,12 @@ class Analytics(pulumi.ComponentResource):
                 "http://{0}:{1}@{2}/{3}", args.user, password.apply(url_quoted), internal_address, args.database
             )
         )
+        self.client_command = self.container.name.apply(
+            lambda container: clickhouse_client_command(settings, container=container, user=args.user)
+        )
         self.register_outputs(
             {
+                "clientCommand": self.client_command,
                 "host": self.host,
                 "httpPort": self.http_port,
                 "tcpPort": self.tcp_port,

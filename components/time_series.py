@@ -19,6 +19,7 @@ from renderers.influxdb import (
     extra_buckets_apply_command,
     influx_env,
     influx_healthcheck,
+    render_app_token_script,
     render_extra_buckets_script,
 )
 
@@ -42,8 +43,9 @@ class TimeSeriesArgs:
     environment changes) but the server keeps the org, bucket, user, password and token it was set up with, while
     this component's outputs show the new values: change them in InfluxDB (UI or `influx` CLI) first, then here.
 
-    ``extra_buckets`` are created whenever one is missing, also on an existing server (a bucket removed from
-    the list is left alone). ``port``, ``memory_mb`` and ``cpus`` apply on every start.
+    ``extra_buckets`` are created whenever one is missing, also on an existing server, and an existing one with
+    another retention is given the configured one (renderers/influxdb.py render_extra_buckets_script); a bucket
+    removed from the list is left alone. ``port``, ``memory_mb`` and ``cpus`` apply on every start.
     """
 
     network: ContainerNetwork
@@ -71,7 +73,8 @@ class TimeSeries(pulumi.ComponentResource):
     org: pulumi.Output[str]
     bucket: pulumi.Output[str]
     username: pulumi.Output[str]
-    token: pulumi.Output[str]
+    token: pulumi.Output[str]  # the operator (admin) token: every right on the server; for people, never apps
+    app_token: pulumi.Output[str]  # read/write on the configured buckets only: what apps get
     password: pulumi.Output[str]
 
     def __init__(self, name: str, args: TimeSeriesArgs, opts: pulumi.ResourceOptions | None = None):
@@ -134,13 +137,27 @@ class TimeSeries(pulumi.ComponentResource):
                 script=extra_buckets_apply_command(container_name),
                 stdin=script,
                 # Again for a new container too: it may come with an empty volume. The script creates only what is
-                # missing, so running it on a set-up server changes nothing else.
+                # missing and updates only a retention that differs, so on a set-up server it changes nothing else.
                 triggers=[script, self.container.id],
                 parent=self,
                 # Inside the container, once setup is done and /health passes.
                 depends_on=[self.container],
             )
             ready = pulumi.Output.all(self.container.name, buckets.urn)
+        # The apps' token, scoped to the buckets (renderers/influxdb.py render_app_token_script). InfluxDB generates
+        # it, so it comes back as this command's stdout (a secret output, since the command is fed stdin).
+        token_script = render_app_token_script(settings)
+        app_token_step = args.host_shell.run(
+            f"{name}-app-token",
+            script=extra_buckets_apply_command(container_name),
+            stdin=token_script,
+            # Again for a new container (an empty volume has no such token); an existing one is printed again.
+            triggers=[token_script, self.container.id],
+            parent=self,
+            # Every bucket it names must exist first: the extra ones come from the buckets step.
+            depends_on=[self.container, *([buckets] if args.extra_buckets else [])],
+        )
+        self.app_token = pulumi.Output.secret(app_token_step.stdout.apply(lambda out: (out or "").strip()))
         self.host = pulumi.Output.from_input("127.0.0.1")
         self.port = pulumi.Output.from_input(args.port)
         self.url = pulumi.Output.from_input(f"http://127.0.0.1:{args.port}")
@@ -161,6 +178,7 @@ class TimeSeries(pulumi.ComponentResource):
                 "bucket": self.bucket,
                 "username": self.username,
                 "token": self.token,
+                "appToken": self.app_token,
                 "password": self.password,
             }
         )

@@ -72,6 +72,10 @@ def _target_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         )
 
 
+# Boards whose CPU is ARMv8.0 (a Pi 4's Cortex-A72, a Pi 3's Cortex-A53): no atomics, asimddp or lrcpc.
+ARMV80_BOARDS = ("raspberry-pi-3", "raspberry-pi-4")
+
+
 def _host_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
     if cfg.host is None:
         return
@@ -92,6 +96,14 @@ def _host_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         )  # fmt: skip
     elif (why := host_key_problem(cfg.host.host_key)) is not None:
         yield Problem(f"{ns}:host.hostKey", cfg.host.host_key, why)
+    if cfg.analytics.enabled and cfg.host.board in ARMV80_BOARDS:
+        yield Problem(
+            f"{ns}:analytics.enabled",
+            True,
+            f"ClickHouse's arm64 image needs an ARMv8.2 CPU (LSE atomics, dotprod, RCpc); host.board {cfg.host.board} "
+            "is ARMv8.0 and the server dies there with SIGILL (renderers/existing_host.py CLICKHOUSE_CPU_FEATURES): "
+            "set analytics.enabled: false, or run ClickHouse on a Raspberry Pi 5 or another ARMv8.2 machine",
+        )
 
 
 def _dependency_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

@@ -224,6 +224,8 @@ class AnalyticsConfig(_Model):
     user: Identifier = "analytics"
     memory_mb: Annotated[int, Field(ge=512, le=1_048_576)] = 1024
     cpus: Cpus = 1.0
+    # Days ClickHouse keeps its own system log tables (renderers/clickhouse.py SYSTEM_LOG_TABLES).
+    system_log_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 7
 
 
 # InfluxDB's duration format, as the influx CLI takes it: "30d", "1w2d", "72h"; "0" keeps data forever.
@@ -240,7 +242,7 @@ class TimeSeriesConfig(_Model):
     bucket: InfluxName = "default"
     username: InfluxName = "admin"
     retention: InfluxRetention = "0"
-    # More buckets, name -> retention; created on the running server whenever this changes.
+    # More buckets, name -> retention; created, or given a changed retention, on the running server.
     extra_buckets: dict[InfluxName, InfluxRetention] = {}
     port: Port = 8086
     memory_mb: Annotated[int, Field(ge=128, le=1_048_576)] = 512
@@ -340,6 +342,9 @@ class HostTargetConfig(_Model):
     host_key: HostKey | None = None
     # What the machine's CPU runs: a Raspberry Pi 4 with a 64-bit OS is linux/arm64.
     platform: Literal["linux/arm64", "linux/amd64"] = "linux/arm64"
+    # Which board, where it decides what can run: ClickHouse's arm64 builds need ARMv8.2 (config/checks.py refuses
+    # analytics on a Pi 3 or 4). "other": unknown here; the readiness check reads the CPU's features instead.
+    board: Literal["raspberry-pi-3", "raspberry-pi-4", "raspberry-pi-5", "other"] = "other"
     # The machine's size, for the memory and CPU checks (a Pi 4 has 2, 4 or 8 GB).
     memory_mb: MemoryMb = 4096
     cpus: Cpus = 4.0

@@ -50,6 +50,28 @@ via chdb-core 26.3, which reports version 26.3.9.1):
   ``size`` 1000M × ``count`` 10; here the level is lower and size × count is bounded.
 - GET /ping on the HTTP port answers ``Ok.`` without authentication; the entrypoint probes it with
   ``wget --spider -T 1 -q`` (entrypoint.sh line 197), as the healthcheck here does.
+- System log tables (render_clickhouse_system_logs): config.xml enables query_log, trace_log, part_log, text_log
+  (``<level>trace</level>``), metric_log (a row a second, ``collect_interval_milliseconds`` 1000) and
+  asynchronous_metric_log, each with no ``<ttl>``: they grow until the disk is full. (Read in
+  ClickHouse/ClickHouse@001409ce programs/server/config.xml, the one version the search index holds, by section
+  name, not line: the 8.4 GB repository could not be fetched at the 26.3.17.110 tag. processors_profile_log,
+  asynchronous_insert_log and blob_storage_log carry a ``<ttl>`` of their own there and are left as they are.)
+  A ``<ttl>`` there is appended to the table's engine as ``TTL <expr>``
+  (src/Interpreters/getEngineDefinitionFromConfig.cpp@eb092734, ``config.getString(config_prefix + ".ttl")``),
+  and every log with the default engine is ``ORDER BY (event_date, event_time)`` (src/Interpreters/SystemLog.h,
+  getDefaultOrderBy), so ``event_date`` exists in each. A changed definition makes the server rename the existing
+  table to ``<name>_0`` and create a new one (SystemLog.cpp prepareTable: "has obsolete or different structure.
+  Renaming it to"): the renamed copy keeps its rows and gets no TTL, so it is dropped by hand once (README).
+- Client (render_clickhouse_client_config): ``clickhouse-client`` reads the first of ./clickhouse-client.xml,
+  $XDG_CONFIG_HOME/clickhouse/config.xml, ~/.clickhouse-client/config.xml, /etc/clickhouse-client/config.xml
+  (src/Common/Config/getClientConfigPath.cpp@071ed16a); the image's clickhouse-client package installs the last
+  (packages/clickhouse-client.yaml@03acace9 ``dst: /etc/clickhouse-client/config.xml``), whose root element is
+  ``<config>`` (programs/client/clickhouse-client.xml@1fb7a6f9). ConfigProcessor merges ``<name>.d/*.xml`` and
+  ``conf.d/*.xml`` beside it, but silently skips a file whose root differs from a base root that is neither
+  ``clickhouse`` nor ``yandex`` (ConfigProcessor::merge returns false), so the file here is ``<config>``. Without
+  it the client dials ``localhost:9000`` as ``default`` (ConnectionParameters.cpp@013715ae:
+  ``config.getString("user", "default")``, getPortFromConfig): here 9000 is the object store's port under host
+  networking, and ``default`` is removed.
 """
 from __future__ import annotations
 
@@ -68,6 +90,17 @@ CONFIG_D_PATH = "/etc/clickhouse-server/config.d/docker_related_config.xml"  # r
 USERS_D_PATH = "/etc/clickhouse-server/users.d/backing-services.xml"
 # Its own file: config.d files merge by element, so it neither replaces nor is replaced by CONFIG_D_PATH.
 STARTUP_SCRIPTS_PATH = "/etc/clickhouse-server/config.d/backing-services-startup.xml"
+# Its own file too: the chdb test reads CONFIG_D_PATH's elements as server settings, which these are not.
+SYSTEM_LOGS_PATH = "/etc/clickhouse-server/config.d/backing-services-system-logs.xml"
+# Merged into the clickhouse-client package's /etc/clickhouse-client/config.xml (module docstring).
+CLIENT_CONFIG_PATH = "/etc/clickhouse-client/config.d/backing-services.xml"
+CLIENT_CONFIG_ROOT = "config"  # the root element of that package's config.xml; another root is skipped
+
+# config.xml's system logs with no <ttl> of their own (module docstring). Only logs config.xml already enables:
+# a section for one it does not (session_log is commented out) would turn that log on.
+SYSTEM_LOG_TABLES = ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log")
+DEFAULT_SYSTEM_LOG_TTL_DAYS = 7
+MAX_SYSTEM_LOG_TTL_DAYS = 3650
 
 # Environment variables entrypoint.sh reads for its own user setup (lines 45-53); deliberately never set here.
 ENTRYPOINT_USER_ENV = ("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DB", "CLICKHOUSE_DEFAULT_ACCESS_MANAGEMENT")
@@ -118,6 +151,7 @@ SERVER_MEMORY_SHARE = (3, 4)  # max_server_memory_usage = 3/4 of the container l
 _USER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # the user name is an XML element name in users.d
 _DATABASE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")  # an SQL identifier that needs no quoting
 _PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+_CONTAINER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # Docker's own rule for container names: no shell quoting
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -130,6 +164,7 @@ class ClickHouseSettings:
     log_level: str = "information"
     log_size_mb: int = 10  # rotate at this size ...
     log_count: int = 5  # ... keeping this many old files, per log (server log and error log)
+    system_log_ttl_days: int = DEFAULT_SYSTEM_LOG_TTL_DAYS  # rows of SYSTEM_LOG_TABLES older than this are deleted
 
     def __post_init__(self) -> None:
         problems = []
@@ -153,6 +188,8 @@ class ClickHouseSettings:
             problems.append(f"log_size_mb: {self.log_size_mb} is not in 1..1024")
         if not 1 <= self.log_count <= 100:
             problems.append(f"log_count: {self.log_count} is not in 1..100")
+        if not 1 <= self.system_log_ttl_days <= MAX_SYSTEM_LOG_TTL_DAYS:
+            problems.append(f"system_log_ttl_days: {self.system_log_ttl_days} is not in 1..{MAX_SYSTEM_LOG_TTL_DAYS}")
         if problems:
             raise ValueError("; ".join(problems))
 
@@ -220,6 +257,54 @@ def render_clickhouse_config(s: ClickHouseSettings) -> str:
     _leaf(logger, "size", f"{s.log_size_mb}M")
     _leaf(logger, "count", s.log_count)
     return _document(root, "backing-services: listeners, memory and logs for a memory-limited container")
+
+
+def system_log_ttl(days: int) -> str:
+    """The TTL expression each system log table gets: whole rows go once their day is ``days`` old."""
+    return f"event_date + INTERVAL {days} DAY DELETE"
+
+
+def render_clickhouse_system_logs(s: ClickHouseSettings) -> str:
+    """A config.d file, for SYSTEM_LOGS_PATH: a TTL on every system log table config.xml leaves unbounded.
+
+    Merged by element into config.xml's sections, so their database, table, partitioning and flush settings stay
+    upstream's; only ``<ttl>`` is added, and text_log's ``<level>`` (trace upstream: every trace line of the server
+    becomes a row) follows the file log's level.
+    """
+    root = ET.Element("clickhouse")
+    for table in SYSTEM_LOG_TABLES:
+        section = ET.SubElement(root, table)
+        _leaf(section, "ttl", system_log_ttl(s.system_log_ttl_days))
+        if table == "text_log":
+            _leaf(section, "level", s.log_level)
+    return _document(root, f"backing-services: system log tables keep {s.system_log_ttl_days} days")
+
+
+def render_clickhouse_client_config(s: ClickHouseSettings, *, user: str) -> str:
+    """The client's config.d file, for CLIENT_CONFIG_PATH: a bare ``clickhouse-client`` reaches this server.
+
+    Host, native port and user only; no password (``--ask-password`` or ``--password`` on the command line), so the
+    file holds no secret.
+    """
+    if not _USER.fullmatch(user):
+        raise ValueError(f"user: {user!r} must match {_USER.pattern}")
+    root = ET.Element(CLIENT_CONFIG_ROOT)
+    _leaf(root, "host", s.probe_host)
+    _leaf(root, "port", s.tcp_port)
+    _leaf(root, "user", user)
+    return _document(root, f"backing-services: clickhouse-client connects to {s.probe_host}:{s.tcp_port} as {user}")
+
+
+def clickhouse_client_command(s: ClickHouseSettings, *, container: str, user: str) -> str:
+    """The interactive client in the container, naming host, port and user: never the defaults' 9000/`default`."""
+    if not _CONTAINER.fullmatch(container):
+        raise ValueError(f"container: {container!r} must match {_CONTAINER.pattern}")
+    if not _USER.fullmatch(user):
+        raise ValueError(f"user: {user!r} must match {_USER.pattern}")
+    return (
+        f"docker exec -it {container} clickhouse-client --host {s.probe_host} --port {s.tcp_port} "
+        f"--user {user} --ask-password"
+    )
 
 
 def render_clickhouse_users(*, user: str, password: str, access_management: bool = False) -> str:

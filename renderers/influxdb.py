@@ -43,6 +43,7 @@ unreachable server (clients/bucket/list.go findOneBucket), hence the script list
 """
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 import shlex
@@ -174,6 +175,11 @@ class InfluxSettings:
         return self.memory_limit_mb << 20
 
     @property
+    def bucket_names(self) -> tuple[str, ...]:
+        """Every bucket the program sets up: the initial one, then the extra ones."""
+        return (self.bucket, *(name for name, _ in self.extra_buckets))
+
+    @property
     def go_memory_limit_mb(self) -> int:
         """The Go runtime's soft limit: 3/4 of the container's, the rest for what Go does not manage."""
         return self.memory_limit_mb * 3 // 4
@@ -241,32 +247,126 @@ def influx_env(s: InfluxSettings, password: str, token: str) -> list[str]:
     ]
 
 
+def listed_retention(retention: Retention) -> str:
+    """The retention as ``influx bucket list`` prints it: "infinite", else Go's time.Duration.String() of whole seconds.
+
+    influx-cli@v2.7.5 clients/bucket/client.go:49-60 prints ``time.Duration(everySeconds) * time.Second`` with
+    String() and 0 as "infinite". Every retention here is at least an hour (MIN_RETENTION_S), and Go writes a
+    duration of an hour or more as ``<h>h<m>m<s>s`` with every part ("720h0m0s", "1h30m0s").
+    """
+    seconds = retention_seconds(retention)
+    if seconds == 0:
+        return "infinite"
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60}m{rest % 60}s"
+
+
 def render_extra_buckets_script(s: InfluxSettings) -> str:
-    """POSIX sh for EXTRA_BUCKETS_SCRIPT_PATH: create each extra bucket that the org lacks; never change others.
+    """POSIX sh for EXTRA_BUCKETS_SCRIPT_PATH: create each missing extra bucket, give each existing one its retention.
 
     Runs as an init script (INFLUX_HOST and the CLI config set by the entrypoint) or later by `docker exec`
-    (the CLI config then points at the final port). Exits non-zero, having created nothing, if the buckets
-    cannot be listed.
+    (the CLI config then points at the final port). Exits non-zero, having changed nothing, if the buckets
+    cannot be listed; stops at the first create or update that fails. Buckets not in the list are never touched.
+
+    A bucket whose listed retention (column 3 of ``bucket list``, listed_retention) differs from the configured one
+    is updated by its ID (column 1): ``influx bucket update`` takes ``--id`` (required) and ``--retention``; its
+    ``--name`` would *rename* the bucket (influx-cli@v2.7.5 cmd/influx/bucket.go:162-209). The update sends only
+    ``everySeconds`` (clients/bucket/update.go:28-45) and the server leaves the shard-group duration as it is when
+    none is sent (influxdata/influxdb@v2.7.12 tenant/http_server_bucket.go:192-216, toInfluxDB). A shorter
+    retention deletes the older data at the server's next retention check.
     """
     q = shlex.quote
-    ensure = "\n".join(f"ensure {q(name)} {q(retention_flag(retention))}" for name, retention in s.extra_buckets)
+    ensure = "\n".join(
+        f"ensure {q(name)} {q(retention_flag(retention))} {q(listed_retention(retention))}"
+        for name, retention in s.extra_buckets
+    )
     return f"""#!/bin/sh
-# Extra InfluxDB buckets (rendered by backing-services): each is created only if org {s.org} lacks it.
+# Extra InfluxDB buckets (rendered by backing-services): each is created if org {s.org} lacks it, and given its
+# configured retention if it has another.
 set -eu
 org={q(s.org)}
 if ! existing=$(influx bucket list --org "$org" --hide-headers); then
-  echo "extra buckets: cannot list the buckets of org $org; nothing created" >&2
+  echo "extra buckets: cannot list the buckets of org $org; nothing changed" >&2
   exit 1
 fi
+# ensure NAME RETENTION LISTED: LISTED is RETENTION as `bucket list` prints it.
 ensure() {{
-  if printf '%s\\n' "$existing" | awk -v name="$1" '$2 == name {{ found = 1 }} END {{ exit !found }}'; then
-    echo "extra buckets: $1 exists; left as it is"
-  else
+  row=$(printf '%s\\n' "$existing" | awk -v name="$1" '$2 == name {{ print $1, $3; exit }}')
+  if [ -z "$row" ]; then
     influx bucket create --org "$org" --name "$1" --retention "$2" >/dev/null
     echo "extra buckets: created $1 (retention $2)"
+    return 0
+  fi
+  id=${{row%% *}}
+  listed=${{row#* }}
+  if [ "$listed" = "$3" ]; then
+    echo "extra buckets: $1 exists with retention $2; left as it is"
+  else
+    influx bucket update --id "$id" --retention "$2" >/dev/null
+    echo "extra buckets: $1 retention changed from $listed to $2"
   fi
 }}
 {ensure}
+"""
+
+
+APP_TOKEN_PREFIX = "backing-services-apps-"  # the description of the apps' token, then a digest of its buckets
+
+
+def app_token_description(s: InfluxSettings) -> str:
+    """One word (``auth list`` is parsed by whitespace), naming the bucket set: another set is another token."""
+    buckets = "\n".join(sorted(s.bucket_names))
+    return APP_TOKEN_PREFIX + hashlib.sha256(buckets.encode()).hexdigest()[:16]
+
+
+def render_app_token_script(s: InfluxSettings) -> str:
+    """POSIX sh, run in the container after setup and the extra buckets: print the apps' token, and nothing else.
+
+    The token reads and writes exactly the configured buckets (the initial one and every extra one):
+    ``influx auth create --read-bucket ID --write-bucket ID`` (influx-cli@v2.7.5 cmd/influx/auth.go:74-81), run with
+    the CLI's active config, the admin token. InfluxDB makes the token itself: the API takes none
+    (influxdata/influxdb@v2.7.12 authorization/http_server.go:129-135 postAuthorizationRequest has no token field),
+    so the script prints it and the program keeps it as a secret output. An existing token of the same bucket set
+    (found by its description, column 2 of ``auth list``; the token is column 3, clients/auth/auth.go:420-427) is
+    printed again, so reruns keep apps' token stable; tokens of this program for another bucket set are deleted
+    once the new one exists. Every message goes to stderr: stdout is the token.
+    """
+    q = shlex.quote
+    buckets = " ".join(q(name) for name in sorted(s.bucket_names))
+    return f"""#!/bin/sh
+# The apps' InfluxDB token (rendered by backing-services): read/write on {", ".join(sorted(s.bucket_names))} only.
+set -eu
+org={q(s.org)}
+description={q(app_token_description(s))}
+if ! listed=$(influx bucket list --org "$org" --hide-headers); then
+  echo "app token: cannot list the buckets of org $org" >&2
+  exit 1
+fi
+flags=
+for name in {buckets}; do
+  id=$(printf '%s\\n' "$listed" | awk -v name="$name" '$2 == name {{ print $1; exit }}')
+  if [ -z "$id" ]; then
+    echo "app token: org $org has no bucket $name" >&2
+    exit 1
+  fi
+  flags="$flags --read-bucket $id --write-bucket $id"
+done
+auths=$(influx auth list --org "$org" --hide-headers)
+token=$(printf '%s\\n' "$auths" | awk -v d="$description" '$2 == d {{ print $3; exit }}')
+if [ -z "$token" ]; then
+  # $flags is word-split on purpose: IDs are hex, one flag and one ID per word.
+  token=$(influx auth create --org "$org" --description "$description" $flags --hide-headers | awk '{{ print $3; exit }}')
+  if [ -z "$token" ]; then
+    echo "app token: influx auth create printed no token" >&2
+    exit 1
+  fi
+  echo "app token: created $description" >&2
+fi
+for old in $(printf '%s\\n' "$auths" | awk -v d="$description" -v p={q(APP_TOKEN_PREFIX)} 'index($2, p) == 1 && $2 != d {{ print $1 }}'); do
+  influx auth delete --id "$old" >/dev/null
+  echo "app token: deleted the token of another bucket set ($old)" >&2
+done
+printf '%s\\n' "$token"
 """
 
 

@@ -263,7 +263,8 @@ def app_references(database, cache, object_store, media, gateway, analytics, tim
     if time_series is not None:
         refs |= {
             "timeSeries.url": time_series.internal_url,
-            "timeSeries.token": time_series.token,
+            # Read/write on the configured buckets only; the operator token (time_series.token) never reaches apps.
+            "timeSeries.token": time_series.app_token,
             "timeSeries.org": time_series.org,
             "timeSeries.bucket": time_series.bucket,
         }

@@ -73,6 +73,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         analytics = services.analytics
         pulumi.export("clickhouseUrl", analytics.url)
         pulumi.export("clickhousePassword", analytics.password)
+        # Names --host/--port/--user: the client's defaults (localhost:9000, `default`) reach the object store.
+        pulumi.export("clickhouseClientCommand", analytics.client_command)
         env["CLICKHOUSE_URL"] = analytics.url
 
     if services.time_series is not None:
@@ -80,9 +82,12 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("influxdbUrl", influx.url)
         pulumi.export("influxdbOrg", influx.org)
         pulumi.export("influxdbBucket", influx.bucket)
-        pulumi.export("influxdbToken", influx.token)
+        # What apps use: read/write on the configured buckets. The operator token can do anything on the server
+        # (users, orgs, every bucket): exported for people under its own name, and in no app's env.
+        pulumi.export("influxdbToken", influx.app_token)
+        pulumi.export("influxdbOperatorToken", influx.token)
         pulumi.export("influxdbPassword", influx.password)
-        env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.token}
+        env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.app_token}
 
     for key, value in target.extra_outputs.items():
         pulumi.export(key, value)

@@ -18,12 +18,12 @@ from config.model import StackConfig
 from config.errors import ConfigError, Problem
 from config.loader import PROJECT
 from renderers.existing_host import (
-    READY_COMMAND,
     control_dir_fits,
     default_domain,
     docker_host,
     docker_ssh_opts,
     pinned_host_key,
+    ready_command,
 )
 from targets.base import Target, container_object_store, registry_auth
 from targets.ssh_key import is_encrypted_private_key, ssh_private_key
@@ -60,7 +60,14 @@ class ExistingHost(pulumi.ComponentResource):
         if host.ssh_agent:
             _require_agent()
         ready = command.remote.Command(
-            f"{name}-ready", connection=connection, create=READY_COMMAND, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-ready",
+            connection=connection,
+            # With ClickHouse, also the CPU check: the image dies with SIGILL on a Pi 4. Turning analytics on later
+            # changes `create`, which runs it again ("If an `update` command isn't provided, then `create` will
+            # also be run when the resource's inputs are modified": pulumi_command 1.2.1 remote/command.py:43),
+            # and the docker provider, so every container, waits for it (depends_on below).
+            create=ready_command(clickhouse=cfg.analytics.enabled),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.shell = RemoteShell(connection, ready)
         self.docker_provider = docker.Provider(

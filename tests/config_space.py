@@ -112,6 +112,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
         ]
     ),
     "host.sshAgent": st.sampled_from([False, True, "sometimes"]),
+    "host.board": st.sampled_from(["other", "raspberry-pi-3", "raspberry-pi-4", "raspberry-pi-5", "pi4"]),
     "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
     "database.version": pg_versions,
     "database.name": text,
@@ -165,6 +166,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "analytics.version": st.sampled_from(["26.3.17.110", "26.3", "latest"]),
     "analytics.database": text,
     "analytics.user": text,
+    "analytics.systemLogTtlDays": st.sampled_from([0, 1, 7, 3650, 3651]),
     "timeSeries.org": st.sampled_from(["main", "homeiq", "bad name", ""]),
     "timeSeries.bucket": st.sampled_from(["default", "sensors", "raw", "-x"]),
     "timeSeries.username": st.sampled_from(["admin", "a@b", ""]),

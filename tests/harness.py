@@ -79,6 +79,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["key"] = "MockOciSecretKeyValue9"
         elif typ == "docker:index/network:Network":
             state.setdefault("name", args.name)
+        elif typ in ("command:local:Command", "command:remote:Command") and args.name.endswith("-app-token"):
+            # What the app-token script prints (renderers/influxdb.py render_app_token_script): the token, a newline.
+            state["stdout"] = MOCK_INFLUX_APP_TOKEN + "\n"
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -233,6 +236,7 @@ MOCK_SSH_PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nMockPrivateKeyMater
 # Not a real key; written at run time so no key-shaped file is committed. A fixed path keeps inputs stable.
 # The Pi's SSH host key as `ssh-keyscan -t ed25519` prints it (a real ed25519 key, no one's machine).
 MOCK_HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwqvtEL0yTHss4s/bpjqeu+04saYG63ghfUd9wmT/s"
+MOCK_INFLUX_APP_TOKEN = "MockInfluxAppTokenScopedToBuckets=="
 MOCK_SSH_KEY_FILE = Path(tempfile.gettempdir()) / "backing-services-tests" / "id_ed25519"
 
 

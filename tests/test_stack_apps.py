@@ -189,3 +189,17 @@ def test_the_volume_names_an_app_may_not_take_are_every_services_own():
     monitor = harness.evaluate("dev", values).monitor
     registered = {harness.unwrap(v.inputs)["name"] for v in monitor.by_type("docker:index/volume:Volume")}
     assert registered == set(SERVICE_VOLUMES)
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_apps_and_the_env_file_get_the_bucket_scoped_influxdb_token_never_the_operator_token(stack: str):
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    values[f"{NS}:timeSeries"] = {"enabled": True}
+    values[f"{NS}:apps"] = [{**APP, "env": {"INFLUX_TOKEN": "${timeSeries.token}"}}]
+    evaluation = harness.evaluate(stack, values)
+    operator = harness.mock_password("time-series-token")
+    env = dict(e.split("=", 1) for e in harness.unwrap(evaluation.monitor.one("web-app").inputs["envs"]))
+    assert env["INFLUX_TOKEN"] == harness.MOCK_INFLUX_APP_TOKEN
+    assert f"INFLUX_TOKEN={harness.MOCK_INFLUX_APP_TOKEN}" in evaluation.outputs["env"]
+    assert operator not in evaluation.outputs["env"], "the operator token can do anything: not in the apps' .env"
+    assert evaluation.outputs["influxdbToken"] == harness.MOCK_INFLUX_APP_TOKEN
+    assert evaluation.outputs["influxdbOperatorToken"] == operator
+    assert {"influxdbToken", "influxdbOperatorToken", "env"} <= evaluation.secret_outputs

@@ -89,6 +89,29 @@ def test_bad_host_config_is_refused_naming_the_key(change, key):
     assert key in [p.key for p in refused.value.problems], refused.value
 
 
+@pytest.mark.parametrize("board", ["raspberry-pi-4", "raspberry-pi-3"])
+def test_clickhouse_is_refused_on_an_armv8_0_board_naming_analytics_enabled(board: str):
+    values = host_values(board=board) | {f"{NS}:analytics": {"enabled": True}}
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(harness.raw_config(values))
+    (problem,) = [p for p in refused.value.problems if p.key == f"{NS}:analytics.enabled"]
+    assert "ARMv8.2" in problem.allowed and "analytics.enabled: false" in problem.allowed
+
+
+@pytest.mark.parametrize("board", ["raspberry-pi-5", "other"])
+def test_clickhouse_on_another_board_gets_the_cpu_check_before_any_container(board: str):
+    run = harness.evaluate("dev", host_values(board=board) | {f"{NS}:analytics": {"enabled": True}})
+    create = harness.unwrap(run.monitor.one("host-ready").inputs)["create"]
+    assert create.startswith("command -v docker") and "/proc/cpuinfo" in create and "atomics" in create
+    (provider,) = run.monitor.by_type("pulumi:providers:docker")
+    assert run.monitor.one("host-ready").urn in provider.dependencies, "containers deploy only after the check"
+
+
+def test_a_pi_4_without_clickhouse_is_accepted_and_not_checked():
+    run = harness.evaluate("dev", host_values(board="raspberry-pi-4"))
+    assert "/proc/cpuinfo" not in harness.unwrap(run.monitor.one("host-ready").inputs)["create"]
+
+
 def livekit_rtc(values: dict) -> dict:
     import yaml
 

@@ -9,7 +9,7 @@ import pytest
 
 from components.analytics import TYPE, Analytics, AnalyticsArgs
 from components.networking import BridgeNetwork, HostNetwork
-from renderers.clickhouse import CONFIG_D_PATH, STARTUP_SCRIPTS_PATH, USERS_D_PATH
+from renderers.clickhouse import CLIENT_CONFIG_PATH, CONFIG_D_PATH, STARTUP_SCRIPTS_PATH, SYSTEM_LOGS_PATH, USERS_D_PATH
 from tests import harness
 from tests.components.helpers import (
     assert_hardened,
@@ -94,12 +94,12 @@ async def test_password_and_its_hash_reach_no_input_in_plaintext():
     digest = hashlib.sha256(GENERATED.encode()).hexdigest()
     assert plaintext_inputs(monitor, [GENERATED, digest]) == []
     uploads = uploads_of(monitor.one("analytics-clickhouse"))
-    assert set(uploads) == {CONFIG_D_PATH, STARTUP_SCRIPTS_PATH, USERS_D_PATH}
+    assert set(uploads) == {CONFIG_D_PATH, STARTUP_SCRIPTS_PATH, SYSTEM_LOGS_PATH, USERS_D_PATH, CLIENT_CONFIG_PATH}
     users, secret = uploads[USERS_D_PATH]
     assert secret, "users.d carries the password hash and must be secret"
     assert ET.fromstring(users).findtext("users/analytics/password_sha256_hex") == digest
     assert GENERATED not in users, "only the hash may be written"
-    for path in (CONFIG_D_PATH, STARTUP_SCRIPTS_PATH):
+    for path in (CONFIG_D_PATH, STARTUP_SCRIPTS_PATH, SYSTEM_LOGS_PATH, CLIENT_CONFIG_PATH):
         content, _ = uploads[path]
         assert GENERATED not in content and digest not in content, path
 
@@ -227,3 +227,28 @@ async def test_password_change_touches_only_the_users_file():
         if before != after
     ]
     assert changed == [USERS_D_PATH]
+
+
+@pulumi.runtime.test
+async def test_system_log_tables_get_the_configured_ttl():
+    monitor, _ = await build(lambda: bridge_analytics(system_log_ttl_days=3))
+    logs = config_xml(monitor, SYSTEM_LOGS_PATH)
+    for table in ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log"):
+        assert logs.findtext(f"{table}/ttl") == "event_date + INTERVAL 3 DAY DELETE", table
+    assert logs.findtext("text_log/level") == "information"
+
+
+@pulumi.runtime.test
+@pytest.mark.parametrize("network", ["bridge", "host"])
+async def test_the_client_in_the_container_and_the_printed_command_reach_this_server(network: str):
+    net = BridgeNetwork("net") if network == "bridge" else HostNetwork()
+    monitor, analytics = await build(
+        lambda: Analytics("analytics", AnalyticsArgs(network=net, tcp_port=19004, user="reporting"))
+    )
+    client = config_xml(monitor, CLIENT_CONFIG_PATH)
+    assert client.tag == "config"
+    assert (client.findtext("host"), client.findtext("port"), client.findtext("user")) == ("127.0.0.1", "19004", "reporting")
+    command, secret = await resolve(analytics.client_command)
+    assert not secret
+    assert command == ("docker exec -it analytics-clickhouse clickhouse-client --host 127.0.0.1 --port 19004 "
+                       "--user reporting --ask-password")

@@ -6,7 +6,7 @@ import pytest
 
 from components.networking import BridgeNetwork, HostNetwork
 from components.time_series import FIRST_BOOT_ONLY, TOKEN_LENGTH, TYPE, TimeSeries, TimeSeriesArgs
-from renderers.influxdb import InfluxSettings, render_extra_buckets_script
+from renderers.influxdb import InfluxSettings, render_app_token_script, render_extra_buckets_script
 from tests import harness
 from tests.components.helpers import (
     assert_hardened,
@@ -32,6 +32,7 @@ CHILDREN = {
     "timeseries-config",
     "timeseries-influxdb-image",
     "timeseries-influxdb",
+    "timeseries-app-token",
 }
 EXTRA = (("raw", "30d"), ("rollup", "0"))
 
@@ -192,17 +193,35 @@ async def test_outputs_and_which_are_secret():
 
 
 @pulumi.runtime.test
-async def test_no_extra_buckets_no_command():
+async def test_no_extra_buckets_no_bucket_command():
     monitor, ts = await build(bridge_ts)
-    assert monitor.by_type(COMMAND) == []
+    assert [c.name for c in monitor.by_type(COMMAND)] == ["timeseries-app-token"]
     assert await ts.internal_url.resources() == {ts.container}
+
+
+@pulumi.runtime.test
+@pytest.mark.parametrize("extra", [(), EXTRA])
+async def test_apps_get_a_token_scoped_to_the_buckets_never_the_operator_token(extra):
+    monitor, ts = await build(lambda: bridge_ts(extra_buckets=extra))
+    step = monitor.one("timeseries-app-token")
+    script = render_app_token_script(
+        InfluxSettings(org="main", bucket="default", username="admin", extra_buckets=extra)
+    )
+    assert step.inputs["create"] == step.inputs["update"] == "exec docker exec -i timeseries-influxdb sh -s\n"
+    assert step.inputs["stdin"] == script
+    assert step.inputs["triggers"] == [script, "timeseries-influxdb-id"]
+    assert monitor.one("timeseries-influxdb").urn in step.dependencies
+    if extra:
+        assert monitor.one("timeseries-buckets").urn in step.dependencies, "the extra buckets must exist first"
+    assert await resolve(ts.app_token) == (harness.MOCK_INFLUX_APP_TOKEN, True)
+    assert await resolve(ts.token) == (TOKEN, True) and TOKEN != harness.MOCK_INFLUX_APP_TOKEN
+    assert TOKEN not in script, "the script runs with the CLI's own admin config; no token in its text"
 
 
 @pulumi.runtime.test
 async def test_extra_buckets_are_created_in_the_running_container_and_users_wait_for_them():
     monitor, ts = await build(lambda: bridge_ts(extra_buckets=EXTRA))
-    (command,) = monitor.by_type(COMMAND)
-    assert command.name == "timeseries-buckets"
+    command = monitor.one("timeseries-buckets")
     script = render_extra_buckets_script(
         InfluxSettings(org="main", bucket="default", username="admin", extra_buckets=EXTRA)
     )
@@ -221,7 +240,8 @@ async def test_adding_a_bucket_later_runs_the_script_again_and_keeps_the_contain
     diff, _, _ = await changes(
         lambda: bridge_ts(extra_buckets=EXTRA[:1]), lambda: bridge_ts(extra_buckets=EXTRA)
     )
-    assert diff == {"timeseries-buckets": {"stdin", "triggers"}}
+    # A new bucket set is a new app token too (the old one is deleted by the script).
+    assert diff == {"timeseries-buckets": {"stdin", "triggers"}, "timeseries-app-token": {"stdin", "triggers"}}
 
 
 @pulumi.runtime.test
@@ -231,7 +251,12 @@ async def test_first_boot_settings_change_only_the_setup_env(setting: str):
     # server keeps what it was set up with. TimeSeriesArgs says so; this pins that nothing else moves.
     assert setting in FIRST_BOOT_ONLY
     diff, _, _ = await changes(bridge_ts, lambda: bridge_ts(**{setting: "changed"}))
-    assert diff == {"timeseries-influxdb": {"envs"}}
+    expected = {"timeseries-influxdb": {"envs"}}
+    if setting in ("org", "bucket"):
+        # The app token is looked up in that org and bucket: on a server set up with the old ones the step fails,
+        # naming the missing bucket, instead of `up` reporting success with apps pointed at nothing.
+        expected["timeseries-app-token"] = {"stdin", "triggers"}
+    assert diff == expected
 
 
 @pulumi.runtime.test

@@ -30,13 +30,18 @@ from pathlib import Path
 import pytest
 
 from renderers.clickhouse import (
+    CLIENT_CONFIG_PATH,
     CONFIG_D_PATH,
+    SYSTEM_LOGS_PATH,
     UPSTREAM_CACHE_DEFAULTS,
     USERS_D_PATH,
     ClickHouseSettings,
     clickhouse_healthcheck,
+    render_clickhouse_client_config,
     render_clickhouse_config,
+    render_clickhouse_system_logs,
     render_clickhouse_users,
+    system_log_ttl,
 )
 
 from .processes import free_tcp_ports, stop_process, wait_until_ready
@@ -112,6 +117,25 @@ def _chdb(tmp_path: Path, config_d: str | None) -> Chdb:
     assert run.returncode == 0 and lines, f"chdb failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
     result = json.loads(lines[-1].removeprefix("CHDB-RESULT "))
     return Chdb(result["version"], {name: (value, default, changed) for name, value, default, changed in result["settings"]})
+
+
+def _chdb_query(tmp_path: Path, query: str) -> subprocess.CompletedProcess[str]:
+    script = "import sys, chdb\nconn = chdb.connect(f'file:{sys.argv[1]}/db')\nconn.cursor().execute(sys.argv[2])\nprint('CHDB-OK')"
+    return subprocess.run([sys.executable, "-c", script, str(tmp_path), query], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_clickhouse_26_3_takes_the_system_log_ttl_in_the_engine_the_server_builds(tmp_path: Path) -> None:
+    # getEngineDefinitionFromConfig.cpp: "ENGINE = MergeTree" + " PARTITION BY (" partition_by ")" + " TTL " ttl +
+    # " ORDER BY (" order_by ")", with config.xml's partition_by and SystemLog.h's default order (event_date,
+    # event_time). clickhouse-local creates no system logs, so a table of that very engine stands in for one.
+    ttl = system_log_ttl(7)
+    engine = f"ENGINE = MergeTree PARTITION BY (toYYYYMM(event_date)) TTL {ttl} ORDER BY (event_date, event_time)"
+    made = _chdb_query(tmp_path, f"CREATE TABLE query_log_like (event_date Date, event_time DateTime) {engine}")
+    assert made.returncode == 0 and "CHDB-OK" in made.stdout, made.stderr[-2000:]
+    # The same engine on a table without event_date is refused: the check above could fail.
+    broken = _chdb_query(tmp_path, f"CREATE TABLE no_event_date (day Date, event_time DateTime) {engine.replace('ORDER BY (event_date, ', 'ORDER BY (day, ')}")
+    assert broken.returncode != 0, "chdb took a TTL on a column the table lacks"
 
 
 def _settings(tmp_path: Path, **overrides) -> ClickHouseSettings:
@@ -229,6 +253,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         + "</clickhouse>\n"
     )
     (conf / "config.d" / Path(CONFIG_D_PATH).name).write_text(render_clickhouse_config(s))
+    (conf / "config.d" / Path(SYSTEM_LOGS_PATH).name).write_text(render_clickhouse_system_logs(s))
     (conf / "users.d" / Path(USERS_D_PATH).name).write_text(render_clickhouse_users(user=USER, password=PASSWORD))
     with open(tmp_path / "server.out", "wb") as out:
         process = subprocess.Popen([binary, f"--config-file={conf / 'config.xml'}"], stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
@@ -282,3 +307,42 @@ def test_server_logs_to_the_rendered_files(server: Server) -> None:
     for line in (f"Listening http://127.0.0.1:{s.http_port}", f"Listening tcp: 127.0.0.1:{s.tcp_port}", "Ready for connections"):
         assert line in log, f"{line!r} not in {s.log_path}:\n{log[-2000:]}"
     assert Path(s.log_dir, "clickhouse-server.err.log").exists()
+
+
+def test_system_log_ttls_merge_into_the_base_sections(server: Server) -> None:
+    """18.16 predates system log TTLs (it ignores <ttl>): this shows the file loads and merges by element."""
+    merged = ET.parse(Path(server.root, "data", "db", "preprocessed_configs", "config.xml")).getroot()
+    ttl = system_log_ttl(server.settings.system_log_ttl_days)
+    for table in ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log"):
+        assert merged.findtext(f"{table}/ttl") == ttl, table
+    # Debian's config.xml has a <query_log> section: it keeps its own elements and gains the TTL.
+    assert merged.findtext("query_log/table") == "query_log" and merged.findtext("query_log/database") == "system"
+    assert merged.findtext("text_log/level") == server.settings.log_level
+
+
+def _client(root: Path, s: ClickHouseSettings, *, with_config: bool) -> subprocess.CompletedProcess[str]:
+    """The Debian clickhouse-client on a copy of its package's /etc/clickhouse-client (root <config>, as upstream's)."""
+    binary = shutil.which("clickhouse-client")
+    if binary is None:
+        raise AssertionError("clickhouse-client not found: run scripts/install-test-binaries (Debian clickhouse-client)")
+    conf = root / "client"
+    (conf / "config.d").mkdir(parents=True, exist_ok=True)
+    shutil.copy("/etc/clickhouse-client/config.xml", conf / "config.xml")
+    target = conf / "config.d" / Path(CLIENT_CONFIG_PATH).name
+    if with_config:
+        target.write_text(render_clickhouse_client_config(s, user=USER))
+    else:
+        target.unlink(missing_ok=True)
+    # Only the password on the command line: host, port and user must come from the rendered file.
+    return subprocess.run(
+        [binary, f"--config-file={conf / 'config.xml'}", f"--password={PASSWORD}", "--query", "SELECT 42"],
+        capture_output=True, text=True, timeout=30, check=False, env={"PATH": "/usr/bin:/bin", "HOME": str(root)},
+    )
+
+
+def test_a_bare_client_reaches_the_server_with_the_rendered_client_config(server: Server) -> None:
+    assert ET.parse("/etc/clickhouse-client/config.xml").getroot().tag == "config"
+    bare = _client(server.root, server.settings, with_config=False)
+    assert bare.returncode != 0, f"without the file the client should miss (9000, `default`): {bare.stdout}"
+    done = _client(server.root, server.settings, with_config=True)
+    assert done.returncode == 0 and done.stdout == "42\n", f"{done.returncode}: {done.stdout} {done.stderr}"

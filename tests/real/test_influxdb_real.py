@@ -20,7 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from renderers.influxdb import EXTRA_BUCKETS_SCRIPT_PATH, InfluxSettings, render_extra_buckets_script, retention_flag
+from renderers.influxdb import (
+    EXTRA_BUCKETS_SCRIPT_PATH,
+    InfluxSettings,
+    render_app_token_script,
+    render_extra_buckets_script,
+    retention_flag,
+)
 
 pytestmark = pytest.mark.real_binary
 
@@ -28,8 +34,8 @@ SHELLS = ["dash", "busybox"]
 ORG = "homeiq"
 
 _SHIM = r'''#!{python}
-"""Stand-in influx CLI: argv to $SHIM_LOG, buckets in $SHIM_STATE (JSON {{org: [[name, retention], ...]}})."""
-import json, os, sys
+"""Stand-in influx CLI: argv to $SHIM_LOG, buckets in $SHIM_STATE (JSON {{org: [[name, listed retention], ...]}})."""
+import json, os, re, sys
 args = sys.argv[1:]
 with open(os.environ["SHIM_LOG"], "a") as log:
     log.write(json.dumps(args) + "\n")
@@ -37,6 +43,16 @@ state_path = os.environ["SHIM_STATE"]
 state = json.load(open(state_path))
 def flag(name):
     return args[args.index(name) + 1] if name in args else None
+UNITS = {{"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}}
+def listed(retention):
+    # pkg/duration (w, d, h, m, s) in, clients/bucket/client.go's Go time.Duration.String() out.
+    if retention == "0":
+        return "infinite"
+    parts = re.findall(r"(\d+)([wdhms])", retention)
+    assert "".join(n + u for n, u in parts) == retention, f"shim: bad duration {{retention}}"
+    seconds = sum(int(n) * UNITS[u] for n, u in parts)
+    h, rest = divmod(seconds, 3600)
+    return f"{{h}}h{{rest // 60}}m{{rest % 60}}s" if h else f"{{rest // 60}}m{{rest % 60}}s"
 if args[:2] == ["bucket", "list"]:
     if os.environ.get("SHIM_FAIL_LIST"):
         sys.exit('Error: failed to list buckets: Post "http://localhost:9999/api/v2/buckets": connection refused')
@@ -51,9 +67,44 @@ elif args[:2] == ["bucket", "create"]:
     org, name, retention = flag("--org"), flag("--name"), flag("--retention")
     if os.environ.get("SHIM_FAIL_CREATE") or any(n == name for n, _ in state.get(org, [])):
         sys.exit(f'Error: failed to create bucket: 422 Unprocessable Entity: bucket with name {{name}} already exists')
-    state.setdefault(org, []).append([name, retention])
+    state.setdefault(org, []).append([name, listed(retention)])
     json.dump(state, open(state_path, "w"))
-    print(f"{{len(state[org]):016x}}\t{{name}}\t{{retention}}")
+    print(f"{{len(state[org]):016x}}\t{{name}}\t{{listed(retention)}}")
+elif args[:2] == ["bucket", "update"]:
+    # cmd/influx/bucket.go: --id is required, --name would rename; the ID is the list's first column.
+    bucket_id, retention = flag("--id"), flag("--retention")
+    if bucket_id is None or "--name" in args or "-n" in args or os.environ.get("SHIM_FAIL_UPDATE"):
+        sys.exit(f"Error: failed to update bucket {{bucket_id!r}}: {{args}}")
+    rows = [row for org_rows in state.values() for row in org_rows]
+    index = int(bucket_id, 16)
+    if not 0 <= index < len(rows):
+        sys.exit(f'Error: failed to update bucket "{{bucket_id}}": 404 Not Found: bucket not found')
+    rows[index][1] = listed(retention)
+    json.dump(state, open(state_path, "w"))
+elif args[:1] == ["auth"]:
+    # clients/auth/auth.go printAuth: ID, Description, Token, User Name, User ID, Permissions.
+    auths_path = os.environ["SHIM_AUTHS"]
+    auths = json.load(open(auths_path))
+    def row(a):
+        return f"{{a['id']}}\t{{a['description']}}\t{{a['token']}}\tadmin\t{{'0' * 15}}2\t{{a['permissions']}}"
+    if args[1] == "list":
+        for a in auths:
+            print(row(a))
+    elif args[1] == "create":
+        ids = [args[i + 1] for i, a in enumerate(args) if a in ("--read-bucket", "--write-bucket")]
+        if flag("--org") is None or flag("--description") is None or not ids:
+            sys.exit(f"shim: auth create without org, description or buckets: {{args}}")
+        new = {{"id": f"{{len(auths) + 100:016x}}", "description": flag("--description"),
+                "token": f"AppToken{{len(auths) + 100}}==",
+                "permissions": sorted((a, args[i + 1]) for i, a in enumerate(args) if a in ("--read-bucket", "--write-bucket"))}}
+        auths.append(new)
+        json.dump(auths, open(auths_path, "w"))
+        print(row(new))
+    elif args[1] == "delete":
+        auths = [a for a in auths if a["id"] != flag("--id")]
+        json.dump(auths, open(auths_path, "w"))
+    else:
+        sys.exit(f"shim: unexpected arguments {{args}}")
 else:
     sys.exit(f"shim: unexpected arguments {{args}}")
 '''
@@ -69,16 +120,25 @@ class Influx:
         self.log, self.state = root / "argv.jsonl", root / "state.json"
         self.log.write_text("")
         self.state.write_text(json.dumps(buckets))
+        self.auths_path = root / "auths.json"
+        self.auths_path.write_text("[]")
 
     def env(self, **extra: str) -> dict[str, str]:
         path = f"{self.root / 'bin'}:/usr/local/bin:/usr/bin:/bin"
-        return {"PATH": path, "SHIM_LOG": str(self.log), "SHIM_STATE": str(self.state), **extra}
+        return {"PATH": path, "SHIM_LOG": str(self.log), "SHIM_STATE": str(self.state),
+                "SHIM_AUTHS": str(self.auths_path), **extra}
 
     def calls(self) -> list[list[str]]:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def creates(self) -> list[list[str]]:
         return [c for c in self.calls() if c[:2] == ["bucket", "create"]]
+
+    def updates(self) -> list[list[str]]:
+        return [c for c in self.calls() if c[:2] == ["bucket", "update"]]
+
+    def auths(self) -> list[dict]:
+        return json.loads(self.auths_path.read_text())
 
     def buckets(self) -> list[list[str]]:
         return json.loads(self.state.read_text())[ORG]
@@ -114,7 +174,7 @@ def test_creates_missing_buckets_once(shell: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("shell", SHELLS)
-def test_existing_bucket_is_left_alone_and_lookalikes_are_not_mistaken_for_it(shell: str, tmp_path: Path) -> None:
+def test_an_existing_bucket_gets_its_configured_retention_and_lookalikes_are_not_mistaken_for_it(shell: str, tmp_path: Path) -> None:
     # "metrics" exists with another retention; "raw" appears only inside other names and columns.
     influx = Influx(tmp_path, {ORG: [["metrics", "168h0m0s"], ["raw_data", "infinite"], ["x.raw", "1h0m0s"]]})
     result = _run(shell, render_extra_buckets_script(_settings(("metrics", "30d"), ("raw", "7d"), ("implicit", "1h"))), influx)
@@ -123,7 +183,36 @@ def test_existing_bucket_is_left_alone_and_lookalikes_are_not_mistaken_for_it(sh
         ["bucket", "create", "--org", ORG, "--name", "raw", "--retention", "7d"],
         ["bucket", "create", "--org", ORG, "--name", "implicit", "--retention", "1h"],
     ]
-    assert ["metrics", "168h0m0s"] in influx.buckets(), "an existing bucket's retention must not change"
+    # By the ID in the list's first column (metrics is row 0), never --name (which would rename it).
+    assert influx.updates() == [["bucket", "update", "--id", f"{0:016x}", "--retention", "30d"]]
+    assert "metrics retention changed from 168h0m0s to 30d" in result.stdout
+    assert influx.buckets() == [["metrics", "720h0m0s"], ["raw_data", "infinite"], ["x.raw", "1h0m0s"],
+                                ["raw", "168h0m0s"], ["implicit", "1h0m0s"]], "other buckets are untouched"
+    again = _run(shell, render_extra_buckets_script(_settings(("metrics", "30d"), ("raw", "7d"), ("implicit", "1h"))), influx)
+    assert again.returncode == 0 and len(influx.updates()) == 1, "an applied retention is not sent again"
+    assert again.stdout.count("left as it is") == 3, again.stdout
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(("before", "configured", "listed"), [
+    ("720h0m0s", 0, "infinite"), ("infinite", "90d", "2160h0m0s"), ("2160h0m0s", "1w2d", "216h0m0s"),
+    ("1h0m0s", 5400, "1h30m0s"),
+])
+def test_a_changed_retention_in_extra_buckets_reaches_the_server(shell: str, tmp_path: Path, before: str, configured, listed: str) -> None:
+    influx = Influx(tmp_path, {ORG: [["sensors", "infinite"], ["daily", before]]})
+    result = _run(shell, render_extra_buckets_script(_settings(("daily", configured))), influx)
+    assert result.returncode == 0, result.stderr
+    assert influx.updates() == [["bucket", "update", "--id", f"{1:016x}", "--retention", retention_flag(configured)]]
+    assert influx.buckets()[1] == ["daily", listed]
+    assert influx.creates() == []
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_failed_update_fails_the_script(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["a", "24h0m0s"], ["b", "48h0m0s"]]})
+    result = _run(shell, render_extra_buckets_script(_settings(("a", "2d"), ("b", "3d"))), influx, SHIM_FAIL_UPDATE="1")
+    assert result.returncode != 0, "`up` must not report success with the old retention in place"
+    assert len(influx.updates()) == 1, "stops at the first failure"
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -187,3 +276,49 @@ def test_the_shells_are_the_ones_named() -> None:
     for shell in SHELLS:
         assert shutil.which(shell), f"{shell} not installed (scripts/install-test-binaries)"
     assert os.path.exists("/bin/sh")
+
+
+# --- the apps' token ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_app_token_reads_and_writes_exactly_the_configured_buckets_and_is_all_that_is_printed(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["other", "infinite"], ["sensors", "infinite"], ["daily", "8760h0m0s"]]})
+    script = render_app_token_script(_settings(("daily", "365d")))
+    first = _run(shell, script, influx)
+    assert first.returncode == 0, first.stderr
+    (auth,) = influx.auths()
+    assert first.stdout == f"{auth['token']}\n", "stdout becomes the apps' token: nothing else may be on it"
+    # sensors is row 1, daily row 2; "other" (row 0) is not granted.
+    ids = [f"{1:016x}", f"{2:016x}"]
+    assert auth["permissions"] == sorted([["--read-bucket", i] for i in ids] + [["--write-bucket", i] for i in ids])
+    assert [c for c in influx.calls() if c[:2] == ["auth", "create"]][0][:6] == [
+        "auth", "create", "--org", ORG, "--description", auth["description"]]
+    again = _run(shell, script, influx)
+    assert again.returncode == 0 and again.stdout == first.stdout, "a rerun keeps the apps' token"
+    assert len(influx.auths()) == 1 and len([c for c in influx.calls() if c[:2] == ["auth", "create"]]) == 1
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_another_bucket_set_gets_a_new_token_and_the_old_one_is_deleted(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["sensors", "infinite"], ["daily", "8760h0m0s"]]})
+    first = _run(shell, render_app_token_script(_settings()), influx)
+    assert first.returncode == 0, first.stderr
+    second = _run(shell, render_app_token_script(_settings(("daily", "365d"))), influx)
+    assert second.returncode == 0, second.stderr
+    (auth,) = influx.auths()
+    assert second.stdout == f"{auth['token']}\n" != first.stdout
+    assert "deleted the token of another bucket set" in second.stderr
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_missing_bucket_fails_the_app_token_and_prints_no_token(shell: str, tmp_path: Path) -> None:
+    influx = Influx(tmp_path, {ORG: [["sensors", "infinite"]]})
+    result = _run(shell, render_app_token_script(_settings(("daily", "365d"))), influx)
+    assert result.returncode != 0 and result.stdout == ""
+    assert "org homeiq has no bucket daily" in result.stderr
+    assert influx.auths() == []
+
+
+def test_the_app_token_is_never_an_operator_or_all_access_token(tmp_path: Path) -> None:
+    script = render_app_token_script(_settings(("daily", "365d")))
+    assert "--operator" not in script and "--all-access" not in script

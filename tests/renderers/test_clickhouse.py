@@ -13,16 +13,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderers.clickhouse import (
+    CLIENT_CONFIG_PATH,
     ENTRYPOINT_USER_ENV,
     LOG_LEVELS,
     MAX_MEMORY_MB,
     MIN_MEMORY_MB,
     UPSTREAM_CACHE_DEFAULTS,
     ClickHouseSettings,
+    clickhouse_client_command,
     clickhouse_env,
     clickhouse_healthcheck,
+    render_clickhouse_client_config,
     render_clickhouse_config,
     render_clickhouse_startup,
+    render_clickhouse_system_logs,
     render_clickhouse_users,
 )
 
@@ -162,6 +166,8 @@ def test_healthcheck_pings_where_the_server_listens(listen_host: str, probe: str
         ({"log_level": "info"}, "log_level"),
         ({"log_size_mb": 0}, "log_size_mb"),
         ({"log_count": 0}, "log_count"),
+        ({"system_log_ttl_days": 0}, "system_log_ttl_days"),
+        ({"system_log_ttl_days": 3651}, "system_log_ttl_days"),
     ],
 )
 def test_settings_refuse_values_the_server_would_misread(kwargs: dict, message: str) -> None:
@@ -183,3 +189,63 @@ def test_startup_file_creates_exactly_the_database_and_stops_the_server_if_it_ca
 def test_startup_file_refuses_names_that_would_need_quoting(database: str) -> None:
     with pytest.raises(ValueError, match="database"):
         render_clickhouse_startup(database=database)
+
+
+# The system logs upstream config.xml enables with no <ttl> (ClickHouse/ClickHouse@001409ce programs/server/config.xml:
+# <query_log>, <trace_log>, <part_log>, <text_log> at <level>trace</level>, <metric_log>, <asynchronous_metric_log>).
+# Written out here, not imported: a table dropped from the renderer must fail this test.
+UNBOUNDED_SYSTEM_LOGS = {"query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log"}
+
+
+@settings(max_examples=100, deadline=None)
+@given(days=st.integers(1, 3650), level=st.sampled_from(LOG_LEVELS))
+def test_system_logs_file_gives_every_unbounded_log_a_ttl(days: int, level: str) -> None:
+    s = ClickHouseSettings(system_log_ttl_days=days, log_level=level)
+    root = ET.fromstring(render_clickhouse_system_logs(s))
+    assert root.tag == "clickhouse", "a config.d file of the server, merged into config.xml's <clickhouse>"
+    sections = {child.tag: child for child in root if isinstance(child.tag, str)}
+    assert set(sections) == UNBOUNDED_SYSTEM_LOGS
+    for table, section in sections.items():
+        assert section.findtext("ttl") == f"event_date + INTERVAL {days} DAY DELETE", table
+        # Only what is added: database, table, partition and engine stay config.xml's (an <engine> here would make
+        # the server refuse <ttl>: getEngineDefinitionFromConfig.cpp "If 'engine' is specified ... TTL").
+        expected = {"ttl", "level"} if table == "text_log" else {"ttl"}
+        assert {child.tag for child in section if isinstance(child.tag, str)} == expected, table
+    assert sections["text_log"].findtext("level") == level, "text_log follows the file log, not upstream's trace"
+
+
+def test_system_logs_default_to_a_week_and_text_log_below_trace() -> None:
+    root = ET.fromstring(render_clickhouse_system_logs(ClickHouseSettings()))
+    assert root.findtext("query_log/ttl") == "event_date + INTERVAL 7 DAY DELETE"
+    assert root.findtext("text_log/level") == "information"
+
+
+@settings(max_examples=100, deadline=None)
+@given(ports=HTTP_TCP, user=USERS, listen_host=st.sampled_from(["0.0.0.0", "127.0.0.1", "10.0.0.5"]))
+def test_client_config_names_this_servers_address_port_and_user(ports: list[int], user: str, listen_host: str) -> None:
+    s = ClickHouseSettings(http_port=ports[0], tcp_port=ports[1], listen_host=listen_host)
+    root = ET.fromstring(render_clickhouse_client_config(s, user=user))
+    # The clickhouse-client package's config.xml has root <config> (programs/client/clickhouse-client.xml); a
+    # config.d file with another root is skipped by ConfigProcessor::merge, and the client falls back to 9000/default.
+    assert root.tag == "config"
+    assert {c.tag: c.text for c in root if isinstance(c.tag, str)} == {
+        "host": s.probe_host, "port": str(ports[1]), "user": user}
+    assert CLIENT_CONFIG_PATH.startswith("/etc/clickhouse-client/config.d/") and CLIENT_CONFIG_PATH.endswith(".xml")
+
+
+@settings(max_examples=100, deadline=None)
+@given(ports=HTTP_TCP, user=USERS)
+def test_client_command_names_the_port_and_user(ports: list[int], user: str) -> None:
+    s = ClickHouseSettings(http_port=ports[0], tcp_port=ports[1], listen_host="127.0.0.1")
+    argv = clickhouse_client_command(s, container="analytics-clickhouse", user=user).split()
+    assert argv[:4] == ["docker", "exec", "-it", "analytics-clickhouse"] and argv[4] == "clickhouse-client"
+    assert argv[argv.index("--port") + 1] == str(ports[1]), "the default 9000 is the object store's"
+    assert argv[argv.index("--user") + 1] == user, "the default user `default` is removed"
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert "--ask-password" in argv and not any(a.startswith("--password") for a in argv), "no password in argv"
+
+
+@pytest.mark.parametrize("container", ["", "a b", "x;rm -rf /", "$(id)"])
+def test_client_command_refuses_container_names_docker_would_not_make(container: str) -> None:
+    with pytest.raises(ValueError, match="container"):
+        clickhouse_client_command(ClickHouseSettings(), container=container, user="app")

@@ -23,6 +23,7 @@ from renderers.influxdb import (
     extra_buckets_apply_command,
     influx_env,
     influx_healthcheck,
+    listed_retention,
     render_extra_buckets_script,
     retention_flag,
     retention_seconds,
@@ -64,7 +65,24 @@ def test_extra_buckets_script_is_valid_sh_for_any_settings(s: InfluxSettings) ->
     assert script.startswith("#!/bin/sh\n"), "run-parts executes it directly"
     _syntax_ok(script)
     for name, retention in s.extra_buckets:
-        assert f"\nensure {name} {retention_flag(retention)}\n" in script
+        assert f"\nensure {name} {retention_flag(retention)} {listed_retention(retention)}\n" in script
+
+
+# Go's time.Duration.String() of whole seconds, as influx-cli@v2.7.5 clients/bucket/client.go:57 prints a retention.
+@pytest.mark.parametrize(("retention", "listed"), [
+    ("0", "infinite"), (0, "infinite"), ("30d", "720h0m0s"), ("1w2d", "216h0m0s"), ("1h", "1h0m0s"),
+    (5400, "1h30m0s"), (3661, "1h1m1s"), ("72h", "72h0m0s"),
+])
+def test_listed_retention_is_how_influx_bucket_list_prints_it(retention, listed: str) -> None:
+    assert listed_retention(retention) == listed
+
+
+@settings(max_examples=200, deadline=None)
+@given(seconds=st.integers(3600, 10**9))
+def test_listed_retention_reads_back_as_the_same_seconds(seconds: int) -> None:
+    import re
+    h, m, sec = map(int, re.fullmatch(r"(\d+)h(\d+)m(\d+)s", listed_retention(seconds)).groups())
+    assert m < 60 and sec < 60 and h * 3600 + m * 60 + sec == seconds
 
 
 @settings(max_examples=200, deadline=None)

@@ -253,6 +253,9 @@ class AppConfig(_Model):
     memory_mb: MemoryMb = 256
     cpus: Cpus = 0.5
     routes: tuple[AppRouteConfig, ...] = ()
+    # Where the app is told to listen (renderers/app_env.APP_BIND_ADDRESS_ENV); None: the target's
+    # default, loopback under host networking, every address in a bridge container's own namespace.
+    bind_address: Literal["127.0.0.1", "0.0.0.0"] | None = None
 
 
 class RegistryCredential(_Model):

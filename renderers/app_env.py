@@ -10,6 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+# The variable an app is told to listen at (apps[].bindAddress). Apps choose their own listen
+# address; HOST is the one Node servers (SvelteKit's adapter-node, Nuxt, Vite, Astro) read
+# by themselves, and any other app reads it in its command (`--host $HOST`).
+APP_BIND_ADDRESS_ENV = "HOST"
+
 REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+\.[A-Za-z0-9]+)\}")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -193,6 +193,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 health_path=app.health_path,
                 memory_mb=app.memory_mb,
                 cpus=app.cpus,
+                bind_address=app.bind_address,
                 **common,
             ),
             opts,

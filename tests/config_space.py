@@ -47,7 +47,7 @@ ssh_keys = st.sampled_from(
 )
 
 app_env = st.dictionaries(
-    st.sampled_from(["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "MODE", "1BAD"]),
+    st.sampled_from(["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "MODE", "1BAD", "HOST"]),
     st.sampled_from(["${database.url}", "${cache.url}", "${s3.endpoint}", "${s3.secretKey}", "${nope.x}", "plain", "${public.url}/x"]),
     max_size=3,
 )
@@ -69,7 +69,8 @@ apps = st.lists(
                 ),
                 max_size=2,
             ),
-        }
+        },
+        optional={"bindAddress": st.sampled_from(["127.0.0.1", "0.0.0.0", "192.168.1.20", "::1"])},
     ),
     max_size=2,
 )

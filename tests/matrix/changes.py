@@ -198,6 +198,11 @@ CHANGES: list[Change] = [
     on_a_pi("host.platform", "linux/amd64", "move to an amd64 machine"),
     on_a_pi("host.memoryMb", 8192, "a Pi with more memory"),
     on_a_pi("host.cpus", 2, "fewer CPUs on the machine"),
+    on_a_pi(
+        "apps",
+        [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "bindAddress": "0.0.0.0"}],
+        "an app the LAN reaches directly (bindAddress 0.0.0.0)",
+    ),
     *both("docker.memoryMb", 16384, "a bigger Docker Desktop"),
     *both("docker.cpus", 8, "more CPUs for Docker Desktop"),
     Change("oci.compartmentId", "prod", "ocid1.compartment.oc1..aaaaaaaaothercompartment", "another compartment"),

@@ -13,7 +13,7 @@ import pulumi_docker as docker
 from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from config.model import StackConfig
-from renderers.existing_host import READY_COMMAND, default_domain, docker_host
+from renderers.existing_host import default_domain, docker_host, ready_command
 from renderers.remote_host import docker_ssh_opts
 from targets.base import Target, container_object_store, registry_auth
 from targets.ssh_key import ssh_private_key
@@ -37,8 +37,14 @@ class ExistingHost(pulumi.ComponentResource):
             dial_error_limit=10,
             per_dial_timeout=10,
         )
+        # Checks the engine can enforce the limits and runs host.platform's images. A changed text (another
+        # host.platform) is an update that runs `create` again (remote/commandController.go:63-82@v1.2.1),
+        # before the provider and every pull that depend on it.
         ready = command.remote.Command(
-            f"{name}-ready", connection=connection, create=READY_COMMAND, opts=pulumi.ResourceOptions(parent=self)
+            f"{name}-ready",
+            connection=connection,
+            create=ready_command(host.platform),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.shell = RemoteShell(connection, ready)
         self.docker_provider = docker.Provider(

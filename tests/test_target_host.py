@@ -100,3 +100,14 @@ def test_node_ip_is_refused_on_the_docker_target():
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(raw)
     assert any(str(p).startswith(f"{NS}:mediaServer.nodeIp: got '10.0.0.5'") for p in caught.value.problems)
+
+
+@pytest.mark.parametrize(("platform", "arch"), [("linux/arm64", "aarch64|arm64"), ("linux/amd64", "x86_64|amd64")])
+def test_the_readiness_check_asks_for_the_limits_and_the_platforms_architecture(platform, arch):
+    """tests/real/test_ready_check_real.py runs it; here: it is the command the target runs, per platform."""
+    run = harness.evaluate("dev", host_values(platform=platform))
+    create = harness.unwrap(run.monitor.one("host-ready").inputs)["create"]
+    assert "docker info --format '{{json .}}'" in create
+    for needle in ('"MemoryLimit":true', '"SwapLimit":true', '"CpuCfsQuota":true', f"case $arch in {arch})"):
+        assert needle in create, needle
+

@@ -285,6 +285,12 @@ class DockerTargetConfig(_Model):
     cpus: Cpus = 4.0
 
 
+class HostFirewallConfig(_Model):
+    """An iptables firewall on the existing host (renderers/host_firewall.py, closing): opt-in."""
+
+    enabled: bool = False
+
+
 class HostTargetConfig(_Model):
     """A machine the team already has (a Raspberry Pi 4, a VPS), reached with Docker over SSH."""
 
@@ -297,6 +303,7 @@ class HostTargetConfig(_Model):
     # The machine's size, for the memory and CPU checks (a Pi 4 has 2, 4 or 8 GB).
     memory_mb: MemoryMb = 4096
     cpus: Cpus = 4.0
+    firewall: HostFirewallConfig = HostFirewallConfig()
 
 
 class UnattendedUpgradesConfig(_Model):

@@ -82,6 +82,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "host.sshUser": st.sampled_from(["pi", "ubuntu", "Root", ""]),
     "host.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
     "host.platform": st.sampled_from(["linux/arm64", "linux/amd64", "linux/arm/v7"]),
+    "host.firewall.enabled": st.sampled_from([True, False, "yes"]),
     "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
     "database.version": pg_versions,
     "database.name": text,

@@ -74,3 +74,28 @@ def test_the_listener_model_finds_an_exposed_service():
     assert any(e == "object-store-s3: tcp/9000 on *" for e in exposed), exposed
     assert sum(1 for e in exposed if "-app: tcp/" in e) == 2, exposed
 
+
+def _firewall_opens(run: harness.Evaluation) -> set[tuple[str, int]]:
+    import base64
+    import re
+
+    create = harness.unwrap(run.monitor.one("host-firewall").inputs)["create"]
+    encoded = re.search(r"<<'SCRIPT-BASE64-END'\n(.*?)SCRIPT-BASE64-END", create, re.S)[1]
+    script = base64.b64decode("".join(encoded.split())).decode()
+    opened = set()
+    for protocol, first, last in re.findall(r"-p (tcp|udp) -m state --state NEW -m \w+ --dport (\d+)(?::(\d+))?", script):
+        opened |= {(protocol, p) for p in range(int(first), int(last or first) + 1)}
+    return opened
+
+
+def test_the_pis_firewall_opens_every_public_listener_and_nothing_internal():
+    """With host.firewall.enabled the listeners that cannot bind loopback are closed to the LAN too."""
+    values = _on_a_pi(turnTls={"enabled": True})
+    values[f"{NS}:host"] = {**values[f"{NS}:host"], "firewall": {"enabled": True}}
+    run = harness.evaluate("dev", values)
+    opened = _firewall_opens(run)
+    listeners = [l for _, l in host_listeners(run) if not l.loopback_only]
+    assert any(l.unavoidable for l in listeners) and any(l.public for l in listeners)
+    for listener in listeners:
+        assert ((listener.protocol, listener.port) in opened) == listener.public, listener
+    assert ("tcp", 22) in opened  # SSH, on host.sshPort

@@ -111,3 +111,23 @@ def test_the_readiness_check_asks_for_the_limits_and_the_platforms_architecture(
     for needle in ('"MemoryLimit":true', '"SwapLimit":true', '"CpuCfsQuota":true', f"case $arch in {arch})"):
         assert needle in create, needle
 
+
+def test_the_firewall_is_opt_in_and_opens_ssh_the_gateway_and_media():
+    assert not [r for r in harness.evaluate("dev", host_values()).monitor.registered if r.name == "host-firewall"]
+    values = host_values(sshPort=2222, firewall={"enabled": True}) | {f"{NS}:mediaServer": {"egress": {"enabled": False}}}
+    firewall = harness.unwrap(harness.evaluate("dev", values).monitor.one("host-firewall").inputs)
+    from renderers.host_firewall import host_firewall_remove_command
+    from renderers.ports import existing_host_ingress, MediaPorts
+
+    # pi.local: mDNS stays open, or nobody could resolve the name the config reaches it by.
+    expected = existing_host_ingress(MediaPorts(), ssh_port=2222, mdns=True)
+    assert firewall["create"] == firewall["update"]
+    assert "triggers" not in firewall, "a trigger replaces create-first: the old delete would open the host"
+    assert firewall["delete"] == host_firewall_remove_command()
+    import base64, re
+
+    script = base64.b64decode("".join(re.search(r"<<'SCRIPT-BASE64-END'\n(.*?)SCRIPT-BASE64-END", firewall["create"], re.S)[1].split())).decode()
+    ports = re.findall(r"-p (tcp|udp) -m state --state NEW -m \w+ --dport (\S+)", script)
+    assert ports == [(r.protocol, str(r.start) if r.start == r.end else f"{r.start}:{r.end}") for r in expected]
+    assert ports[:2] == [("tcp", "2222"), ("udp", "5353")] and ("tcp", "443") in ports and ("udp", "50000:60000") in ports
+    assert script.rstrip().endswith("done") and "-j REJECT --reject-with tcp-reset" in script

@@ -198,6 +198,7 @@ CHANGES: list[Change] = [
     on_a_pi("host.platform", "linux/amd64", "move to an amd64 machine"),
     on_a_pi("host.memoryMb", 8192, "a Pi with more memory"),
     on_a_pi("host.cpus", 2, "fewer CPUs on the machine"),
+    on_a_pi("host.firewall.enabled", True, "close every port but SSH, HTTP/HTTPS and media"),
     on_a_pi(
         "apps",
         [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "bindAddress": "0.0.0.0"}],

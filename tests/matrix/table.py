@@ -11,6 +11,8 @@ END = "<!-- change-matrix:end -->"
 # What a day-2 command does, by the suffix of its resource name: when its trigger changed, and
 # when only its script text changed (it runs again, with nothing new to apply).
 COMMAND_ROLES = {
+    # The existing host's opt-in firewall (host.firewall.enabled), before the VM's "-firewall".
+    "host-firewall": ("the host's firewall is installed over SSH", "the host's firewall script re-runs"),
     "-firewall": ("the VM's firewall is brought in step over SSH", "the VM's firewall script re-runs"),
     "-host-os": (
         "the VM's update, sshd and sysctl settings are rewritten over SSH and applied",

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping
 
 # The variable an app is told to listen at (apps[].bindAddress). Apps choose their own listen
-# address; HOST is the one Node servers (SvelteKit's adapter-node, Nuxt, Vite, Astro) read
-# by themselves, and any other app reads it in its command (`--host $HOST`).
+# address; HOST is the name SvelteKit's adapter-node server reads by itself (svelte.dev/docs/kit/adapter-node:
+# "HOST=127.0.0.1 PORT=4000 node build"), and any other app reads it in its command (`--host "$HOST"`).
 APP_BIND_ADDRESS_ENV = "HOST"
 
 REFERENCE = re.compile(r"\$\{([A-Za-z0-9]+\.[A-Za-z0-9]+)\}")

@@ -37,7 +37,8 @@ class Listener(NamedTuple):
     address: str  # an IP address, or EVERY
     # What clients outside the host must reach: the gateway's HTTP/HTTPS and LiveKit's media.
     public: bool = False
-    # Why an internal listener is on every address all the same: the server has no setting for it.
+    # Why an internal listener is on every address all the same: the server has no setting for it, or the
+    # config asked for it (an app's bindAddress 0.0.0.0).
     unavoidable: str = ""
 
     @property
@@ -158,8 +159,10 @@ def _app(inputs) -> set[Listener]:
     # what the app is told too (apps[].bindAddress, in APP_BIND_ADDRESS_ENV); without it, the image's own choice.
     env = _env(inputs)
     address = _address(env[APP_BIND_ADDRESS_ENV]) if APP_BIND_ADDRESS_ENV in env else EVERY
+    # Told every address: apps[].bindAddress 0.0.0.0 asked for it (the default is loopback or the bridge's own).
+    why = "apps[].bindAddress: 0.0.0.0 was asked for" if APP_BIND_ADDRESS_ENV in env and address == EVERY else ""
     ports = re.findall(r"http://[0-9.]+:(\d+)/", " ".join(inputs["healthcheck"]["tests"]))
-    return {Listener("tcp", int(p), address) for p in ports}
+    return {Listener("tcp", int(p), address, unavoidable=why) for p in ports}
 
 
 BY_SUFFIX = {

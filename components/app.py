@@ -8,7 +8,7 @@ import pulumi
 
 from components.container import ContainerSpec, Healthcheck, data_volume, run_container
 from components.networking import ContainerNetwork
-from renderers.app_env import references, resolve_env
+from renderers.app_env import APP_BIND_ADDRESS_ENV, references, resolve_env
 from renderers.app_health import tcp_check
 
 TYPE = "backing-services:index:App"
@@ -46,6 +46,8 @@ class AppArgs:
     memory_mb: int = 256
     cpus: float = 0.5
     platform: str | None = None
+    # Told to the app in APP_BIND_ADDRESS_ENV; None: the network's own (loopback under host networking).
+    bind_address: str | None = None
 
 
 class App(pulumi.ComponentResource):
@@ -55,7 +57,10 @@ class App(pulumi.ComponentResource):
         values = pulumi.Output.all(**{ref: args.references[ref] for ref in used})
         # Always secret: a reference may carry a password, and literal values may be credentials too.
         client_env = store_client_env(args.env, args.s3_client_env) if any(r.startswith("s3.") for r in used) else []
-        env = pulumi.Output.secret(values.apply(lambda resolved: [*client_env, *resolve_env(args.env, resolved)]))
+        # Under host networking the app's listener is the host's: told loopback, only the gateway and the
+        # host reach it. The loader refuses an env entry of the same name (config/checks.py).
+        bind = f"{APP_BIND_ADDRESS_ENV}={args.bind_address or args.network.bind_address}"
+        env = pulumi.Output.secret(values.apply(lambda resolved: [*client_env, *resolve_env(args.env, resolved), bind]))
         # Named like the services' volumes (the name is the Docker volume's and the resource's): protected and
         # retained on delete with protectData (the default), so a rename or a removed app never deletes the team's data.
         self.volumes = [data_volume(volume, protect=args.protect_data, parent=self) for volume in args.volumes]

@@ -60,7 +60,9 @@ class ContainerBackend:
         access_key = generated_password(f"{name}-access-key", parent=store, length=20)
         secret_key = generated_password(f"{name}-secret-key", parent=store, length=40)
         volume = data_volume(f"{name}-data", protect=self.protect_data, parent=store)
-        env = pulumi.Output.all(access_key, secret_key).apply(lambda keys: s3_server_env(keys[0], keys[1], self.region, self.port))
+        env = pulumi.Output.all(access_key, secret_key).apply(
+            lambda keys: s3_server_env(keys[0], keys[1], self.region, self.port, self.network.bind_address)
+        )
         container = run_container(
             f"{name}-s3",
             ContainerSpec(

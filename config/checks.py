@@ -13,7 +13,7 @@ from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
-from renderers.app_env import APP_OUTPUTS, PROVIDERS, app_reference, references
+from renderers.app_env import APP_BIND_ADDRESS_ENV, APP_OUTPUTS, PROVIDERS, app_reference, references
 from renderers.existing_host import default_domain, docker_host, host_key_problem, mdns_name_problem
 from renderers.init_sql import role_name_problem
 from renderers.livekit import is_valid_turn_domain
@@ -153,6 +153,20 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         names.add(app.name)
         if app.image.split("@", 1)[0].rsplit(":", 1)[1] == "latest":
             yield Problem(f"{ns}:apps[{i}].image", app.image, "pin a version tag; 'latest' changes under a running stack")
+        if APP_BIND_ADDRESS_ENV in app.env:
+            yield Problem(
+                f"{ns}:apps[{i}].env.{APP_BIND_ADDRESS_ENV}",
+                app.env[APP_BIND_ADDRESS_ENV],
+                f"{APP_BIND_ADDRESS_ENV} is the address the app is told to listen at; set apps[{i}].bindAddress instead",
+            )
+        if cfg.target == "docker" and app.bind_address == "127.0.0.1":
+            # A bridge container's loopback is its own: the gateway, in another namespace, could never reach it.
+            yield Problem(
+                f"{ns}:apps[{i}].bindAddress",
+                app.bind_address,
+                "on the docker target each app has its own network namespace and the gateway reaches it by its alias; "
+                "use 0.0.0.0 (only the stack's bridge network reaches it) or leave it unset",
+            )
         for name, value in app.env.items():
             for ref in references(value):
                 if (other := app_reference(ref)) is not None:

@@ -297,6 +297,9 @@ class AppConfig(_Model):
     healthcheck: AppHealthcheckConfig | None = None
     # What the image is built for; refused where the target's platform is known and differs. Null: the target's.
     platform: Literal["linux/arm64", "linux/amd64"] | None = None
+    # Where the app is told to listen (renderers/app_env.APP_BIND_ADDRESS_ENV); None: the target's
+    # default, loopback under host networking, every address in a bridge container's own namespace.
+    bind_address: Literal["127.0.0.1", "0.0.0.0"] | None = None
 
 
 class RegistryCredential(_Model):
@@ -326,6 +329,12 @@ class DockerTargetConfig(_Model):
     cpus: Cpus = 4.0
 
 
+class HostFirewallConfig(_Model):
+    """An iptables firewall on the existing host (renderers/host_firewall.py, closing): opt-in."""
+
+    enabled: bool = False
+
+
 class HostTargetConfig(_Model):
     """A machine the team already has (a Raspberry Pi 4, a VPS), reached with Docker over SSH."""
 
@@ -348,6 +357,7 @@ class HostTargetConfig(_Model):
     # The machine's size, for the memory and CPU checks (a Pi 4 has 2, 4 or 8 GB).
     memory_mb: MemoryMb = 4096
     cpus: Cpus = 4.0
+    firewall: HostFirewallConfig = HostFirewallConfig()
 
 
 class UnattendedUpgradesConfig(_Model):

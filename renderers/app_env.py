@@ -13,6 +13,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+# The variable an app is told to listen at (apps[].bindAddress). Apps choose their own listen
+# address; HOST is the name SvelteKit's adapter-node server reads by itself (svelte.dev/docs/kit/adapter-node:
+# "HOST=127.0.0.1 PORT=4000 node build"), and any other app reads it in its command (`--host "$HOST"`).
+APP_BIND_ADDRESS_ENV = "HOST"
+
 # `${service.output}`, or `${apps.<app name>.<output>}` (app names are DNS labels, so they may hold '-').
 REFERENCE = re.compile(r"\$\{(apps\.[A-Za-z0-9-]+\.[A-Za-z0-9]+|[A-Za-z0-9]+\.[A-Za-z0-9]+)\}")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -104,13 +104,35 @@ def _owned_comments_awk() -> str:
     return "\n".join(f'      owned["{comment}"] = 1' for comment in sorted(OWNED_COMMENTS))
 
 
-def host_firewall_script(rules: Sequence[PortRule]) -> str:
+# A machine the team already has (the existing-host target) has no REJECT of its own to sit above:
+# Raspberry Pi OS and Debian boot with INPUT's policy ACCEPT and no rules. There the chain itself
+# closes the host: loopback, replies to the host's own connections (DHCP renewals, DNS, apt) and ICMP
+# pass first, then the stack's ports, and everything else is refused at the chain's end. Rebuilt in
+# the same one-commit document as the ACCEPTs, so a re-run never leaves the host open or shut for a
+# moment, and the SSH session running it is a reply (ESTABLISHED) all along.
+CLOSING_HEAD = (
+    f"-A {HOST_FIREWALL_CHAIN} -i lo -j ACCEPT",
+    f"-A {HOST_FIREWALL_CHAIN} -m state --state RELATED,ESTABLISHED -j ACCEPT",
+    f"-A {HOST_FIREWALL_CHAIN} -p icmp -j ACCEPT",
+)
+CLOSING_TAIL = (
+    f"-A {HOST_FIREWALL_CHAIN} -p tcp -j REJECT --reject-with tcp-reset",
+    f"-A {HOST_FIREWALL_CHAIN} -j REJECT --reject-with icmp-port-unreachable",
+)
+
+
+def host_firewall_script(rules: Sequence[PortRule], *, closing: bool = False) -> str:
     """POSIX sh script, run as root, that leaves the host firewall accepting exactly ``rules``.
 
     The ACCEPTs go into ``HOST_FIREWALL_CHAIN``, one per rule, in order; INPUT gets one jump to
     it above its first REJECT; ACCEPTs that older releases put straight into INPUT are deleted.
+    ``closing`` (the existing host) wraps the ACCEPTs in CLOSING_HEAD and CLOSING_TAIL, so the chain
+    refuses every other port itself.
     """
-    rule_lines = "".join(f"{line}\n" for line in host_firewall_chain_lines(rules))
+    lines = host_firewall_chain_lines(rules)
+    if closing:
+        lines = [*CLOSING_HEAD, *lines, *CLOSING_TAIL]
+    rule_lines = "".join(f"{line}\n" for line in lines)
     return _SCRIPT_HEAD + rule_lines + _SCRIPT_TAIL.replace("@OWNED@", _owned_comments_awk())
 
 
@@ -140,7 +162,7 @@ def _base64_lines(text: str) -> str:
     return base64.encodebytes(text.encode()).decode()
 
 
-def host_firewall_install_command(rules: Sequence[PortRule]) -> str:
+def host_firewall_install_command(rules: Sequence[PortRule], *, closing: bool = False) -> str:
     """POSIX sh, run over SSH by the login user with passwordless sudo: install and run the script.
 
     Installs the script and the unit, enables the unit and runs the script once, so the firewall
@@ -152,7 +174,7 @@ set -eu
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 base64 -d >"$work/script" <<'{_SCRIPT_END}'
-{_base64_lines(host_firewall_script(rules))}{_SCRIPT_END}
+{_base64_lines(host_firewall_script(rules, closing=closing))}{_SCRIPT_END}
 base64 -d >"$work/unit" <<'{_UNIT_END}'
 {_base64_lines(host_firewall_unit())}{_UNIT_END}
 sudo install -o root -g root -m 0755 "$work/script" {HOST_FIREWALL_SCRIPT_PATH}
@@ -160,4 +182,23 @@ sudo install -o root -g root -m 0644 "$work/unit" {HOST_FIREWALL_UNIT_PATH}
 sudo systemctl daemon-reload
 sudo systemctl enable {HOST_FIREWALL_UNIT_NAME}
 sudo {HOST_FIREWALL_SCRIPT_PATH}
+"""
+
+
+def host_firewall_remove_command() -> str:
+    """POSIX sh, run over SSH when the existing host's firewall is turned off: undo the install.
+
+    The unit goes first, so a reboot in between cannot bring the rules back; then every jump to the
+    chain, then the chain. Each step tolerates what is already gone, so a re-run succeeds.
+    """
+    return f"""\
+set -eu
+sudo systemctl disable {HOST_FIREWALL_UNIT_NAME} 2>/dev/null || true
+sudo rm -f {HOST_FIREWALL_UNIT_PATH} {HOST_FIREWALL_SCRIPT_PATH}
+sudo systemctl daemon-reload
+while sudo iptables -w -D INPUT -j {HOST_FIREWALL_CHAIN} 2>/dev/null; do :; done
+if sudo iptables -w -n -L {HOST_FIREWALL_CHAIN} >/dev/null 2>&1; then
+  sudo iptables -w -F {HOST_FIREWALL_CHAIN}
+  sudo iptables -w -X {HOST_FIREWALL_CHAIN}
+fi
 """

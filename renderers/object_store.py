@@ -8,6 +8,7 @@ directory, so buckets exist after a `mkdir` with no client or init job.
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 
@@ -29,13 +30,29 @@ def s3_server_command(*, buckets: tuple[str, ...]) -> list[str]:
     return [f"mkdir -p {dirs} && exec versitygw posix {S3_DATA_PATH}"]
 
 
-def s3_server_env(access_key: str, secret_key: str, region: str, port: int) -> list[str]:
+def s3_listen_address(bind_address: str, port: int) -> str:
+    """VGW_PORT: versitygw listens on ``<ip>:<port>`` or ``:<port>`` (every address)
+    (cmd/versitygw/main.go:199-204@v1.7.0, the ``port`` flag read from VGW_PORT).
+
+    Under host networking the container's addresses are the host's, so the store binds
+    loopback there: ``:9000`` would listen on the LAN too, past the gateway. In a bridge
+    container it stays ``:<port>`` (the published port, on 127.0.0.1, decides exposure), as
+    the docker target always rendered it: the env is create-only, so new text would replace
+    every dev stack's S3 container for nothing.
+    """
+    address = ipaddress.ip_address(bind_address)
+    if address.is_unspecified:
+        return f":{port}"
+    return f"{address}:{port}" if address.version == 4 else f"[{address}]:{port}"
+
+
+def s3_server_env(access_key: str, secret_key: str, region: str, port: int, bind_address: str = "0.0.0.0") -> list[str]:
     return [
         f"ROOT_ACCESS_KEY_ID={access_key}",
         f"ROOT_SECRET_ACCESS_KEY={secret_key}",
         # versitygw rejects signatures made for any other region.
         f"VGW_REGION={region}",
-        f"VGW_PORT=:{port}",
+        f"VGW_PORT={s3_listen_address(bind_address, port)}",
         f"VGW_HEALTH={HEALTH_PATH}",
     ]
 

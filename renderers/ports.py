@@ -35,6 +35,9 @@ TURN_UDP_PURPOSE = "LiveKit TURN over UDP"
 MEDIA_MUX_PURPOSE = "LiveKit WebRTC media (UDP mux)"
 MEDIA_RANGE_PURPOSE = "LiveKit WebRTC media (UDP range)"
 TURN_RELAY_PURPOSE = "LiveKit TURN relays (UDP range)"
+# The existing host's own (renderers/host_firewall.py, closing): never in INPUT, so not in OWNED_COMMENTS.
+SSH_PURPOSE = "SSH: pulumi and the team"
+MDNS_PURPOSE = "mDNS: the host .local name"
 OWNED_COMMENTS = frozenset(
     {
         HTTP_PURPOSE,
@@ -124,6 +127,23 @@ def public_ingress(media: MediaPorts, *, http_port: int = 80, https_port: int = 
         rules.append(udp(media.udp_mux_port, media.udp_mux_port, MEDIA_MUX_PURPOSE))
     else:
         rules.append(udp(media.udp_range_start, media.udp_range_end, MEDIA_RANGE_PURPOSE))
+    return tuple(rules)
+
+
+def existing_host_ingress(
+    media: MediaPorts | None, *, ssh_port: int, http_port: int = 80, https_port: int = 443, mdns: bool = False
+) -> tuple[PortRule, ...]:
+    """What a machine the team already has lets in once its firewall closes the rest.
+
+    SSH first (`pulumi up` itself arrives that way), multicast DNS when the host is reached by its
+    `.local` name (avahi answers on 5353/udp; closed, nobody resolves `pi.local` any more), then the
+    VM's public list: the gateway's HTTP and HTTPS and, with a media server (``media`` not None), its ports.
+    """
+    rules = [PortRule(protocol="tcp", start=ssh_port, end=ssh_port, purpose=SSH_PURPOSE)]
+    if mdns:
+        rules.append(PortRule(protocol="udp", start=5353, end=5353, purpose=MDNS_PURPOSE))
+    public = public_ingress(media or MediaPorts(), http_port=http_port, https_port=https_port)
+    rules += [r for r in public if media is not None or r.purpose in (HTTP_PURPOSE, HTTPS_PURPOSE)]
     return tuple(rules)
 
 

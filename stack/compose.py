@@ -206,6 +206,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 cpus=app.cpus,
                 network=target.network,
                 platform=app_platform(cfg, app),
+                bind_address=app.bind_address,
             ),
             opts,
         )

@@ -1,8 +1,9 @@
 """A machine the team already has (OzMirror's Raspberry Pi 4, any VPS): Docker over SSH, no cloud resources.
 
 The same strategies as the VM: host networking (internal services on 127.0.0.1), day-2 commands over SSH,
-LiveKit discovering its public address over STUN. Unlike the VM nothing here provisions the machine or its
-firewall: the program only runs containers on the Docker engine that is already there.
+LiveKit discovering its public address over STUN. Unlike the VM nothing here provisions the machine: the
+program runs containers on the Docker engine that is already there and, with host.firewall.enabled only,
+installs the VM's firewall script closing every port but SSH, HTTP/HTTPS and the media ports.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pulumi_docker as docker
 from components.host_shell import RemoteShell
 from components.networking import HostNetwork
 from config.model import StackConfig
+from config.derived import media_ports
 from config.errors import ConfigError, Problem
 from config.loader import PROJECT
 from renderers.existing_host import (
@@ -25,6 +27,8 @@ from renderers.existing_host import (
     pinned_host_key,
     ready_command,
 )
+from renderers.host_firewall import host_firewall_install_command, host_firewall_remove_command
+from renderers.ports import existing_host_ingress
 from targets.base import Target, container_object_store, registry_auth
 from targets.ssh_key import is_encrypted_private_key, ssh_private_key
 
@@ -59,17 +63,41 @@ class ExistingHost(pulumi.ComponentResource):
         )
         if host.ssh_agent:
             _require_agent()
+        # Checks the engine can enforce the limits and runs host.platform's images, and with ClickHouse, the CPU
+        # (its image dies with SIGILL on a Pi 4). A changed text (another host.platform, analytics turned on) is an
+        # update that runs `create` again (remote/commandController.go:63-82@v1.2.1), before the provider and
+        # every pull that depend on it.
         ready = command.remote.Command(
             f"{name}-ready",
             connection=connection,
-            # With ClickHouse, also the CPU check: the image dies with SIGILL on a Pi 4. Turning analytics on later
-            # changes `create`, which runs it again ("If an `update` command isn't provided, then `create` will
-            # also be run when the resource's inputs are modified": pulumi_command 1.2.1 remote/command.py:43),
-            # and the docker provider, so every container, waits for it (depends_on below).
-            create=ready_command(clickhouse=cfg.analytics.enabled),
+            create=ready_command(host.platform, clickhouse=cfg.analytics.enabled),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.shell = RemoteShell(connection, ready)
+        if host.firewall.enabled:
+            ingress = existing_host_ingress(
+                media_ports(cfg) if cfg.media_server.enabled else None,
+                ssh_port=host.ssh_port,
+                http_port=cfg.gateway.http_port,
+                https_port=cfg.gateway.https_port,
+                # The LAN finds a `.local` gateway name (OzMirror's mirror.local) by asking the host over mDNS.
+                # host.address cannot be one (config/checks.py: pulumi-command does no mDNS).
+                mdns=(cfg.domain or "").endswith(".local"),
+            )
+            install = host_firewall_install_command(ingress, closing=True)
+            command.remote.Command(
+                f"{name}-firewall",
+                connection=connection,
+                # A changed port list runs `update` in place (remote/commandController.go:63-82@v1.2.1).
+                # No triggers: they force a replacement (common/inputs.go:10@v1.2.1), whose create-first
+                # order would run the old resource's delete after the new install and open the host.
+                create=install,
+                update=install,
+                # Turning it off (or destroying the stack) gives the host back as it was: no chain, no unit.
+                delete=host_firewall_remove_command(),
+                # Docker must answer first: the same check stops a host that cannot run the stack at all.
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ready]),
+            )
         self.docker_provider = docker.Provider(
             f"{name}-docker",
             host=docker_host(host.ssh_user, host.address, host.ssh_port),

@@ -47,7 +47,7 @@ ssh_keys = st.sampled_from(
 )
 
 app_env = st.dictionaries(
-    st.sampled_from(["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "MODE", "1BAD"]),
+    st.sampled_from(["DATABASE_URL", "REDIS_URL", "S3_ENDPOINT", "MODE", "1BAD", "HOST"]),
     st.sampled_from([
         "${database.url}", "${cache.url}", "${s3.endpoint}", "${s3.secretKey}", "${nope.x}", "plain", "${public.url}/x",
         # Another app's URL: one the list may hold, one it never does, and an output apps do not have.
@@ -88,6 +88,7 @@ apps = st.lists(
             "healthcheck": st.fixed_dictionaries({"tcpPort": ports}),
             "healthPath": st.sampled_from(["/health", "/", "health"]),
             "platform": st.sampled_from([None, "linux/arm64", "linux/amd64", "linux/arm/v7"]),
+            "bindAddress": st.sampled_from(["127.0.0.1", "0.0.0.0", "192.168.1.20", "::1"]),
         },
     ),
     max_size=2,
@@ -113,6 +114,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     ),
     "host.sshAgent": st.sampled_from([False, True, "sometimes"]),
     "host.board": st.sampled_from(["other", "raspberry-pi-3", "raspberry-pi-4", "raspberry-pi-5", "pi4"]),
+    "host.firewall.enabled": st.sampled_from([True, False, "yes"]),
     "domain": st.sampled_from([None, "localhost", "example.com", "app.example.com", "Bad_Domain", "10.0.0.1"]),
     "database.version": pg_versions,
     "database.name": text,

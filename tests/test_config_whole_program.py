@@ -14,7 +14,7 @@ from config import ConfigError
 from tests import harness
 from tests.config_keys import config_keys
 from tests.config_space import stack_configs, strategy_for
-from tests.listeners import collisions
+from tests.listeners import collisions, exposed_internal
 
 NS = harness.PROJECT
 
@@ -55,6 +55,8 @@ def test_a_config_is_refused_naming_a_key_or_deployed(drawn):
         return
     # Deployed: no two servers may bind one port in one network namespace (they would fail on the host).
     assert collisions(result) == []
+    # ...and no internal service listens beyond loopback on the Docker host (tests/test_private_listeners.py).
+    assert exposed_internal(result) == []
 
 
 def _drawn_route_port(drawn) -> bool:

@@ -71,7 +71,7 @@ def test_the_seeds_services_run_with_its_versions_ports_and_healthchecks(example
         assert name in containers, f"{ex.id}: no {name}; containers: {sorted(containers)}"
         assert images[f"{name}-image"].startswith(image), images[f"{name}-image"]
         parse = next(f for suffix, f in BY_SUFFIX.items() if name.endswith(suffix))
-        bound = {port for _, port in parse(containers[name])}
+        bound = {listener.port for listener in parse(containers[name])}
         assert ports <= bound, f"{ex.id}: {name} binds {sorted(bound)}, the seed needs {sorted(ports)}"
         check = " ".join(containers[name]["healthcheck"]["tests"])
         assert probe in check, f"{ex.id}: {name}'s healthcheck {check!r} lacks {probe!r}"

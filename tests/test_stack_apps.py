@@ -203,3 +203,37 @@ def test_apps_and_the_env_file_get_the_bucket_scoped_influxdb_token_never_the_op
     assert evaluation.outputs["influxdbToken"] == harness.MOCK_INFLUX_APP_TOKEN
     assert evaluation.outputs["influxdbOperatorToken"] == operator
     assert {"influxdbToken", "influxdbOperatorToken", "env"} <= evaluation.secret_outputs
+
+
+def _app_env(stack: str, **app) -> dict[str, str]:
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    values[f"{NS}:apps"] = [APP | app]
+    container = harness.evaluate(stack, values).monitor.one("web-app")
+    return dict(e.split("=", 1) for e in harness.unwrap(container.inputs["envs"]))
+
+
+def test_the_app_is_told_to_listen_on_loopback_under_host_networking_and_everywhere_on_the_bridge():
+    """HOST (renderers/app_env.APP_BIND_ADDRESS_ENV): on the VM an app's listener is the host's own."""
+    assert _app_env("prod")["HOST"] == "127.0.0.1"
+    assert _app_env("dev")["HOST"] == "0.0.0.0"  # its own namespace: the gateway reaches it by alias
+    assert _app_env("prod", bindAddress="0.0.0.0")["HOST"] == "0.0.0.0"  # opted in: the LAN reaches it too
+
+
+@pytest.mark.parametrize(
+    ("stack", "app", "key"),
+    [
+        ("dev", {"bindAddress": "127.0.0.1"}, "apps[0].bindAddress"),
+        ("prod", {"env": {"HOST": "0.0.0.0"}}, "apps[0].env.HOST"),
+        ("prod", {"bindAddress": "192.168.1.20"}, "apps[0].bindAddress"),
+    ],
+    ids=["loopback-on-the-bridge", "host-in-env", "not-loopback-or-any"],
+)
+def test_a_bind_address_the_gateway_cannot_reach_is_refused(stack, app, key):
+    from config import ConfigError
+    from config.loader import parse_stack_config
+
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    values[f"{NS}:apps"] = [APP | app]
+    with pytest.raises(ConfigError) as refused:
+        parse_stack_config(harness.raw_config(values))
+    assert f"{NS}:{key}" in [p.key for p in refused.value.problems], refused.value

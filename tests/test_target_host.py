@@ -248,3 +248,49 @@ def test_a_key_file_with_a_passphrase_is_refused_naming_the_agent(tmp_path, monk
     assert f"ssh-add {key}" in err.problems[0].allowed and "host.sshAgent" in err.problems[0].allowed
     key.write_text(_encrypted_openssh_key(b"none"))  # the same file without a passphrase is sent as it is
     assert _connection(harness.evaluate("dev", host_values(sshPrivateKeyFile=str(key))))["privateKey"] == key.read_text()
+
+
+@pytest.mark.parametrize(("platform", "arch"), [("linux/arm64", "aarch64|arm64"), ("linux/amd64", "x86_64|amd64")])
+def test_the_readiness_check_asks_for_the_limits_and_the_platforms_architecture(platform, arch):
+    """tests/real/test_ready_check_real.py runs it; here: it is the command the target runs, per platform."""
+    run = harness.evaluate("dev", host_values(platform=platform))
+    create = harness.unwrap(run.monitor.one("host-ready").inputs)["create"]
+    assert "docker info --format '{{json .}}'" in create
+    for needle in ('"MemoryLimit":true', '"SwapLimit":true', '"CpuCfsQuota":true', f"case $arch in {arch})"):
+        assert needle in create, needle
+
+
+def _firewall_script(firewall: dict) -> str:
+    import base64
+    import re
+
+    encoded = re.search(r"<<'SCRIPT-BASE64-END'\n(.*?)SCRIPT-BASE64-END", firewall["create"], re.S)[1]
+    return base64.b64decode("".join(encoded.split())).decode()
+
+
+def _opened(script: str) -> list[tuple[str, str]]:
+    import re
+
+    return re.findall(r"-p (tcp|udp) -m state --state NEW -m \w+ --dport (\S+)", script)
+
+
+def test_the_firewall_is_opt_in_and_opens_ssh_the_gateway_and_media():
+    assert not [r for r in harness.evaluate("dev", host_values()).monitor.registered if r.name == "host-firewall"]
+    values = host_values(sshPort=2222, firewall={"enabled": True}) | {f"{NS}:mediaServer": {"egress": {"enabled": False}}}
+    no_mdns = harness.unwrap(harness.evaluate("dev", values).monitor.one("host-firewall").inputs)
+    assert ("udp", "5353") not in _opened(_firewall_script(no_mdns)), "mirror.example.com is found by DNS: no mDNS port"
+    values[f"{NS}:domain"] = "mirror.local"
+    firewall = harness.unwrap(harness.evaluate("dev", values).monitor.one("host-firewall").inputs)
+    from renderers.host_firewall import host_firewall_remove_command
+    from renderers.ports import existing_host_ingress, MediaPorts
+
+    # mirror.local: mDNS stays open, or no kiosk could resolve the gateway's name.
+    expected = existing_host_ingress(MediaPorts(), ssh_port=2222, mdns=True)
+    assert firewall["create"] == firewall["update"]
+    assert "triggers" not in firewall, "a trigger replaces create-first: the old delete would open the host"
+    assert firewall["delete"] == host_firewall_remove_command()
+    script = _firewall_script(firewall)
+    ports = _opened(script)
+    assert ports == [(r.protocol, str(r.start) if r.start == r.end else f"{r.start}:{r.end}") for r in expected]
+    assert ports[:2] == [("tcp", "2222"), ("udp", "5353")] and ("tcp", "443") in ports and ("udp", "50000:60000") in ports
+    assert script.rstrip().endswith("done") and "-j REJECT --reject-with tcp-reset" in script

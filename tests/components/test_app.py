@@ -31,7 +31,8 @@ async def test_runs_hardened_with_a_secret_env_resolved_from_the_references():
     container = monitor.one("web-app")
     assert_hardened(monitor, container, image=IMAGE, memory_mb=256)
     # env_of fails unless the whole env reached the engine as a secret.
-    assert env_of(container) == {"DATABASE_URL": DB_URL, "MODE": "production", "BOTH": "https://localhost/x"}
+    # HOST: where the app is told to listen (apps[].bindAddress); every address in a bridge network's own namespace.
+    assert env_of(container) == {"DATABASE_URL": DB_URL, "MODE": "production", "BOTH": "https://localhost/x", "HOST": "0.0.0.0"}
 
 
 @pulumi.runtime.test
@@ -62,7 +63,7 @@ async def test_vm_host_network_and_arm64_pull():
 async def test_only_the_references_used_are_awaited():
     """An env that names no reference needs none of the services."""
     monitor, _ = await build(lambda: app(env={"MODE": "x"}, references={}))
-    assert env_of(monitor.one("web-app")) == {"MODE": "x"}
+    assert env_of(monitor.one("web-app")) == {"MODE": "x", "HOST": "0.0.0.0"}
 
 
 @pulumi.runtime.test

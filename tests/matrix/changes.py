@@ -221,6 +221,12 @@ CHANGES: list[Change] = [
     on_a_pi("host.memoryMb", 8192, "a Pi with more memory"),
     on_a_pi("host.cpus", 2, "fewer CPUs on the machine"),
     on_a_pi("host.board", "raspberry-pi-5", "name the board (a Pi 5)"),
+    on_a_pi("host.firewall.enabled", True, "close every port but SSH, HTTP/HTTPS and media"),
+    on_a_pi(
+        "apps",
+        [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "bindAddress": "0.0.0.0"}],
+        "an app the LAN reaches directly (bindAddress 0.0.0.0)",
+    ),
     *both("docker.memoryMb", 16384, "a bigger Docker Desktop"),
     *both("docker.cpus", 8, "more CPUs for Docker Desktop"),
     Change("oci.compartmentId", "prod", "ocid1.compartment.oc1..aaaaaaaaothercompartment", "another compartment"),

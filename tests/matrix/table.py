@@ -1,6 +1,8 @@
 """The change matrix as the README's "What happens when I change X" table."""
 from __future__ import annotations
 
+import os
+
 from tests import harness
 from tests.matrix.changes import CHANGES, Change, secret_keys
 from tests.matrix.classify import ResourceEffect, Verdict, evaluate_change
@@ -11,6 +13,8 @@ END = "<!-- change-matrix:end -->"
 # What a day-2 command does, by the suffix of its resource name: when its trigger changed, and
 # when only its script text changed (it runs again, with nothing new to apply).
 COMMAND_ROLES = {
+    # The existing host's opt-in firewall (host.firewall.enabled), before the VM's "-firewall".
+    "host-firewall": ("the host's firewall is installed over SSH", "the host's firewall script re-runs"),
     "-firewall": ("the VM's firewall is brought in step over SSH", "the VM's firewall script re-runs"),
     "-host-os": (
         "the VM's update, sshd and sysctl settings are rewritten over SSH and applied",
@@ -62,6 +66,20 @@ def cell(verdict: Verdict) -> str:
 
 
 def matrix() -> list[tuple[Change, Verdict]]:
+    # host.sshAgent's row is a user with an agent running: `up` without one is refused (tests/test_target_host.py).
+    # Set here, so the test and `python -m tests.matrix.table` render the same table.
+    agent = os.environ.get("SSH_AUTH_SOCK")
+    os.environ["SSH_AUTH_SOCK"] = "/run/user/1000/ssh-agent.socket"
+    try:
+        return _matrix()
+    finally:
+        if agent is None:
+            del os.environ["SSH_AUTH_SOCK"]
+        else:
+            os.environ["SSH_AUTH_SOCK"] = agent
+
+
+def _matrix() -> list[tuple[Change, Verdict]]:
     baselines: dict[tuple[str, str], harness.Evaluation] = {}
     results = []
     for change in CHANGES:

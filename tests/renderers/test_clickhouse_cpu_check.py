@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from renderers.existing_host import READY_COMMAND, clickhouse_cpu_check, ready_command
+from renderers.existing_host import clickhouse_cpu_check, ready_command
 
 TIMEOUT_S = 10
 
@@ -90,8 +90,11 @@ def test_a_feature_is_matched_as_a_whole_word(shell: str, tmp_path: Path) -> Non
 
 
 def test_only_a_stack_with_clickhouse_gets_the_cpu_check() -> None:
-    assert ready_command(clickhouse=False) == READY_COMMAND
-    assert ready_command(clickhouse=True) == f"{READY_COMMAND}; {clickhouse_cpu_check('/proc/cpuinfo')}"
+    without = ready_command("linux/arm64")
+    assert "cpuinfo" not in without and without.endswith("; exit $ok")
+    # After the engine's checks, before the exit: it fails the command at once, with its own message.
+    assert ready_command("linux/arm64", clickhouse=True) == without.replace(
+        "; exit $ok", f"; {clickhouse_cpu_check('/proc/cpuinfo')}; exit $ok")
 
 
 @pytest.mark.parametrize("path", ["", "proc/cpuinfo", "/proc/cpu info", "/x;rm -rf /"])

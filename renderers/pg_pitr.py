@@ -116,7 +116,7 @@ def pitr_problems(s: PitrSettings) -> list[str]:
     return problems
 
 
-def pitr_server_args(s: PitrSettings) -> list[str]:
+def pitr_server_args(archive_timeout_s: int) -> list[str]:
     """What the server needs beyond its defaults (wal_level=replica, max_wal_senders=10 and
     max_replication_slots=10 are the defaults since PostgreSQL 10).
 
@@ -125,7 +125,7 @@ def pitr_server_args(s: PitrSettings) -> list[str]:
     recovery, src/backend/postmaster/checkpointer.c), so pg_receivewal sees a completed segment at least that
     often while there are writes. Changing it is a reload, not a restart (PGC_SIGHUP).
     """
-    return ["-c", f"archive_timeout={s.archive_timeout_s}"]
+    return ["-c", f"archive_timeout={archive_timeout_s}"]
 
 
 # Replication connections match only pg_hba lines whose database is `replication` (`all` does not match them);
@@ -145,6 +145,24 @@ def replication_hba_script(user: str) -> str:
         'PGPASSWORD="$POSTGRES_PASSWORD" psql -X -w -h 127.0.0.1 -p "${PGPORT:-5432}" -U "$POSTGRES_USER" '
         '-d postgres -At -v ON_ERROR_STOP=1 -c "SELECT pg_reload_conf()" > /dev/null',
     ])
+
+
+def replication_hba_command(*, container: str, user: str) -> str:
+    """Host sh: replication_hba_script in the running container (its PGDATA, POSTGRES_* and PGPORT)."""
+    return shlex.join(["docker", "exec", container, "sh", "-c", replication_hba_script(user)]) + "\n"
+
+
+def pitr_pgdata(major: int) -> str:
+    """PGDATA in the image from 18 on (docker-library/postgres 18/alpine*/Dockerfile: PGDATA
+    /var/lib/postgresql/18/docker, VOLUME /var/lib/postgresql); the only layout the restore supports."""
+    if major < 18:
+        raise ValueError(f"PostgreSQL {major}: PITR needs 18 or later (PGDATA below the volume's root)")
+    return f"/var/lib/postgresql/{major}/docker"
+
+
+def pitr_healthcheck(job: str) -> tuple[str, ...]:
+    # No status file (nothing attempted since the start) or "ok ...": healthy.
+    return ("CMD-SHELL", f"! grep -q '^failed' {PITR_VOLUME_PATH}/status/{job} 2>/dev/null")
 
 
 def _libpq_env(s: PitrSettings, job: str) -> list[str]:

@@ -40,7 +40,7 @@ from renderers.pg_pitr import (
     pitr_problems,
     pitr_server_args,
     receive_loop_script,
-    replication_hba_script,
+    replication_hba_command,
     restore_command,
     upload_once_script,
 )
@@ -227,7 +227,7 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
                                 archive_timeout_s=10, base_backup_interval_hours=24, prefix="pg/pitr")
         assert pitr_problems(settings) == []
         cluster = init_cluster(pg, PASSWORD, home, initdb_args=INITDB_ARGS, bin_dir=bin_dir, pgdata=pgdata)
-        server = [*cluster.server_args(), *pitr_server_args(settings)]
+        server = [*cluster.server_args(), *pitr_server_args(settings.archive_timeout_s)]
         pg_ctl = [str(bin_dir / "pg_ctl"), "-D", str(pgdata)]
         log = home / "postgres.log"
         pg_env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "POSTGRES_USER": pg.user, "POSTGRES_PASSWORD": PASSWORD,
@@ -269,8 +269,10 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
             if psql(cluster, "SELECT 1", password=PASSWORD).returncode == 0:
                 break
             time.sleep(0.2)
-        _ok(site.docker("exec", PG_CONTAINER, "sh", "-c", replication_hba_script(pg.user)))
-        _ok(site.docker("exec", PG_CONTAINER, "sh", "-c", replication_hba_script(pg.user)))  # idempotent
+        # The component's host command, as `up` runs it; twice, as a replaced container runs it again.
+        hba_command = replication_hba_command(container=PG_CONTAINER, user=pg.user)
+        for _ in range(2):
+            _ok(run_host_command(hba_command, env=site.shim_env(), cwd=home))
         hba = (pgdata / "pg_hba.conf").read_text()
         assert hba.count("host replication app_owner all scram-sha-256") == 1
         _ok(site.docker("start", RECEIVER))

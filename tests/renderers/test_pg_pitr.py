@@ -36,7 +36,7 @@ def _stamp(t: datetime) -> str:
 
 def test_defaults_are_valid_and_the_server_gets_archive_timeout() -> None:
     assert pitr_problems(BASE) == []
-    assert pitr_server_args(BASE) == ["-c", "archive_timeout=300"]
+    assert pitr_server_args(BASE.archive_timeout_s) == ["-c", "archive_timeout=300"]
 
 
 @pytest.mark.parametrize(

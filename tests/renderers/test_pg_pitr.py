@@ -70,8 +70,17 @@ def _fake_rclone(tmp: Path, listing: str) -> dict[str, str]:
 
 
 def _plan(shell: str, tmp: Path, listing: str, target: str) -> subprocess.CompletedProcess[str]:
+    env = _fake_rclone(tmp, listing)
+    if shell == "busybox":
+        # The rclone image is alpine: busybox's awk, mktemp, rm and cat, not this machine's.
+        applets = tmp / "busybox-bin"
+        applets.mkdir(exist_ok=True)
+        for name in ("awk", "mktemp", "rm", "cat"):
+            if not (applets / name).exists():
+                (applets / name).symlink_to(BUSYBOX)
+        env["PATH"] = f"{tmp / 'bin'}:{applets}:/usr/bin:/bin"
     return subprocess.run([*SHELLS[shell], "-c", plan_script(), PLAN_JOB, "pitr:backups/postgres-pitr", target],
-                          env=_fake_rclone(tmp, listing), capture_output=True, text=True, timeout=30, check=False)
+                          env=env, capture_output=True, text=True, timeout=30, check=False)
 
 
 def _listing(bases: list[datetime], wal: list[datetime], incomplete: list[datetime]) -> str:
@@ -131,8 +140,11 @@ def test_no_complete_base_backup_is_refused(tmp_path: Path, shell: str) -> None:
 @given(bases=st.lists(_times, min_size=1, max_size=6, unique=True), cutoff=_times)
 def test_retention_keeps_the_window_and_the_newest_backup_before_it(bases: list[datetime], cutoff: datetime) -> None:
     listing = "".join(f"base/{_stamp(b)}/{n}\n" for b in bases for n in ("base.tar.gz", "SHA256SUMS"))
-    out = subprocess.run(["awk", "-v", f"cutoff={_stamp(cutoff)}", _retention_awk(BASE)], input=listing,
-                         capture_output=True, text=True, timeout=30, check=True).stdout.split("\n")
+    runs = [subprocess.run([*awk, "-v", f"cutoff={_stamp(cutoff)}", _retention_awk(BASE)], input=listing,
+                           capture_output=True, text=True, timeout=30, check=True).stdout
+            for awk in (["awk"], [BUSYBOX, "awk"])]  # this machine's and the rclone image's (busybox)
+    assert runs[0] == runs[1]
+    out = runs[0].split("\n")
     newest_first = sorted(bases, reverse=True)
     kept = [b for b in newest_first if b >= cutoff]
     older = [b for b in newest_first if b < cutoff]

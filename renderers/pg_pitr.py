@@ -129,7 +129,9 @@ def pitr_server_args(archive_timeout_s: int) -> list[str]:
 
 
 # Replication connections match only pg_hba lines whose database is `replication` (`all` does not match them);
-# the image's entrypoint appends only `host all all all <method>`.
+# the image's entrypoint appends only `host all all all <method>` (docker-library/postgres
+# 18/alpine3.23/docker-entrypoint.sh:279@6edb0a8c4d). Read back: the line in $PGDATA/pg_hba.conf, checked with
+# grep -x before it is added (so a rerun adds nothing); it takes effect on pg_reload_conf(), no restart.
 def replication_hba_line(user: str) -> str:
     return f"host replication {user} all scram-sha-256"
 
@@ -153,8 +155,9 @@ def replication_hba_command(*, container: str, user: str) -> str:
 
 
 def pitr_pgdata(major: int) -> str:
-    """PGDATA in the image from 18 on (docker-library/postgres 18/alpine*/Dockerfile: PGDATA
-    /var/lib/postgresql/18/docker, VOLUME /var/lib/postgresql); the only layout the restore supports."""
+    """PGDATA in the image from 18 on (docker-library/postgres 18/alpine3.23/Dockerfile:202-205@6edb0a8c4d:
+    ENV PGDATA /var/lib/postgresql/18/docker, VOLUME /var/lib/postgresql); the only layout the restore supports.
+    The image's postgres user, which owns the restored files (prepare_script's chown), is uid 70 (Dockerfile:12-13)."""
     if major < 18:
         raise ValueError(f"PostgreSQL {major}: PITR needs 18 or later (PGDATA below the volume's root)")
     return f"/var/lib/postgresql/{major}/docker"

@@ -25,6 +25,21 @@ from renderers.pg_backup import (
     upload_command,
     upload_healthcheck,
 )
+from renderers.pg_pitr import (
+    BASE_BACKUP_JOB as PITR_BASE_BACKUP_JOB,
+    PITR_VOLUME_PATH,
+    RECEIVE_JOB as PITR_RECEIVE_JOB,
+    UPLOAD_JOB as PITR_UPLOAD_JOB,
+    PitrSettings,
+    base_backup_command as pitr_base_backup_command,
+    pitr_healthcheck,
+    pitr_pgdata,
+    pitr_server_args,
+    receive_command as pitr_receive_command,
+    replication_hba_command,
+    restore_command as pitr_restore_command,
+    upload_command as pitr_upload_command,
+)
 from renderers.init_sql import InitSql, init_sql_apply_command, init_sql_uploads, preload_libraries
 from renderers.pgbouncer import (
     ENTRYPOINT as PGBOUNCER_ENTRYPOINT,
@@ -81,6 +96,12 @@ class DatabaseArgs:
     backup_bucket: str = "backups"
     backup_interval_hours: int = 24
     backup_keep: int = 7
+    # Point-in-time recovery into this S3 endpoint (renderers/pg_pitr.py); None: none.
+    pitr_store: S3Endpoint | None = None
+    pitr_bucket: str = "backups"
+    pitr_retention_days: int = 7
+    pitr_archive_timeout_s: int = 300
+    pitr_base_backup_interval_hours: int = 24
 
 
 class Database(pulumi.ComponentResource):
@@ -133,7 +154,10 @@ class Database(pulumi.ComponentResource):
             ContainerSpec(
                 image=image,
                 alias="postgres",
-                command=["postgres", *postgres_server_args(settings)],
+                # With PITR, archive_timeout too: it bounds how long a written change waits for its WAL segment
+                # to complete (and so to be uploaded).
+                command=["postgres", *postgres_server_args(settings),
+                         *(pitr_server_args(args.pitr_archive_timeout_s) if args.pitr_store is not None else [])],
                 env=pulumi.Output.secret(
                     password.apply(
                         lambda pw: [
@@ -203,6 +227,9 @@ class Database(pulumi.ComponentResource):
         self.restore_command: pulumi.Output[str] | None = None
         if args.backup_store is not None:
             self._backups(name, args, password, image, args.backup_store)
+        self.pitr_restore_command: pulumi.Output[str] | None = None
+        if args.pitr_store is not None:
+            self._pitr(name, args, password, image, volume, settings, args.pitr_store)
         self.register_outputs(
             {
                 "host": self.host,
@@ -214,6 +241,7 @@ class Database(pulumi.ComponentResource):
                 "backupCommand": self.backup_command,
                 "poolerUrl": self.pooler_url,
                 "restoreCommand": self.restore_command,
+                "pitrRestoreCommand": self.pitr_restore_command,
             }
         )
 
@@ -303,5 +331,73 @@ class Database(pulumi.ComponentResource):
         self.restore_command = backup.apply(
             lambda s: restore_command(
                 s, container=f"{name}-postgres", uploader=uploader_name, database=args.database
+            )
+        )
+
+    def _pitr(self, name: str, args: DatabaseArgs, password: pulumi.Output[str], image: str, data: pulumi.Resource,
+              pg: PostgresSettings, store: S3Endpoint) -> None:
+        def settings(endpoint: str, region: str) -> PitrSettings:
+            return PitrSettings(
+                postgres_host=args.network.address("postgres", args.port).rsplit(":", 1)[0],
+                postgres_user=args.user,
+                postgres_port=args.port,
+                bucket=args.pitr_bucket,
+                s3_endpoint=endpoint,
+                s3_region=region,
+                retention_days=args.pitr_retention_days,
+                archive_timeout_s=args.pitr_archive_timeout_s,
+                base_backup_interval_hours=args.pitr_base_backup_interval_hours,
+            )
+
+        pitr = pulumi.Output.all(store.internal_endpoint, store.region).apply(lambda er: settings(*er))
+        container_name = f"{name}-postgres"
+        # pg_receivewal and pg_basebackup use replication connections, which the image's `host all all all` line
+        # does not admit; idempotent, so it runs again (harmlessly) when the container is replaced.
+        hba = args.host_shell.run(
+            f"{name}-pitr-replication-hba",
+            script=replication_hba_command(container=container_name, user=args.user),
+            triggers=[args.user, self.container.id],
+            parent=self,
+            # It edits the running cluster's pg_hba.conf.
+            depends_on=[self.container],
+        )
+        # WAL waiting for upload, and base backups in the outbox: a staging area, not the archive itself.
+        staging = data_volume(f"{name}-pitr", protect=False, parent=self)
+
+        def job(role: str, image_ref: str, command, env, test, depends_on=()) -> pulumi.Resource:
+            return run_container(
+                f"{name}-pitr-{role}",
+                ContainerSpec(
+                    image=image_ref,
+                    alias=f"pitr-{role}",
+                    entrypoint=BACKUP_ENTRYPOINT,
+                    command=pitr.apply(command),
+                    env=pulumi.Output.secret(env),
+                    healthcheck=Healthcheck(test=test),
+                    memory_mb=BACKUP_JOB_MEMORY_MB,
+                    cpus=0.5,
+                    volumes={PITR_VOLUME_PATH: staging.name},
+                ),
+                network=args.network,
+                platform=args.platform,
+                parent=self,
+                depends_on=depends_on,
+            )
+
+        libpq = password.apply(dump_env)
+        # The database's own image: pg_receivewal and pg_basebackup of the server's major. Both need the server and
+        # the replication line; started before, their first attempts would fail.
+        job("receive", image, pitr_receive_command, libpq, pitr_healthcheck(PITR_RECEIVE_JOB),
+            depends_on=[self.container, hba])
+        job("base-backup", image, pitr_base_backup_command, libpq, pitr_healthcheck(PITR_BASE_BACKUP_JOB),
+            depends_on=[self.container, hba])
+        keys = pulumi.Output.all(pitr, store.access_key, store.secret_key).apply(lambda v: rclone_env(*v))
+        rclone = f"{RCLONE_IMAGE}:{RCLONE_VERSION}"
+        job("upload", rclone, pitr_upload_command, keys, pitr_healthcheck(PITR_UPLOAD_JOB))
+        self.pitr_restore_command = pulumi.Output.all(pitr, data.name, staging.name).apply(
+            lambda v: pitr_restore_command(
+                v[0], container=container_name, uploader=f"{name}-pitr-upload", receiver=f"{name}-pitr-receive",
+                image=image, rclone_image=rclone, data_volume=v[1], volume_path=pg.volume_path,
+                pgdata=pitr_pgdata(pg.major), pitr_volume=v[2], postgres_port=args.port, postgres_user=args.user,
             )
         )

@@ -32,6 +32,7 @@ def semantic_problems(cfg: StackConfig, ns: str) -> list[Problem]:
         *_registry_problems(cfg, ns),
         *_time_series_problems(cfg, ns),
         *_backup_problems(cfg, ns),
+        *_pitr_problems(cfg, ns),
         *_service_port_problems(cfg, ns),
         *_media_port_problems(cfg, ns),
         *_turn_tls_problems(cfg, ns),
@@ -283,6 +284,29 @@ def _backup_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield Problem(f"{ns}:objectStore.enabled", False, "must be true while database.backup is enabled (dumps go there)")
     elif backup.bucket is not None and backup.bucket not in cfg.object_store.buckets:
         yield Problem(f"{ns}:database.backup.bucket", backup.bucket, f"not one of objectStore.buckets: {list(cfg.object_store.buckets)}")
+
+
+def _pitr_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
+    pitr = cfg.database.pitr
+    if not (cfg.database.enabled and pitr.enabled):
+        return
+    if not cfg.object_store.enabled:
+        yield Problem(f"{ns}:objectStore.enabled", False, "must be true while database.pitr is enabled (WAL and base "
+                      "backups go there)")
+    elif pitr.bucket is not None and pitr.bucket not in cfg.object_store.buckets:
+        yield Problem(f"{ns}:database.pitr.bucket", pitr.bucket, f"not one of objectStore.buckets: {list(cfg.object_store.buckets)}")
+    if pitr.base_backup_interval_hours > pitr.retention_days * 24:
+        yield Problem(f"{ns}:database.pitr.baseBackupIntervalHours", pitr.base_backup_interval_hours,
+                      f"at most database.pitr.retentionDays * 24 = {pitr.retention_days * 24}: the window needs a "
+                      "base backup inside it")
+    major = int(cfg.database.version.split(".", 1)[0])
+    if major < 18:
+        # From 18 the image keeps PGDATA in <volume>/18/docker: the restore builds the recovered cluster and keeps
+        # the replaced one beside it in the same volume (renderers/pg_pitr.py prepare_script). Before 18 PGDATA is
+        # the volume itself, with no room beside it.
+        yield Problem(f"{ns}:database.version", cfg.database.version,
+                      "database.pitr needs PostgreSQL 18 or later (the image's volume layout that keeps PGDATA in a "
+                      "subdirectory); upgrade first (README, \"PostgreSQL major upgrades\")")
 
 
 def _time_series_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

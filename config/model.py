@@ -135,6 +135,23 @@ class DatabaseBackupConfig(_Model):
     keep: Annotated[int, Field(ge=1, le=365)] = 7
 
 
+class DatabasePitrConfig(_Model):
+    """Point-in-time recovery (renderers/pg_pitr.py): pg_receivewal's WAL and pg_basebackup's base backups in the
+    object store, under postgres-pitr/; the restore command takes a UTC time inside the window or `latest`."""
+
+    enabled: bool = False
+    # Into this bucket of objectStore.buckets; default: the first bucket.
+    bucket: BucketName | None = None
+    # Every base backup younger than this is kept, plus the newest older one: any time in the last N days restores.
+    retention_days: Annotated[int, Field(ge=1, le=35)] = 7
+    # The recovery point objective, with the upload poll (10 s): the server switches WAL segments at least this
+    # often while it is written to (PostgreSQL's archive_timeout); each switch uploads one segment (gzip'd).
+    archive_timeout_seconds: Annotated[int, Field(ge=10, le=3600)] = 300
+    # One at the jobs' start, then at whole multiples since the epoch (24: 00:00 UTC). Restore replays the WAL
+    # since the base backup before it: a shorter interval, a faster restore.
+    base_backup_interval_hours: Annotated[int, Field(ge=1, le=168)] = 24
+
+
 class DatabaseConfig(_Model):
     enabled: bool = True
     version: PostgresVersion = "18.1"
@@ -149,6 +166,7 @@ class DatabaseConfig(_Model):
     init_sql: str = ""
     pooler: DatabasePoolerConfig = DatabasePoolerConfig()
     backup: DatabaseBackupConfig = DatabaseBackupConfig()
+    pitr: DatabasePitrConfig = DatabasePitrConfig()
 
 
 class CacheConfig(_Model):

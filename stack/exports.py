@@ -27,6 +27,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("databaseBackupCommand", db.backup_command)
         if db.restore_command is not None:
             pulumi.export("databaseRestoreCommand", db.restore_command)
+        if db.pitr_restore_command is not None:
+            pulumi.export("databasePitrRestoreCommand", db.pitr_restore_command)
         env["DATABASE_URL"] = db.url
         if db.pooler_url is not None:
             pulumi.export("databasePoolerUrl", db.pooler_url)

@@ -128,6 +128,11 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "database.backup.bucket": st.sampled_from([None, "recordings", "uploads", "missing-bucket", "Bad"]),
     "database.backup.intervalHours": st.sampled_from([0, 1, 24, 168, 169]),
     "database.backup.keep": st.sampled_from([0, 1, 7, 365, 366]),
+    "database.pitr.bucket": st.sampled_from([None, "recordings", "uploads", "missing-bucket", "Bad"]),
+    "database.pitr.retentionDays": st.sampled_from([0, 1, 7, 35, 36]),
+    "database.pitr.archiveTimeoutSeconds": st.sampled_from([9, 10, 300, 3600, 3601]),
+    # With retentionDays 1 (24 h), 48 is refused by the loader, not by the model.
+    "database.pitr.baseBackupIntervalHours": st.sampled_from([0, 1, 24, 48, 168, 169]),
     "database.pooler.poolSize": st.sampled_from([0, 1, 20, 90, 91]),
     "database.pooler.maxClientConnections": st.sampled_from([0, 10, 400, 980, 1000, 100_000]),
     "objectStore.buckets": buckets,

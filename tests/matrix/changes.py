@@ -59,6 +59,7 @@ def both(key: str, value: Any, label: str, given: tuple[tuple[str, Any], ...] = 
 
 POOLER_ON = (("database.pooler.enabled", True),)
 BACKUPS_ON = (("database.backup.enabled", True),)
+PITR_ON = (("database.pitr.enabled", True),)
 CLICKHOUSE_ON = (("analytics.enabled", True),)
 INFLUXDB_ON = (("timeSeries.enabled", True),)
 ON_A_PI = harness.on_a_pi()
@@ -98,6 +99,12 @@ CHANGES: list[Change] = [
     Change("database.backup.bucket", "prod", "recordings", "name the bucket backups go to", BACKUPS_ON),
     *both("database.backup.intervalHours", 6, "back up every 6 hours", BACKUPS_ON),
     *both("database.backup.keep", 14, "keep 14 backups", BACKUPS_ON),
+    *both("database.pitr.enabled", True, "turn point-in-time recovery on"),
+    Change("database.pitr.bucket", "dev", "uploads", "archive WAL into another bucket", PITR_ON),
+    Change("database.pitr.bucket", "prod", "recordings", "name the bucket WAL goes to", PITR_ON),
+    *both("database.pitr.retentionDays", 14, "a 14-day recovery window", PITR_ON),
+    *both("database.pitr.archiveTimeoutSeconds", 60, "a 1-minute recovery point objective", PITR_ON),
+    *both("database.pitr.baseBackupIntervalHours", 6, "a base backup every 6 hours", PITR_ON),
     *both("database.extensions", ["uuid-ossp", "pgcrypto"], "add PostgreSQL extensions"),
     # A new server command (shared_preload_libraries), so the container is replaced, after the checks.
     *both("database.extensions", ["pgcrypto", "pg_stat_statements"], "add pg_stat_statements (preloaded at start)"),

@@ -30,6 +30,10 @@ COMMAND_ROLES = {
         "the password check re-runs (nothing to change)",
     ),
     "-reload": ("Caddy reloads its config (connections stay open)", "Caddy reloads its config"),
+    "-pitr-replication-hba": (
+        "the replication line is added to the running server's pg_hba.conf (a reload)",
+        "the replication line check re-runs (nothing to change)",
+    ),
 }
 
 

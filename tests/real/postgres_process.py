@@ -310,6 +310,7 @@ def postgres_server(settings: PostgresSettings, password: str) -> Iterator[Clust
 
 # `docker` on PATH for rendered host commands. Containers and volumes come from a JSON config:
 # {"log": path, "shell": [argv of the containers' sh], "containers": {name: {"running": bool, "env": {...}}},
+#  (or, for a container the command stops and starts, {"start": argv, "stop": argv, "status": argv, "env": {...}}),
 #  "volumes": {name: local dir}, "run_path": PATH inside `docker run` containers}.
 # `exec` runs the command here with only the container's env; `run` maps each
 # `-v volume:path` to the volume's dir by rewriting arguments that are (or are below) the mount path.
@@ -327,26 +328,40 @@ def fail(message):
     sys.exit(1)
 
 
+def is_running(found):
+    if "status" in found:
+        return subprocess.run(found["status"], env=found["env"], stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode == 0
+    return found["running"]
+
+
 def container_argv(argv):
     return cfg["shell"] + argv[1:] if argv[0] == "sh" else argv
 
 
 if args[:2] == ["container", "inspect"] and args[2:4] == ["--format", "{{.State.Running}}"]:
     found = cfg["containers"].get(args[4]) or fail("Error: No such container: " + args[4])
-    print("true" if found["running"] else "false")
+    print("true" if is_running(found) else "false")
 elif args[:2] == ["volume", "inspect"] and args[2:4] == ["--format", "{{.Name}}"]:
     print(args[4] if args[4] in cfg["volumes"] else fail("Error: No such volume: " + args[4]))
+elif args[0] in ("start", "stop") and len(args) == 2 and "start" in cfg["containers"].get(args[1], {}):
+    # A container with its own start/stop/status argv (run here with its env): what `docker start|stop` does.
+    found = cfg["containers"][args[1]]
+    if is_running(found) == (args[0] == "start"):
+        sys.exit(0)  # Docker: starting a running container, or stopping a stopped one, does nothing
+    sys.exit(subprocess.run(found[args[0]], env=found["env"], stdin=subprocess.DEVNULL).returncode)
 elif args[0] == "exec":
     interactive = args[1] == "-i"
     name, *command = args[2:] if interactive else args[1:]
     found = cfg["containers"].get(name) or fail("Error: No such container: " + name)
-    found["running"] or fail("Error response from daemon: container " + name + " is not running")
+    is_running(found) or fail("Error response from daemon: container " + name + " is not running")
     stdin = None if interactive else subprocess.DEVNULL
     sys.exit(subprocess.run(container_argv(command), env=found["env"], stdin=stdin).returncode)
 elif args[0] == "run":
-    mounts, entrypoint, i = {}, [], 1
+    mounts, entrypoint, i, interactive = {}, [], 1, False
     while args[i].startswith("-"):
-        if args[i] == "--rm":
+        if args[i] in ("--rm", "-i"):
+            interactive = interactive or args[i] == "-i"
             i += 1
             continue
         option, value = args[i], args[i + 1]
@@ -365,7 +380,7 @@ elif args[0] == "run":
             if arg == path or arg.startswith(path + "/"):
                 command[n] = local + arg[len(path):]
     env = {"PATH": cfg.get("run_path", "/usr/bin:/bin")}
-    sys.exit(subprocess.run(command, env=env, stdin=subprocess.DEVNULL).returncode)
+    sys.exit(subprocess.run(command, env=env, stdin=None if interactive else subprocess.DEVNULL).returncode)
 else:
     fail("unexpected docker call: " + " ".join(args))
 """

@@ -1,0 +1,548 @@
+"""Point-in-time recovery for PostgreSQL: continuous WAL capture and periodic base backups in the object store,
+and the one command that restores the cluster to a UTC time or to the latest archived point.
+
+Everything here is PostgreSQL's own tooling, as the pinned postgres image carries it, plus the pinned rclone image
+(renderers/pg_backup.py RCLONE_IMAGE) to move files to S3. Three containers share one volume, mounted at
+PITR_VOLUME_PATH:
+
+- receive (the database's image): ``pg_receivewal`` streams the server's WAL over a physical replication slot
+  into <volume>/wal/, gzip-compressed. A segment is complete when the server switches to the next one, which
+  ``archive_timeout`` forces (pitr_server_args): that is the recovery point objective, plus the upload poll. The
+  slot keeps the server from recycling WAL the receiver has not written yet, so an outage of the receiver or the
+  object store delays the archive, it does not make a hole in it (WAL waits on the server's disk meanwhile).
+- base-backup (the database's image): every ``base_backup_interval_hours`` ``pg_basebackup -Ft -z -X stream`` into
+  <volume>/outbox/<stamp>/ (a self-contained backup: the WAL it needs to become consistent is in pg_wal.tar.gz),
+  with START_WAL (the first WAL segment a recovery from it reads, from its backup_label) and SHA256SUMS.
+  <stamp> is taken one second after pg_basebackup returned, so every time >= <stamp> is after the backup's
+  consistency point.
+- upload (rclone): every UPLOAD_POLL_S seconds it moves completed WAL files to <base>/wal/ and finished base
+  backups to <base>/base/<stamp>/ (SHA256SUMS last: a base backup is complete once it has SHA256SUMS). Retention:
+  every base backup younger than ``retention_days`` is kept, and the newest one older than that (it is where
+  the window's first day starts); WAL older than the oldest kept base backup's START_WAL is deleted.
+
+The window a restore accepts is [oldest complete base backup's stamp, newest archived WAL file's upload time];
+a time outside it is refused before anything is touched (pitr_plan_script).
+"""
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from renderers.names import POSTGRES_IDENTIFIER, is_host
+from renderers.pg_backup import _BUCKET, _ENDPOINT, _PREFIX, _REGION, _REMOTE, _loop
+
+PITR_VOLUME_PATH = "/pitr"
+RECEIVE_JOB = "pitr-receive"
+BASE_BACKUP_JOB = "pitr-base-backup"
+UPLOAD_JOB = "pitr-upload"
+PLAN_JOB = "pitr-plan"
+FETCH_JOB = "pitr-fetch"
+PREPARE_JOB = "pitr-prepare"
+RESTORE_JOB = "database-pitr-restore"
+SLOT = "pitr_receiver"
+SUMS_FILE = "SHA256SUMS"
+START_FILE = "START_WAL"
+BASE_FILES = ("base.tar.gz", "pg_wal.tar.gz", "backup_manifest", START_FILE)
+UPLOAD_POLL_S = 10
+MAX_RETENTION_DAYS = 35
+MIN_ARCHIVE_TIMEOUT_S = 10
+MAX_ARCHIVE_TIMEOUT_S = 3600
+MAX_BASE_BACKUP_HOURS = 7 * 24
+# Where the restore keeps the WAL it fetched, in the data volume beside PGDATA; restore_command reads it.
+RESTORE_WAL_DIR = "pitr-restore-wal"
+# The cluster a restore replaced, kept in the data volume until the operator removes it.
+PREVIOUS_PREFIX = "pitr-previous-"
+
+TARGET = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
+_STAMP_GLOB = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"
+_HEX = "[0-9A-F]"
+# A completed, compressed segment (pg_receivewal --compress=gzip names it <segment>.gz; the one being written is
+# <segment>.gz.partial) and a timeline history file: what is uploaded.
+_SEGMENT_GZ_GLOB = _HEX * 24 + ".gz"
+# With --compress, pg_receivewal's directory method adds the compression suffix to every file it opens, history
+# files too (src/bin/pg_basebackup/walmethods.c dir_get_file_name): <timeline>.history.gz.
+_HISTORY_GLOB = _HEX * 8 + ".history.gz"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PitrSettings:
+    postgres_host: str  # as the job containers reach the server
+    postgres_user: str  # the superuser: it has REPLICATION, which pg_receivewal and pg_basebackup need
+    postgres_port: int = 5432
+    bucket: str
+    s3_endpoint: str
+    s3_region: str
+    retention_days: int = 7
+    archive_timeout_s: int = 300
+    base_backup_interval_hours: int = 24
+    prefix: str = "postgres-pitr"
+    remote: str = "pitr"
+
+    @property
+    def base(self) -> str:
+        return f"{self.remote}:{self.bucket}/{self.prefix}"
+
+
+def pitr_problems(s: PitrSettings) -> list[str]:
+    problems = []
+    if not 1 <= s.retention_days <= MAX_RETENTION_DAYS:
+        problems.append(f"retention_days: got {s.retention_days!r}; expected 1..{MAX_RETENTION_DAYS}")
+    if not MIN_ARCHIVE_TIMEOUT_S <= s.archive_timeout_s <= MAX_ARCHIVE_TIMEOUT_S:
+        problems.append(f"archive_timeout_s: got {s.archive_timeout_s!r}; expected "
+                        f"{MIN_ARCHIVE_TIMEOUT_S}..{MAX_ARCHIVE_TIMEOUT_S} seconds")
+    if not 1 <= s.base_backup_interval_hours <= MAX_BASE_BACKUP_HOURS:
+        problems.append(f"base_backup_interval_hours: got {s.base_backup_interval_hours!r}; expected "
+                        f"1..{MAX_BASE_BACKUP_HOURS}")
+    elif s.base_backup_interval_hours > s.retention_days * 24:
+        problems.append(f"base_backup_interval_hours: got {s.base_backup_interval_hours!r}; expected at most "
+                        f"retention_days * 24 = {s.retention_days * 24}, or the window has no base backup inside")
+    if not _BUCKET.match(s.bucket) or ".." in s.bucket:
+        problems.append(f"bucket: got {s.bucket!r}; expected an S3 bucket name (3-63 of a-z 0-9 . -)")
+    if not _PREFIX.match(s.prefix):
+        problems.append(f"prefix: got {s.prefix!r}; expected 1-5 '/'-separated parts of a-z 0-9 _ . -")
+    if not _REMOTE.match(s.remote):
+        problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
+    if not POSTGRES_IDENTIFIER.match(s.postgres_user):
+        problems.append(f"postgres_user: got {s.postgres_user!r}; expected a lower-case SQL identifier")
+    if not is_host(s.postgres_host):
+        problems.append(f"postgres_host: got {s.postgres_host!r}; expected a host name or an IP address")
+    if not 1 <= s.postgres_port <= 65535:
+        problems.append(f"postgres_port: got {s.postgres_port!r}; expected 1..65535")
+    if not _ENDPOINT.match(s.s3_endpoint):
+        problems.append(f"s3_endpoint: got {s.s3_endpoint!r}; expected http(s)://host[:port]")
+    if not _REGION.match(s.s3_region):
+        problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
+    return problems
+
+
+def pitr_server_args(archive_timeout_s: int) -> list[str]:
+    """What the server needs beyond its defaults (wal_level=replica, max_wal_senders=10 and
+    max_replication_slots=10 are the defaults since PostgreSQL 10).
+
+    archive_timeout is the checkpointer's: it forces a segment switch when WAL was written since the last one,
+    with or without archive_mode (CheckArchiveTimeout returns early only for archive_timeout <= 0 or during
+    recovery, src/backend/postmaster/checkpointer.c), so pg_receivewal sees a completed segment at least that
+    often while there are writes. Changing it is a reload, not a restart (PGC_SIGHUP).
+    """
+    return ["-c", f"archive_timeout={archive_timeout_s}"]
+
+
+# Replication connections match only pg_hba lines whose database is `replication` (`all` does not match them);
+# the image's entrypoint appends only `host all all all <method>` (docker-library/postgres
+# 18/alpine3.23/docker-entrypoint.sh:279@6edb0a8c4d). Read back: the line in $PGDATA/pg_hba.conf, checked with
+# grep -x before it is added (so a rerun adds nothing); it takes effect on pg_reload_conf(), no restart.
+def replication_hba_line(user: str) -> str:
+    return f"host replication {user} all scram-sha-256"
+
+
+def replication_hba_script(user: str) -> str:
+    """sh in the postgres container: add replication_hba_line once, then reload; idempotent."""
+    line = shlex.quote(replication_hba_line(user))
+    return "\n".join([
+        "set -eu",
+        f'if ! grep -qxF {line} "$PGDATA/pg_hba.conf"; then',
+        f'  printf "\\n%s\\n" {line} >> "$PGDATA/pg_hba.conf"',
+        "fi",
+        'PGPASSWORD="$POSTGRES_PASSWORD" psql -X -w -h 127.0.0.1 -p "${PGPORT:-5432}" -U "$POSTGRES_USER" '
+        '-d postgres -At -v ON_ERROR_STOP=1 -c "SELECT pg_reload_conf()" > /dev/null',
+    ])
+
+
+def replication_hba_command(*, container: str, user: str) -> str:
+    """Host sh: replication_hba_script in the running container (its PGDATA, POSTGRES_* and PGPORT)."""
+    return shlex.join(["docker", "exec", container, "sh", "-c", replication_hba_script(user)]) + "\n"
+
+
+def pitr_pgdata(major: int) -> str:
+    """PGDATA in the image from 18 on (docker-library/postgres 18/alpine3.23/Dockerfile:202-205@6edb0a8c4d:
+    ENV PGDATA /var/lib/postgresql/18/docker, VOLUME /var/lib/postgresql); the only layout the restore supports.
+    The image's postgres user, which owns the restored files (prepare_script's chown), is uid 70 (Dockerfile:12-13)."""
+    if major < 18:
+        raise ValueError(f"PostgreSQL {major}: PITR needs 18 or later (PGDATA below the volume's root)")
+    return f"/var/lib/postgresql/{major}/docker"
+
+
+def pitr_healthcheck(job: str) -> tuple[str, ...]:
+    # No status file (nothing attempted since the start) or "ok ...": healthy.
+    return ("CMD-SHELL", f"! grep -q '^failed' {PITR_VOLUME_PATH}/status/{job} 2>/dev/null")
+
+
+def _libpq_env(s: PitrSettings, job: str) -> list[str]:
+    q = shlex.quote
+    return [
+        f"export PGHOST={q(s.postgres_host)} PGPORT={s.postgres_port} PGUSER={q(s.postgres_user)} "
+        "PGDATABASE=postgres PGCONNECT_TIMEOUT=10",
+        f': "${{PGPASSWORD:?is not set: {job} takes the database password from its environment only}}"',
+    ]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The receive job (postgres image).
+
+def receive_once_script(s: PitrSettings) -> str:
+    """sh, $1 the volume: create the slot if missing, then stream WAL into <volume>/wal/ until the connection ends."""
+    return "\n".join([
+        "set -eu",
+        "umask 077",
+        *_libpq_env(s, RECEIVE_JOB),
+        'mkdir -p "$1/wal"',
+        # --create-slot creates the slot and exits; --if-not-exists makes a second start a no-op.
+        f"pg_receivewal -w --slot={SLOT} --create-slot --if-not-exists",
+        # --no-loop: a lost connection ends this run, and the job's loop records it and starts again.
+        # Each completed segment is fsynced and renamed from <segment>.gz.partial to <segment>.gz.
+        f'exec pg_receivewal -w -D "$1/wal" --slot={SLOT} --compress=gzip --no-loop',
+    ]) + "\n"
+
+
+def receive_loop_script(s: PitrSettings) -> str:
+    return _loop(RECEIVE_JOB, receive_once_script(s), sleep_first=None, sleep_after="5",
+                 banner=f"streams WAL through slot {SLOT} into the volume's wal/")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The base-backup job (postgres image).
+
+def base_backup_once_script(s: PitrSettings) -> str:
+    """sh, $1 the volume: one self-contained base backup into <volume>/outbox/<stamp>/, or a non-zero exit."""
+    return "\n".join([
+        "set -eu",
+        "umask 077",
+        *_libpq_env(s, BASE_BACKUP_JOB),
+        "outbox=$1/outbox work=$1/work",
+        'mkdir -p "$outbox"',
+        'rm -rf "$work"',
+        'mkdir "$work"',
+        "tmp=$work/backup",
+        # -Ft -z: base.tar.gz and pg_wal.tar.gz; -X stream: the WAL written during the backup is in the latter, so
+        # the backup reaches consistency without the archive; -c fast: an immediate checkpoint.
+        f'pg_basebackup -w -D "$tmp" -Ft -z -X stream -c fast --label={BASE_BACKUP_JOB}',
+        # backup_label's "START WAL LOCATION: 0/2000028 (file 000000010000000000000002)": the first segment a
+        # recovery from this backup reads; retention keeps WAL from here on.
+        "start=$(tar -xzOf \"$tmp/base.tar.gz\" backup_label | "
+        "sed -n 's/^START WAL LOCATION: .*(file \\([0-9A-F]\\{24\\}\\))$/\\1/p')",
+        'if [ -z "$start" ]; then',
+        f'  echo "{BASE_BACKUP_JOB}: no START WAL LOCATION in the backup_label of the new backup" >&2; exit 1',
+        "fi",
+        f'echo "$start" > "$tmp/{START_FILE}"',
+        # The stamp is strictly after the backup's consistency point (it ended before pg_basebackup returned).
+        "sleep 1",
+        "stamp=$(date -u +%Y%m%dT%H%M%SZ)",
+        f'(cd "$tmp" && sha256sum {" ".join(BASE_FILES)} > {SUMS_FILE})',
+        'mv "$tmp" "$outbox/$stamp"',
+        f'echo "{BASE_BACKUP_JOB}: $stamp: base backup from WAL $start is in the outbox"',
+    ]) + "\n"
+
+
+def base_backup_loop_script(s: PitrSettings) -> str:
+    seconds = s.base_backup_interval_hours * 3600
+    # One right away (a window needs a first base backup), then at every multiple of the interval since the epoch.
+    once = base_backup_once_script(s)
+    loop = _loop(BASE_BACKUP_JOB, once, sleep_first=None, sleep_after=f"$(({seconds} - $(date +%s) % {seconds}))",
+                 banner=f"a base backup at start and every {s.base_backup_interval_hours} h")
+    return loop
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The upload job (rclone image, busybox sh).
+
+def _retention_awk(s: PitrSettings) -> str:
+    """awk over `rclone lsf -R --files-only <base>`, -v cutoff=<stamp>: prints `purge <stamp>` for base backups to
+    delete and `oldest <stamp>` for the oldest complete one kept."""
+    return (
+        "{ n = split($0, p, \"/\") }"
+        f" p[1] == \"base\" && n == 3 {{ seen[p[2]] = 1; if (p[3] == \"{SUMS_FILE}\") done[p[2]] = 1 }}"
+        " END {"
+        "  m = 0; for (st in seen) { m++; all[m] = st }"
+        # insertion sort, newest first
+        "  for (i = 2; i <= m; i++) { v = all[i]; j = i - 1; while (j > 0 && all[j] < v) { all[j + 1] = all[j]; j-- }"
+        " all[j + 1] = v }"
+        "  closed = 0; oldest = \"\";"
+        "  for (i = 1; i <= m; i++) {"
+        "    st = all[i];"
+        "    if (closed) { print \"purge \" st; continue }"
+        "    if (st in done) { oldest = st; if (st < cutoff) closed = 1 }"
+        "  }"
+        "  if (oldest != \"\") print \"oldest \" oldest"
+        " }"
+    )
+
+
+def upload_once_script(s: PitrSettings) -> str:
+    """sh, $1 the volume: upload completed WAL and finished base backups, then apply retention."""
+    q = shlex.quote
+    days_s = s.retention_days * 86400
+    return "\n".join([
+        "set -eu",
+        f"root=$1 base={q(s.base)}",
+        "export TZ=UTC",
+        'mkdir -p "$root/wal" "$root/outbox"',
+        # Completed segments and history files only; <segment>.gz.partial is still being written.
+        f'rclone move "$root/wal" "$base/wal" --include {q(_SEGMENT_GZ_GLOB)} --include {q(_HISTORY_GLOB)}',
+        "uploaded=0",
+        'for dir in "$root/outbox"/*/; do',
+        '  if [ ! -d "$dir" ]; then continue; fi',
+        "  stamp=${dir%/}",
+        "  stamp=${stamp##*/}",
+        "  case $stamp in",
+        f"    {_STAMP_GLOB}) ;;",
+        f'    *) echo "{UPLOAD_JOB}: skipping $dir: not a base backup" >&2; continue ;;',
+        "  esac",
+        f'  rclone move "$dir" "$base/base/$stamp" --exclude {SUMS_FILE}',
+        f'  rclone moveto "$root/outbox/$stamp/{SUMS_FILE}" "$base/base/$stamp/{SUMS_FILE}"',
+        '  rmdir "$root/outbox/$stamp"',
+        "  uploaded=$((uploaded + 1))",
+        f'  echo "{UPLOAD_JOB}: uploaded base backup $stamp"',
+        "done",
+        'if [ "$uploaded" -eq 0 ]; then exit 0; fi',
+        "list=$(mktemp)",
+        "trap 'rm -f \"$list\"' EXIT",
+        'rclone lsf -R --files-only "$base" > "$list"',
+        f"cutoff=$(date -u -d \"@$(($(date +%s) - {days_s}))\" +%Y%m%dT%H%M%SZ)",
+        "oldest=''",
+        f"for line in $(awk -v cutoff=\"$cutoff\" {q(_retention_awk(s))} \"$list\" | tr ' ' ':'); do",
+        "  case $line in",
+        '    purge:*) rclone purge "$base/base/${line#purge:}"; '
+        f'echo "{UPLOAD_JOB}: deleted base backup ${{line#purge:}} (retention {s.retention_days} days)" ;;',
+        "    oldest:*) oldest=${line#oldest:} ;;",
+        "  esac",
+        "done",
+        'if [ -z "$oldest" ]; then exit 0; fi',
+        f'start=$(rclone cat "$base/base/$oldest/{START_FILE}")',
+        # WAL names are <timeline><log><segment>, 8 hex digits each: positions compare as text without the
+        # timeline (as pg_archivecleanup compares them). History files are kept: they are tiny and every later
+        # timeline's recovery reads them.
+        "old=$(mktemp)",
+        "trap 'rm -f \"$list\" \"$old\"' EXIT",
+        "awk -v start=\"$start\" 'index($0, \"wal/\") == 1 { f = substr($0, 5); "
+        "if (f !~ /\\.history/ && substr(f, 9, 16) < substr(start, 9, 16)) print f }' \"$list\" > \"$old\"",
+        'if [ -s "$old" ]; then',
+        '  rclone delete "$base/wal" --files-from "$old"',
+        f'  echo "{UPLOAD_JOB}: deleted $(wc -l < "$old") WAL file(s) older than $start"',
+        "fi",
+    ]) + "\n"
+
+
+def upload_loop_script(s: PitrSettings) -> str:
+    return _loop(UPLOAD_JOB, upload_once_script(s), sleep_first=None, sleep_after=str(UPLOAD_POLL_S),
+                 banner=f"uploads WAL and base backups to {s.base} every {UPLOAD_POLL_S} s, "
+                 f"keeps {s.retention_days} days")
+
+
+def receive_command(s: PitrSettings) -> list[str]:
+    return [receive_loop_script(s), RECEIVE_JOB, PITR_VOLUME_PATH]
+
+
+def base_backup_command(s: PitrSettings) -> list[str]:
+    return [base_backup_loop_script(s), BASE_BACKUP_JOB, PITR_VOLUME_PATH]
+
+
+def upload_command(s: PitrSettings) -> list[str]:
+    return [upload_loop_script(s), UPLOAD_JOB, PITR_VOLUME_PATH]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Restore.
+
+_PLAN_AWK = (
+    # input: `rclone lsf -R --files-only --format tp --separator '|'`: "2026-12-02 03:41:02|wal/0000...gz"
+    "BEGIN { FS = \"|\" }"
+    " { n = split($2, p, \"/\") }"
+    f" p[1] == \"base\" && n == 3 && p[3] == \"{SUMS_FILE}\" {{ bases[++nb] = p[2] }}"
+    " p[1] == \"wal\" && n == 2 && p[2] ~ /\\.gz$/ {"
+    "   t = $1; gsub(/[-: ]/, \"\", t); t = substr(t, 1, 8) \"T\" substr(t, 9, 6) \"Z\";"
+    "   if (t > walend) walend = t }"
+    " END {"
+    "   if (nb == 0) { print \"no complete base backup under \" base; exit 3 }"
+    "   first = \"\"; last = \"\";"
+    "   for (i = 1; i <= nb; i++) { if (first == \"\" || bases[i] < first) first = bases[i];"
+    " if (bases[i] > last) last = bases[i] }"
+    "   end = walend > last ? walend : last;"
+    "   if (target == \"\") { print \"use \" last; exit 0 }"
+    "   if (target < first) { print \"is before the window, which starts at the oldest base backup \" first;"
+    " exit 4 }"
+    "   if (target > end) { print \"is after the window, which ends at the newest archived WAL \" end"
+    " \" (changes after it may not be archived yet)\"; exit 4 }"
+    "   pick = \"\"; for (i = 1; i <= nb; i++) if (bases[i] <= target && bases[i] > pick) pick = bases[i];"
+    "   print \"use \" pick"
+    " }"
+)
+
+
+def plan_script() -> str:
+    """sh, in the upload container: $1 the rclone base, $2 the target as a stamp (YYYYMMDDTHHMMSSZ) or '' for the
+    latest point. Prints the base backup's stamp to start from; refuses a target outside the window (exit 4)."""
+    done = "nothing was changed"
+    return "\n".join([
+        "set -eu",
+        "base=$1 target=$2",
+        "export TZ=UTC",  # rclone's lsf times are in the local zone
+        "list=$(mktemp)",
+        "trap 'rm -f \"$list\"' EXIT",
+        "if ! rclone lsf -R --files-only --format tp --separator '|' \"$base\" > \"$list\"; then",
+        f'  echo "restore: cannot list $base; {done}" >&2; exit 1',
+        "fi",
+        "set +e",
+        f"answer=$(awk -v target=\"$target\" -v base=\"$base\" {shlex.quote(_PLAN_AWK)} \"$list\")",
+        "rc=$?",
+        "set -e",
+        "case $rc in",
+        "  0) echo \"${answer#use }\" ;;",
+        f'  3) echo "restore: $answer; {done}" >&2; exit 3 ;;',
+        f'  4) echo "restore: the time $target $answer; {done}" >&2; exit 4 ;;',
+        f'  *) echo "restore: planning failed; {done}" >&2; exit 1 ;;',
+        "esac",
+    ]) + "\n"
+
+
+def fetch_script() -> str:
+    """sh, in the upload container: $1 base, $2 base backup stamp. Writes a tar of the base backup (checked against
+    its SHA256SUMS) and every archived WAL file from its START_WAL on to stdout, nothing else."""
+    return "\n".join([
+        "set -eu",
+        "base=$1 stamp=$2",
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+        f'rclone copy "$base/base/$stamp" "$work/set" >&2',
+        f'if ! (cd "$work/set" && sha256sum -c {SUMS_FILE} > /dev/null); then',
+        f'  echo "restore: base backup $stamp does not match its {SUMS_FILE}: damaged or replaced; nothing was '
+        'changed" >&2',
+        "  exit 1",
+        "fi",
+        f'start=$(cat "$work/set/{START_FILE}")',
+        'rclone lsf --files-only "$base/wal" > "$work/wal-list"',
+        "awk -v start=\"$start\" '/\\.history/ || substr($0, 9, 16) >= substr(start, 9, 16)' "
+        "\"$work/wal-list\" > \"$work/want\"",
+        'mkdir "$work/set/wal"',
+        'rclone copy "$base/wal" "$work/set/wal" --files-from "$work/want" >&2',
+        'echo "restore: fetched base backup $stamp and $(wc -l < "$work/want") WAL file(s) from $start on" >&2',
+        'tar -cf - -C "$work/set" .',
+    ]) + "\n"
+
+
+def prepare_script() -> str:
+    """sh, as root in a one-off container of the database image with the data volume mounted; the server is
+    stopped. $1 volume path, $2 PGDATA, $3 the target as SQL time ('' for the latest point); stdin: fetch_script's
+    tar. Builds the recovered cluster beside PGDATA, then moves PGDATA aside (kept) and the new one in."""
+    return "\n".join([
+        "set -eu",
+        "vol=$1 pgdata=$2 target=$3",
+        "new=$vol/pitr-restoring",
+        f"wal=$vol/{RESTORE_WAL_DIR}",
+        'rm -rf "$new" "$wal"',
+        'mkdir -p "$new/set" "$new/data"',
+        'tar -xf - -C "$new/set"',
+        'tar -xzf "$new/set/base.tar.gz" -C "$new/data"',
+        'tar -xzf "$new/set/pg_wal.tar.gz" -C "$new/data/pg_wal"',
+        'mv "$new/set/wal" "$wal"',
+        'rm -rf "$new/set"',
+        'touch "$new/data/recovery.signal"',
+        # restore_command: a segment is stored gzip'd, a history file as is; a missing file is the archive's end.
+        "{",
+        "  printf '%s\\n' \"restore_command = 'if [ -f $wal/%f.gz ]; then gunzip -c $wal/%f.gz > %p; "
+        "else cp $wal/%f %p; fi'\"",
+        '  if [ -n "$target" ]; then',
+        "    printf '%s\\n' \"recovery_target_time = '$target'\" \"recovery_target_action = 'promote'\"",
+        "  fi",
+        '} >> "$new/data/postgresql.auto.conf"',
+        'chown -R postgres:postgres "$new/data" "$wal"',
+        'chmod 700 "$new/data"',
+        f'aside=$vol/{PREVIOUS_PREFIX}$(date -u +%Y%m%dT%H%M%SZ)',
+        'if [ -d "$pgdata" ]; then mv "$pgdata" "$aside"; echo "restore: the previous cluster is kept in $aside" >&2; '
+        "fi",
+        'mkdir -p "$(dirname "$pgdata")"',
+        'mv "$new/data" "$pgdata"',
+        'rmdir "$new"',
+    ]) + "\n"
+
+
+def _drop_target_script() -> str:
+    """sh, root in a one-off container: $1 PGDATA. The archive ended before any commit after the target, so
+    every archived transaction is at or before it: recover to the end instead."""
+    return ("set -eu\n"
+            "sed -i '/^recovery_target_time = /d; /^recovery_target_action = /d' \"$1/postgresql.auto.conf\"\n")
+
+
+def restore_script(
+    s: PitrSettings, *, container: str, uploader: str, receiver: str, image: str, rclone_image: str,
+    data_volume: str, volume_path: str, pgdata: str, pitr_volume: str, postgres_port: int, postgres_user: str,
+    wait_s: int = 600,
+) -> str:
+    """Host sh lines, $1 the target: `latest` or a UTC time YYYY-MM-DDTHH:MM:SSZ."""
+    q = shlex.quote
+    plan = shlex.join(["docker", "exec", uploader, "sh", "-c", plan_script(), PLAN_JOB, s.base])
+    fetch = shlex.join(["docker", "exec", uploader, "sh", "-c", fetch_script(), FETCH_JOB, s.base])
+    prepare = shlex.join(["docker", "run", "--rm", "-i", "-v", f"{data_volume}:{volume_path}", "--entrypoint", "sh",
+                          image, "-c", prepare_script(), PREPARE_JOB, volume_path, pgdata])
+    drop_target = shlex.join(["docker", "run", "--rm", "-v", f"{data_volume}:{volume_path}", "--entrypoint", "sh",
+                              image, "-c", _drop_target_script(), PREPARE_JOB, pgdata])
+    # The receiver's unfinished segment belongs to the replaced cluster's timeline; started on it again,
+    # pg_receivewal would ask the new cluster for a position on a timeline it does not have.
+    clear_partial = shlex.join(["docker", "run", "--rm", "-v", f"{pitr_volume}:{PITR_VOLUME_PATH}", "--entrypoint",
+                                "sh", rclone_image, "-c", 'rm -f "$1"/wal/*.partial', PREPARE_JOB, PITR_VOLUME_PATH])
+    psql = (f'PGPASSWORD="$POSTGRES_PASSWORD" psql -X -w -At -h 127.0.0.1 -p {postgres_port} '
+            f'-U {q(postgres_user)} -d postgres -v ON_ERROR_STOP=1')
+    in_recovery = shlex.join(["docker", "exec", container, "sh", "-c", f'{psql} -c "SELECT pg_is_in_recovery()"'])
+    reset = shlex.join(["docker", "exec", container, "sh", "-c",
+                        f'{psql} -c "ALTER SYSTEM RESET restore_command" -c "ALTER SYSTEM RESET recovery_target_time"'
+                        f' -c "ALTER SYSTEM RESET recovery_target_action" -c "SELECT pg_reload_conf()" > /dev/null'])
+    # Recovery is over (promoted): the fetched WAL is no longer read.
+    drop_wal = shlex.join(["docker", "run", "--rm", "-v", f"{data_volume}:{volume_path}", "--entrypoint", "sh", image,
+                           "-c", 'rm -rf "$1"', PREPARE_JOB, f"{volume_path}/{RESTORE_WAL_DIR}"])
+    running = f"docker container inspect --format '{{{{.State.Running}}}}' {q(container)}"
+    return "\n".join([
+        "set -eu",
+        "target=${1:-}",
+        "case $target in",
+        "  latest) stamp='' sql='' ;;",
+        "  [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]T[0-9][0-9]:[0-9][0-9]:[0-9][0-9]Z)",
+        "    stamp=$(printf '%s' \"$target\" | tr -d ':-')",
+        "    sql=\"$(printf '%s' \"$target\" | tr 'T' ' ' | tr -d 'Z')+00\" ;;",
+        '  *) echo "restore: usage: <command> latest | <command> YYYY-MM-DDTHH:MM:SSZ (UTC); got \'$target\'; '
+        'nothing was changed" >&2; exit 2 ;;',
+        "esac",
+        # Refusals happen here, before anything changes.
+        f'use=$({plan} "$stamp")',
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+        f'{fetch} "$use" > "$work/set.tar"',
+        'echo "restore: from base backup $use to ${target}" >&2',
+        f"docker stop {q(receiver)} > /dev/null",
+        f"docker stop {q(container)} > /dev/null",
+        f'{prepare} "$sql" < "$work/set.tar"',
+        "rm -f \"$work/set.tar\"",
+        f"{clear_partial}",
+        f"docker start {q(container)} > /dev/null",
+        "retried=''",
+        "waited=0",
+        "while :; do",
+        f'  state=$({in_recovery} 2>/dev/null || true)',
+        '  if [ "$state" = f ]; then break; fi',
+        f'  if [ "$({running} 2>/dev/null || true)" != true ] && [ -n "$sql" ] && [ -z "$retried" ]; then',
+        # PostgreSQL stops with "recovery ended before configured recovery target was reached" when no commit
+        # after the target is archived: then every archived commit is at or before it, and the end is the target.
+        '    echo "restore: no transaction after $target is in the archive: recovering to its end" >&2',
+        f"    {drop_target}",
+        "    retried=yes",
+        f"    docker start {q(container)} > /dev/null",
+        "  fi",
+        f'  if [ "$waited" -ge {wait_s} ]; then',
+        f'    echo "restore: the server did not finish recovery in {wait_s} s; see docker logs {container}. The '
+        f'previous cluster is in {volume_path}/{PREVIOUS_PREFIX}<time>" >&2',
+        "    exit 1",
+        "  fi",
+        "  sleep 1",
+        "  waited=$((waited + 1))",
+        "done",
+        reset,
+        drop_wal,
+        f"docker start {q(receiver)} > /dev/null",
+        'echo "restore: the database is at ${target} (from base backup $use) and accepts writes; take a base backup '
+        'soon: the next time window starts there"',
+    ])
+
+
+def restore_command(s: PitrSettings, **kwargs) -> str:
+    """`sh -c '<restore_script>' database-pitr-restore`: paste it, or eval it, followed by `latest` or a UTC time;
+    the script's set -eu, traps and exits stay in its own shell (as renderers/pg_backup.py restore_command)."""
+    return shlex.join(["sh", "-c", restore_script(s, **kwargs), RESTORE_JOB])

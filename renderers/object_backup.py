@@ -112,10 +112,13 @@ def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | No
     ] if line is not None) + "\n"
 
 
-def upload_once_script(s, *, job: str) -> str:
+def upload_once_script(s, *, job: str, tree: bool = False) -> str:
     """sh script, $1 the volume: move finished backups to the store, then apply retention; non-zero on failure.
 
     `s` is any settings with `base` and `keep` (pg_backup.BackupSettings, StoreSettings); `job` names it in logs.
+    `tree`: the backup has subdirectories (InfluxDB, ClickHouse). `rclone move` moves files and leaves their
+    directories behind (found by tests/real/test_clickhouse_backup_real.py: the `rmdir` below then fails), so
+    --delete-empty-src-dirs removes them; PostgreSQL's flat backups render without it, as before.
     """
     return "\n".join([
         "set -eu",
@@ -131,7 +134,8 @@ def upload_once_script(s, *, job: str) -> str:
         "  esac",
         # rclone move checks each upload's MD5 against the ETag and deletes the local file after; a rerun skips
         # files already there. SHA256SUMS goes last: it marks the remote backup complete.
-        f'  rclone move "$outbox/$stamp" "$base/$stamp" --exclude {SUMS_FILE}',
+        f'  rclone move "$outbox/$stamp" "$base/$stamp" --exclude {SUMS_FILE}'
+        + (" --delete-empty-src-dirs" if tree else ""),
         f'  rclone moveto "$outbox/$stamp/{SUMS_FILE}" "$base/$stamp/{SUMS_FILE}"',
         '  rmdir "$outbox/$stamp"',
         "  uploaded=$((uploaded + 1))",

@@ -304,9 +304,20 @@ def clickhouse_restore_script(b: ClickHouseBackup, *, dump_job: str, uploader: s
                          f'set -eu; rm -rf {path}; mkdir {path}; tar -xf - -C {path}; rm -f {path}/SHA256SUMS; '
                          f'if id clickhouse > /dev/null 2>&1; then chown -R clickhouse:clickhouse {path}; fi',
                          "clickhouse-unpack"])
-    statements = clickhouse_restore_sql(b.database, path)
-    run = shlex.join(["docker", "exec", dump_job, "clickhouse-client", "--host", b.host, "--port", str(b.port),
-                      "--user", b.user, "--multiquery", "--query", "; ".join(statements)])
+    staging = f"{b.database}{STAGING_SUFFIX}"
+    # One client call per statement (no reliance on --multiquery), each failure saying where it left things.
+    after = [
+        f"{b.database} is as it was",
+        f"{b.database} is as it was",
+        f"{b.database} may be partly dropped; the restored copy is in {staging}",
+        f"{b.database} is dropped; the restored copy is in {staging}: RENAME DATABASE {staging} TO {b.database}",
+    ]
+    steps = []
+    for statement, state in zip(clickhouse_restore_sql(b.database, path), after):
+        run = shlex.join(["docker", "exec", dump_job, "clickhouse-client", "--host", b.host, "--port", str(b.port),
+                          "--user", b.user, "--query", statement])
+        what = statement.split(" FROM ")[0]
+        steps += [f"if ! {run}; then", f"  echo {q(f'restore: {what} failed: {state}')} >&2; exit 1", "fi"]
     which = f"backup {stamp}" if stamp else "the newest backup"
     return "\n".join([
         "set -eu",
@@ -314,9 +325,7 @@ def clickhouse_restore_script(b: ClickHouseBackup, *, dump_job: str, uploader: s
         "trap 'rm -f \"$tree\"' EXIT",
         f'{fetch} > "$tree"',
         f'{unpack} < "$tree"',
-        f"if ! {run}; then",
-        f'  echo "restore: RESTORE failed; if it failed before DROP, {b.database} is as it was" >&2; exit 1',
-        "fi",
+        *steps,
         f"docker exec {q(dump_job)} rm -rf {path}",
         f'echo "restore: {b.database} restored from {which}"',
     ])

@@ -225,7 +225,8 @@ def test_a_backup_that_does_not_restore_leaves_the_database_as_it_was(rig: Rig) 
     rig.sql("INSERT INTO analytics.events SELECT number + 100 FROM numbers(1)")
     done = rig.restore()
     assert done.returncode != 0
-    assert "RESTORE failed" in done.stderr, done.stderr
+    assert "restore: RESTORE DATABASE analytics AS analytics__restore failed: analytics is as it was" in done.stderr, \
+        done.stderr
     assert rig.sql("SELECT count() FROM analytics.events") == "101\n", "the database is untouched"
 
 

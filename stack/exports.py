@@ -34,6 +34,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
 
     if services.cache is not None:
         pulumi.export("redisUrl", services.cache.url)
+        if services.cache.restore_command is not None:
+            pulumi.export("cacheRestoreCommand", services.cache.restore_command)
         env["REDIS_URL"] = services.cache.url
 
     if services.object_store is not None:
@@ -73,6 +75,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         analytics = services.analytics
         pulumi.export("clickhouseUrl", analytics.url)
         pulumi.export("clickhousePassword", analytics.password)
+        if analytics.restore_command is not None:
+            pulumi.export("analyticsRestoreCommand", analytics.restore_command)
         env["CLICKHOUSE_URL"] = analytics.url
 
     if services.time_series is not None:
@@ -82,6 +86,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("influxdbBucket", influx.bucket)
         pulumi.export("influxdbToken", influx.token)
         pulumi.export("influxdbPassword", influx.password)
+        if influx.restore_command is not None:
+            pulumi.export("timeSeriesRestoreCommand", influx.restore_command)
         env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.token}
 
     for key, value in target.extra_outputs.items():

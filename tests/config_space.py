@@ -91,6 +91,15 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "database.backup.bucket": st.sampled_from([None, "recordings", "uploads", "missing-bucket", "Bad"]),
     "database.backup.intervalHours": st.sampled_from([0, 1, 24, 168, 169]),
     "database.backup.keep": st.sampled_from([0, 1, 7, 365, 366]),
+    **{
+        f"{service}.backup.{key}": strategy
+        for service in ("cache", "analytics", "timeSeries")
+        for key, strategy in (
+            ("bucket", st.sampled_from([None, "recordings", "uploads", "missing-bucket", "Bad"])),
+            ("intervalHours", st.sampled_from([0, 1, 24, 168, 169])),
+            ("keep", st.sampled_from([0, 1, 7, 365, 366])),
+        )
+    },
     "database.pooler.poolSize": st.sampled_from([0, 1, 20, 90, 91]),
     "database.pooler.maxClientConnections": st.sampled_from([0, 10, 400, 980, 1000, 100_000]),
     "objectStore.buckets": buckets,

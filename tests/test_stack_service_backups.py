@@ -114,3 +114,19 @@ def test_a_backup_bucket_that_is_not_one_of_the_stores_is_refused(key):
     with pytest.raises(ConfigError) as refused:
         parse_stack_config(harness.raw_config(values))
     assert f"{NS}:{key}.backup.bucket" in [p.key for p in refused.value.problems]
+
+
+def test_the_capacity_check_counts_each_services_two_backup_containers(run):
+    """config/capacity.container_limits is what the memory and CPU checks add up: it must see the jobs."""
+    from config.capacity import container_limits
+    from config.loader import parse_stack_config
+
+    stack, evaluation = run
+    values = copy.deepcopy(harness.stack_config_as_user_sets_it(stack))
+    for key, *_ in SERVICES.values():
+        values[f"{NS}:{key}"] = {**values.get(f"{NS}:{key}", {}), "enabled": True, "backup": {"enabled": True}}
+    limits = container_limits(parse_stack_config(harness.raw_config(values)))
+    for key, name, *_ in SERVICES.values():
+        memory = sum(harness.unwrap(evaluation.monitor.one(f"{name}-backup-{role}").inputs)["memory"]
+                     for role in ("dump", "upload"))
+        assert limits[f"{key}.backup"][0] == memory

@@ -45,8 +45,10 @@ def store_settings(b: BackupStore, prefix: str) -> pulumi.Output[StoreSettings]:
 
 def upload_command(s: StoreSettings, job: str) -> list[str]:
     # tree=True for all three: Redis's flat backup loses nothing by it, InfluxDB's and ClickHouse's need it.
-    loop = _loop(job, upload_once_script(s, job=job, tree=True), sleep_first=None, sleep_after=str(UPLOAD_POLL_S),
-                 banner=f"uploads finished backups to {s.base}/<stamp>/ every {UPLOAD_POLL_S} s, keeps the newest {s.keep}")
+    loop = _loop(job, upload_once_script(s, job=job, tree=True), sleep_first=None,
+                 sleep_after=str(UPLOAD_POLL_S),
+                 banner=f"uploads finished backups to {s.base}/<stamp>/ every {UPLOAD_POLL_S} s, "
+                 f"keeps the newest {s.keep}")
     return [loop, job, BACKUP_VOLUME_PATH]
 
 

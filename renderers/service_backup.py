@@ -40,13 +40,14 @@ UPLOAD_JOBS = {"redis": "redis-backup-upload", "influxdb": "influxdb-backup-uplo
 REDIS_RDB = "dump.rdb"
 
 # Redis 7 with `appendonly yes` loads only the AOF at start, never dump.rdb (src/server.c loadDataFromDisk,
-# lines 6643-6648@7.4.1; 6587-6592@7.0.15): a dump.rdb put back on its own would be ignored, and an empty AOF
-# dir makes an empty base (aof.c:708-712@7.4.1). So the restore writes a fresh AOF dir whose one BASE file is the
-# RDB (a base may be RDB: ".rdb" suffix, aof.c:65-69@7.4.1) and a manifest naming it, in the format
-# aofInfoFormat writes ("file %s seq %lld type %c\n", aof.c:108-111@7.4.1, type 'b' = AOF_FILE_TYPE_BASE,
+# lines 6643-6648@7.4.1; 6587-6592@7.0.15: Debian's here is 7.0.15, the image 7.4.6, a tag the redis mirror
+# lacks): a dump.rdb put back on its own would be ignored (tests/real/test_redis_backup_real.py shows it), and an
+# empty AOF dir makes an empty base (aof.c:708-712@7.4.1). So the restore writes a fresh AOF dir whose one BASE
+# file is the RDB (a base may be RDB: ".rdb" suffix, aof.c:65-69@7.4.1) and a manifest naming it, in the
+# format aofInfoFormat writes ("file %s seq %lld type %c\n", aof.c:108-111@7.4.1, type 'b' = AOF_FILE_TYPE_BASE,
 # server.h:1501@7.4.1), under the default names appendfilename "appendonly.aof" and appenddirname
 # "appendonlydir" (config.c:3109-3110@7.4.1; renderers/redis_conf.py sets neither). On start Redis loads the
-# base and opens a new INCR file (aof.c:736-744@7.4.1).
+# base and opens a new INCR file (aof.c:722-730@7.4.1).
 REDIS_AOF_DIR = "appendonlydir"
 REDIS_AOF_BASE = "appendonly.aof.1.base.rdb"
 REDIS_AOF_MANIFEST = "appendonly.aof.manifest"
@@ -270,9 +271,10 @@ def clickhouse_restore_sql(database: str, path: str) -> list[str]:
 def clickhouse_dump_once_script(b: ClickHouseBackup) -> str:
     """The job runs in the server's image: Ubuntu 22.04 (coreutils sha256sum, tar, find), clickhouse-client
     installed, user clickhouse uid/gid 101, no USER, so the job is root (ClickHouse/docker-library@9d3f97b6
-    server/26.3.17.110/Dockerfile -> Dockerfile.ubuntu lines 1, 19-20, 34). The server writes the backup ($tmp is on the volume it mounts at the same path) as user clickhouse; the
-    client authenticates from CLICKHOUSE_PASSWORD in its environment (ClickHouse PR #48440: clickhouse-client
-    reads CLICKHOUSE_USER/CLICKHOUSE_PASSWORD), never an argv."""
+    server/26.3.17.110/Dockerfile -> Dockerfile.ubuntu lines 1, 19-20, 34). The server writes the backup ($tmp
+    is on the volume it mounts at the same path) as user clickhouse; the client authenticates from
+    CLICKHOUSE_PASSWORD in its environment (ClickHouse PR #48440: clickhouse-client reads CLICKHOUSE_USER and
+    CLICKHOUSE_PASSWORD), never an argv."""
     q = shlex.quote
     return snapshot_once_script(
         job=CLICKHOUSE_JOB, keep=b.store.keep,

@@ -117,9 +117,9 @@ class Rig:
                            timeout=TIMEOUT_S, check=False))
         [stamp] = os.listdir(self.volume / "outbox")
         assert STAMP.match(stamp)
-        _ok(subprocess.run([*shell, "-c", upload_once_script(self.settings.store, job=UPLOADER, tree=True), "upload-once",
-                            str(self.volume)], env=self.upload_env, capture_output=True, text=True,
-                           timeout=TIMEOUT_S, check=False))
+        upload = upload_once_script(self.settings.store, job=UPLOADER, tree=True)
+        _ok(subprocess.run([*shell, "-c", upload, "upload-once", str(self.volume)], env=self.upload_env,
+                           capture_output=True, text=True, timeout=TIMEOUT_S, check=False))
         return stamp
 
     def restore(self) -> subprocess.CompletedProcess[str]:

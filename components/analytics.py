@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.backup_jobs import BackupStore, backup_jobs, store_settings
 from components.container import ContainerSpec, Healthcheck, data_volume, image_ref, run_container
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated, url_quoted
@@ -28,6 +29,16 @@ from renderers.clickhouse import (
     render_clickhouse_startup,
     render_clickhouse_system_logs,
     render_clickhouse_users,
+)
+from renderers.object_backup import BACKUP_VOLUME_PATH
+from renderers.service_backup import (
+    BACKUP_CONFIG_D_PATH,
+    CLICKHOUSE_JOB,
+    UPLOAD_JOBS,
+    ClickHouseBackup,
+    clickhouse_backup_config_xml,
+    clickhouse_dump_command,
+    clickhouse_restore_command,
 )
 
 TYPE = "backing-services:index:Analytics"
@@ -58,6 +69,10 @@ class AnalyticsArgs:
     password: pulumi.Input[str] | None = None  # None: generated
     platform: str | None = None
     protect_data: bool = True
+    # Scheduled BACKUP DATABASE into the object store (renderers/service_backup.py); None: none. The server
+    # then mounts the backups' outbox volume and may write File backups there only (a changed config.d file and
+    # a new volume: turning this on or off replaces the container once).
+    backup: BackupStore | None = None
 
 
 class Analytics(pulumi.ComponentResource):
@@ -89,10 +104,19 @@ class Analytics(pulumi.ComponentResource):
         # The image declares no volume for its logs; on a named one they survive a replaced container.
         logs = data_volume(f"{name}-logs", protect=args.protect_data, parent=self)
         users = password.apply(lambda pw: render_clickhouse_users(user=args.user, password=pw))
+        image = image_ref(IMAGE_REPOSITORY, args.version)
+        volumes: dict[str, pulumi.Input[str]] = {DATA_PATH: data.name, LOG_DIR: logs.name}
+        backup_uploads: dict[str, pulumi.Input[str]] = {}
+        outbox = None
+        if args.backup is not None:
+            # The server itself writes each backup there (BACKUP ... TO File), so it mounts the outbox volume.
+            outbox = data_volume(f"{name}-backups", protect=False, parent=self)
+            volumes[BACKUP_VOLUME_PATH] = outbox.name
+            backup_uploads[BACKUP_CONFIG_D_PATH] = clickhouse_backup_config_xml()
         self.container = run_container(
             f"{name}-clickhouse",
             ContainerSpec(
-                image=image_ref(IMAGE_REPOSITORY, args.version),
+                image=image,
                 alias="clickhouse",
                 # No command: the image's entrypoint starts clickhouse-server (as uid clickhouse via `clickhouse su`)
                 # and, with no init scripts and no CLICKHOUSE_DB, starts no temporary server first
@@ -108,11 +132,12 @@ class Analytics(pulumi.ComponentResource):
                     CLIENT_CONFIG_PATH: client_config,
                     # Only the password's SHA-256, but a hash of a known password is still a credential to hide.
                     USERS_D_PATH: pulumi.Output.secret(users),
+                    **backup_uploads,
                 },
                 healthcheck=Healthcheck(test=clickhouse_healthcheck(settings)),
                 memory_mb=args.memory_mb,
                 cpus=args.cpus,
-                volumes={DATA_PATH: data.name, LOG_DIR: logs.name},
+                volumes=volumes,
                 ports=(PublishedPort(port=args.http_port), PublishedPort(port=args.tcp_port)),
                 # No STOPSIGNAL in the image: SIGTERM, on which the server finishes queries and flushes; the
                 # default 30 s grace leaves it time to do so.
@@ -149,9 +174,36 @@ class Analytics(pulumi.ComponentResource):
         self.client_command = self.container.name.apply(
             lambda container: clickhouse_client_command(settings, container=container, user=args.user)
         )
+        self.restore_command: pulumi.Output[str] | None = None
+        if args.backup is not None:
+            host = args.network.address("clickhouse", args.tcp_port).rsplit(":", 1)[0]
+
+            def backup(s) -> ClickHouseBackup:
+                return ClickHouseBackup(store=s, host=host, port=args.tcp_port, user=args.user, database=args.database)
+
+            store = store_settings(args.backup, "clickhouse")
+            jobs = backup_jobs(
+                name,
+                backup=args.backup,
+                settings=store,
+                dump_image=image,  # clickhouse-client of the server's own version
+                dump_command=lambda s: clickhouse_dump_command(backup(s)),
+                dump_job=CLICKHOUSE_JOB,
+                upload_job=UPLOAD_JOBS["clickhouse"],
+                dump_env=password.apply(lambda pw: [f"CLICKHOUSE_PASSWORD={pw}"]),
+                network=args.network,
+                platform=args.platform,
+                parent=self,
+                dump_depends_on=[self.container],
+                outbox=outbox,
+            )
+            self.restore_command = store.apply(
+                lambda s: clickhouse_restore_command(backup(s), dump_job=jobs.dump_name, uploader=jobs.upload_name)
+            )
         self.register_outputs(
             {
                 "clientCommand": self.client_command,
+                "restoreCommand": self.restore_command,
                 "host": self.host,
                 "httpPort": self.http_port,
                 "tcpPort": self.tcp_port,

@@ -5,10 +5,18 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.backup_jobs import BackupStore, backup_jobs, store_settings
 from components.container import ContainerSpec, Healthcheck, image_ref, data_volume, run_container
 from components.networking import ContainerNetwork, PublishedPort
 from components.secrets import password_or_generated, url_quoted
 from renderers.redis_conf import RedisSettings, redis_healthcheck, render_redis_conf
+from renderers.service_backup import (
+    REDIS_JOB,
+    UPLOAD_JOBS,
+    RedisBackup,
+    redis_dump_command,
+    redis_restore_command,
+)
 
 TYPE = "backing-services:index:Cache"
 CONF_PATH = "/usr/local/etc/redis/redis.conf"
@@ -26,6 +34,8 @@ class CacheArgs:
     password: pulumi.Input[str] | None = None  # None: generated
     platform: str | None = None
     protect_data: bool = True
+    # Scheduled RDB snapshots into the object store (renderers/service_backup.py); None: none.
+    backup: BackupStore | None = None
 
 
 class Cache(pulumi.ComponentResource):
@@ -33,6 +43,7 @@ class Cache(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         password = password_or_generated(args.password, f"{name}-password", parent=self)
         volume = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
+        image = image_ref("redis", args.version, "alpine")
         conf = password.apply(
             lambda pw: render_redis_conf(
                 RedisSettings(
@@ -43,7 +54,7 @@ class Cache(pulumi.ComponentResource):
         self.container = run_container(
             f"{name}-redis",
             ContainerSpec(
-                image=image_ref("redis", args.version, "alpine"),
+                image=image,
                 alias="redis",
                 # The image's entrypoint chowns only /data, then drops to the redis user (uid 999) via gosu: the
                 # uploaded conf is 0644, so readable (redis/docker-library-redis 7.4/alpine docker-entrypoint.sh).
@@ -78,4 +89,31 @@ class Cache(pulumi.ComponentResource):
         self.internal_url = pulumi.Output.secret(
             pulumi.Output.format("redis://{0}:{1}@{2}/0", USER, password.apply(url_quoted), self.internal_address)
         )
-        self.register_outputs({"host": self.host, "port": self.port, "url": self.url})
+        self.restore_command: pulumi.Output[str] | None = None
+        if args.backup is not None:
+            self._backups(name, args, password, image, args.backup)
+        self.register_outputs(
+            {"host": self.host, "port": self.port, "url": self.url, "restoreCommand": self.restore_command}
+        )
+
+    def _backups(self, name: str, args: CacheArgs, password: pulumi.Output[str], image: str, backup: BackupStore) -> None:
+        host = args.network.address("redis", args.port).rsplit(":", 1)[0]
+        store = store_settings(backup, "redis")
+        settings = store.apply(lambda s: RedisBackup(store=s, host=host, port=args.port))
+        jobs = backup_jobs(
+            name,
+            backup=backup,
+            settings=store,
+            dump_image=image,  # redis-cli and redis-check-rdb of the server's own version
+            dump_command=lambda s: redis_dump_command(RedisBackup(store=s, host=host, port=args.port)),
+            dump_job=REDIS_JOB,
+            upload_job=UPLOAD_JOBS["redis"],
+            dump_env=password.apply(lambda pw: [f"REDISCLI_AUTH={pw}"]),
+            network=args.network,
+            platform=args.platform,
+            parent=self,
+            dump_depends_on=[self.container],
+        )
+        self.restore_command = settings.apply(
+            lambda b: redis_restore_command(b, container=f"{name}-redis", image=image, uploader=jobs.upload_name)
+        )

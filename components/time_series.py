@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import pulumi
 
+from components.backup_jobs import BackupStore, backup_jobs, store_settings
 from components.container import ContainerSpec, Healthcheck, data_volume, image_ref, run_container
 from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork, PublishedPort
@@ -21,6 +22,13 @@ from renderers.influxdb import (
     influx_healthcheck,
     render_app_token_script,
     render_extra_buckets_script,
+)
+from renderers.service_backup import (
+    INFLUX_JOB,
+    UPLOAD_JOBS,
+    InfluxBackup,
+    influx_dump_command,
+    influx_restore_command,
 )
 
 TYPE = "backing-services:index:TimeSeries"
@@ -63,6 +71,8 @@ class TimeSeriesArgs:
     platform: str | None = None
     protect_data: bool = True
     host_shell: HostShell = LocalShell()  # where `docker exec` reaches the container (extra buckets)
+    # Scheduled `influx backup` into the object store (renderers/service_backup.py); None: none.
+    backup: BackupStore | None = None
 
 
 class TimeSeries(pulumi.ComponentResource):
@@ -101,12 +111,13 @@ class TimeSeries(pulumi.ComponentResource):
         # The CLI config holding the admin token lives here; losing it while keeping the data locks the CLI out.
         config = data_volume(f"{name}-config", protect=args.protect_data, parent=self)
         container_name = f"{name}-influxdb"
+        image = image_ref(IMAGE_REPOSITORY, args.version, "alpine")
         env = pulumi.Output.all(password, token).apply(lambda secrets: influx_env(settings, secrets[0], secrets[1]))
         self.container = run_container(
             container_name,
             ContainerSpec(
                 # Alpine: the variant the renderer's facts are read from (bash, curl for the healthcheck, run-parts).
-                image=image_ref(IMAGE_REPOSITORY, args.version, "alpine"),
+                image=image,
                 alias="influxdb",
                 # No command: the image's entrypoint runs setup on the first boot, then drops to the influxdb user
                 # (su-exec) and execs influxd (entrypoint.sh lines 481-498).
@@ -168,6 +179,29 @@ class TimeSeries(pulumi.ComponentResource):
         self.username = pulumi.Output.from_input(args.username)
         self.token = token
         self.password = password
+        self.restore_command: pulumi.Output[str] | None = None
+        if args.backup is not None:
+            url = f"http://{args.network.address('influxdb', args.port)}"
+            store = store_settings(args.backup, "influxdb")
+            jobs = backup_jobs(
+                name,
+                backup=args.backup,
+                settings=store,
+                dump_image=image,  # the influx CLI the image carries (2.7.5)
+                dump_command=lambda s: influx_dump_command(InfluxBackup(store=s, url=url)),
+                dump_job=INFLUX_JOB,
+                upload_job=UPLOAD_JOBS["influxdb"],
+                # The admin token is an operator token, which backup requires (authorizer/backup.go:31@v2.7.12).
+                dump_env=token.apply(lambda t: [f"INFLUX_TOKEN={t}"]),
+                network=args.network,
+                platform=args.platform,
+                parent=self,
+                dump_depends_on=[self.container],
+            )
+            self.restore_command = store.apply(
+                lambda s: influx_restore_command(InfluxBackup(store=s, url=url), container=container_name,
+                                                 uploader=jobs.upload_name)
+            )
         self.register_outputs(
             {
                 "host": self.host,
@@ -180,5 +214,6 @@ class TimeSeries(pulumi.ComponentResource):
                 "token": self.token,
                 "appToken": self.app_token,
                 "password": self.password,
+                "restoreCommand": self.restore_command,
             }
         )

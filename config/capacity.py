@@ -72,8 +72,10 @@ def container_limits(cfg: StackConfig) -> dict[str, tuple[int, float]]:
     for key, svc in (("analytics", cfg.analytics), ("timeSeries", cfg.time_series)):
         if svc.enabled:
             limits[key] = (svc.memory_mb, svc.cpus)
-    if cfg.database.enabled and cfg.database.backup.enabled:
-        limits["database.backup"] = (2 * BACKUP_JOB_MEMORY_MB, 1.0)  # the dump and upload containers, 0.5 CPU each
+    for key, svc in (("database", cfg.database), ("cache", cfg.cache), ("analytics", cfg.analytics),
+                     ("timeSeries", cfg.time_series)):
+        if svc.enabled and svc.backup.enabled:
+            limits[f"{key}.backup"] = (2 * BACKUP_JOB_MEMORY_MB, 1.0)  # the dump and upload containers, 0.5 CPU each
     if cfg.database.enabled and cfg.database.pooler.enabled:
         limits["database.pooler"] = (cfg.database.pooler.memory_mb, cfg.database.pooler.cpus)
     for i, app in enumerate(cfg.apps):

@@ -277,13 +277,20 @@ def _app_order_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
 
 
 def _backup_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
-    backup = cfg.database.backup
-    if not (cfg.database.enabled and backup.enabled):
-        return
-    if not cfg.object_store.enabled:
-        yield Problem(f"{ns}:objectStore.enabled", False, "must be true while database.backup is enabled (dumps go there)")
-    elif backup.bucket is not None and backup.bucket not in cfg.object_store.buckets:
-        yield Problem(f"{ns}:database.backup.bucket", backup.bucket, f"not one of objectStore.buckets: {list(cfg.object_store.buckets)}")
+    """Each service's backups go to the stack's own object store, into one of its buckets."""
+    for section, key, what in (
+        (cfg.database, "database", "dumps"),
+        (cfg.cache, "cache", "RDB snapshots"),
+        (cfg.time_series, "timeSeries", "influx backups"),
+        (cfg.analytics, "analytics", "ClickHouse backups"),
+    ):
+        backup = section.backup
+        if not (section.enabled and backup.enabled):
+            continue
+        if not cfg.object_store.enabled:
+            yield Problem(f"{ns}:objectStore.enabled", False, f"must be true while {key}.backup is enabled ({what} go there)")
+        elif backup.bucket is not None and backup.bucket not in cfg.object_store.buckets:
+            yield Problem(f"{ns}:{key}.backup.bucket", backup.bucket, f"not one of objectStore.buckets: {list(cfg.object_store.buckets)}")
 
 
 def _pitr_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

@@ -29,40 +29,42 @@ import shlex
 from dataclasses import dataclass
 
 from renderers.names import POSTGRES_IDENTIFIER, is_host
+# The pieces every scheduled backup into the object store shares (renderers/object_backup.py); re-exported here,
+# where components/database.py and the tests import them from.
+from renderers.object_backup import (  # noqa: F401
+    BACKUP_JOB_MEMORY_MB,
+    BACKUP_VOLUME_PATH,
+    ENTRYPOINT,
+    RCLONE_IMAGE,
+    RCLONE_VERSION,
+    STAMP,
+    SUMS_FILE,
+    UPLOAD_POLL_S,
+    _BUCKET,
+    _ENDPOINT,
+    _PREFIX,
+    _REGION,
+    _REMOTE,
+    _STAMP_BRE,
+    _STAMP_GLOB,
+    _healthcheck,
+    _loop,
+    _status,
+    rclone_env,
+    upload_once_script as shared_upload_once_script,
+)
 
-# Docker Hub's rclone/rclone:<version> is a manifest list for linux/amd64, 386, arm64, arm/v7, arm/v6, built and
-# pushed by rclone's CI on every release tag (.github/workflows/build_publish_docker_image.yml@v1.75.0: build
-# matrix `platform`, merge job `imagetools create` with tags type=semver,pattern={{version}}, i.e. no "v").
-RCLONE_IMAGE = "rclone/rclone"
-RCLONE_VERSION = "1.75.0"
-# The image is Alpine (busybox sh, sed, sort, sha256sum, mktemp), runs as root, ENTRYPOINT ["rclone"]
-# (Dockerfile@v1.75.0); both containers get ENTRYPOINT below instead.
-ENTRYPOINT = ("/bin/sh", "-c")
-BACKUP_VOLUME_PATH = "/backups"
-BACKUP_JOB_MEMORY_MB = 128  # each of the two containers: pg_dump streams, rclone uploads one file at a time
-UPLOAD_POLL_S = 60
 GLOBALS_FILE = "globals.sql"
-SUMS_FILE = "SHA256SUMS"
 DUMP_JOB = "pg-backup-dump"
 UPLOAD_JOB = "pg-backup-upload"
 FETCH_JOB = "pg-backup-fetch"
 MAX_INTERVAL_HOURS = 7 * 24
 MAX_KEEP = 365
 
-STAMP = re.compile(r"\A\d{8}T\d{6}Z\Z")
-_STAMP_GLOB = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"  # sh `case` pattern of STAMP
-_STAMP_BRE = r"[0-9]\{8\}T[0-9]\{6\}Z"  # sed (POSIX BRE) pattern of STAMP
 # Databases whose names are safe as a file name, a shell word and a pg_dump -d argument (no '=': libpq would
 # read it as a connection string). Others are reported, not dumped.
 DATABASE = re.compile(r"\A[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}\Z")
 _DATABASE_SQL_RE = "^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
-_BUCKET = re.compile(r"\A[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]\Z")
-_PREFIX = re.compile(r"\A[a-z0-9][a-z0-9_.-]{0,62}(/[a-z0-9][a-z0-9_.-]{0,62}){0,4}\Z")
-# An rclone remote defined by environment variables: its name must fit in a variable name (docs/content/docs.md
-# "Config file"@v1.75.0).
-_REMOTE = re.compile(r"\A[a-z][a-z0-9_]{0,30}\Z")
-_ENDPOINT = re.compile(r"\Ahttps?://[A-Za-z0-9.-]+(:\d{1,5})?/?\Z")
-_REGION = re.compile(r"\A[a-z0-9][a-z0-9-]{0,62}\Z")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,48 +119,6 @@ def backup_problems(s: BackupSettings) -> list[str]:
 def dump_env(password: str) -> list[str]:
     """The dump container's only secret: libpq reads PGPASSWORD (libpq-envars), so it is in no argv or file."""
     return [f"PGPASSWORD={password}"]
-
-
-def rclone_env(s: BackupSettings, access_key: str, secret_key: str) -> list[str]:
-    """The upload container's environment: the S3 remote defined entirely by variables, no config file.
-
-    RCLONE_CONFIG_<REMOTE>_<OPTION> (fs/config.go ConfigToEnv@v1.75.0), options of backend/s3/s3.go@v1.75.0.
-    """
-    p = f"RCLONE_CONFIG_{s.remote.upper()}_"
-    return [
-        # No config file is read or written: "/dev/null" keeps the config in memory (docs/content/docs.md
-        # "--config string"@v1.75.0), so a stray rclone.conf cannot redefine the remote.
-        "RCLONE_CONFIG=/dev/null",
-        f"{p}TYPE=s3",
-        # "Other" (backend/s3/provider/Other.yaml@v1.75.0) serves versitygw and OCI's S3 compatibility API alike;
-        # its quirk force_path_style: true is what lets path style stand: setQuirks turns FORCE_PATH_STYLE off for
-        # providers without it (backend/s3/s3.go setQuirks@v1.75.0). rclone has no OCI S3 provider (OCI's native
-        # API is the separate oracleobjectstorage backend).
-        f"{p}PROVIDER=Other",
-        f"{p}ENDPOINT={s.s3_endpoint}",
-        # Empty would sign for us-east-1 (s3.go, `if opt.Region == ""`@v1.75.0); OCI and versitygw want theirs.
-        f"{p}REGION={s.s3_region}",
-        f"{p}ACCESS_KEY_ID={access_key}",
-        f"{p}SECRET_ACCESS_KEY={secret_key}",
-        f"{p}FORCE_PATH_STYLE=true",
-        # The bucket exists (the ObjectStore component makes it): never try to create it (no_check_bucket).
-        f"{p}NO_CHECK_BUCKET=true",
-        # What OCI's S3 compatibility API has been reported to refuse from newer AWS SDKs (aws-chunked uploads,
-        # CRC32 request checksums; components/object_store.py OCI_S3_CLIENT_ENV) rclone does not send with these.
-        # Each is what v1.75.0 already picks for provider Other, written out so that an image bump cannot change
-        # it unseen; that is why they are set on every target (versitygw sees exactly what it saw before):
-        # - no data integrity protections: RequestChecksumCalculation and ResponseChecksumValidation become
-        #   WhenRequired, so no CRC32 on requests that do not demand one and no checksum trailer (s3.go:607-612,
-        #   :1603-1606, default false :1804);
-        f"{p}USE_DATA_INTEGRITY_PROTECTIONS=false",
-        # - a single-part PutObject signs UNSIGNED-PAYLOAD over TLS and sends the body as is, never aws-chunked
-        #   (s3.go:581-591, :4775-4779, default true :1811);
-        f"{p}USE_UNSIGNED_PAYLOAD=true",
-        # - files over upload_cutoff (200 MiB) go up in parts, which OCI's S3 API offers (s3.go:739-749, :1807).
-        f"{p}USE_MULTIPART_UPLOADS=true",
-        # Retention's purge deletes one DeleteObject per object (Object.Remove,
-        # s3.go:5172-5192): rclone's s3 backend never sends DeleteObjects, whose checksum no setting can drop.
-    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -226,40 +186,6 @@ def dump_once_script(s: BackupSettings) -> str:
     ]) + "\n"
 
 
-def _status(job: str, state: str) -> str:
-    return f'echo "{state} $(date -u +%Y%m%dT%H%M%SZ)" > "$root/status/{job}"'
-
-
-def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | None, banner: str) -> str:
-    """The job's PID 1: runs `once` (the very text of the *_once_script) in a child sh each time.
-
-    A child process, not a function: `set -e` is ignored inside anything tested by `if`/`||` (POSIX 2.14 `set -e`),
-    so the once-script's checks would silently stop applying. `sleep & wait` lets docker stop's SIGTERM end the
-    loop at once (a trap runs only after a foreground command finishes).
-    """
-    return "\n".join(line for line in [
-        "set -u",
-        f"once={shlex.quote(once)}",
-        "root=$1",
-        "trap 'exit 0' TERM INT",
-        'mkdir -p "$root/status"',
-        f'rm -f "$root/status/{job}"',
-        f'echo "{job}: {banner}"',
-        "while :; do",
-        f"  sleep {sleep_first} &" if sleep_first else None,
-        "  wait $!" if sleep_first else None,
-        f'  sh -c "$once" {job}-once "$root" &',
-        "  if wait $!; then",
-        f"    {_status(job, 'ok')}",
-        "  else",
-        f"    {_status(job, 'failed')}",
-        "  fi",
-        f"  sleep {sleep_after} &" if sleep_after else None,
-        "  wait $!" if sleep_after else None,
-        "done",
-    ] if line is not None) + "\n"
-
-
 def dump_loop_script(s: BackupSettings) -> str:
     """The dump container's sh script ($1: the volume): dump_once_script at every multiple of the interval."""
     seconds = s.interval_hours * 3600
@@ -277,42 +203,7 @@ def dump_loop_script(s: BackupSettings) -> str:
 
 def upload_once_script(s: BackupSettings) -> str:
     """sh script, $1 the volume: move finished backups to the store, then apply retention; non-zero on failure."""
-    return "\n".join([
-        "set -eu",
-        f"root=$1 outbox=$1/outbox base={shlex.quote(s.base)}",
-        "uploaded=0",
-        'for dir in "$outbox"/*/; do',
-        '  if [ ! -d "$dir" ]; then continue; fi',
-        '  stamp=${dir%/}',
-        '  stamp=${stamp##*/}',
-        "  case $stamp in",
-        f"    {_STAMP_GLOB}) ;;",
-        f'    *) echo "{UPLOAD_JOB}: skipping $dir: not a backup" >&2; continue ;;',
-        "  esac",
-        # rclone move checks each upload's MD5 against the ETag and deletes the local file after; a rerun skips
-        # files already there. SHA256SUMS goes last: it marks the remote backup complete.
-        f'  rclone move "$outbox/$stamp" "$base/$stamp" --exclude {SUMS_FILE}',
-        f'  rclone moveto "$outbox/$stamp/{SUMS_FILE}" "$base/$stamp/{SUMS_FILE}"',
-        '  rmdir "$outbox/$stamp"',
-        "  uploaded=$((uploaded + 1))",
-        f'  echo "{UPLOAD_JOB}: uploaded $stamp to $base/$stamp"',
-        "done",
-        'if [ "$uploaded" -eq 0 ]; then exit 0; fi',
-        "list=$(mktemp)",
-        "trap 'rm -f \"$list\"' EXIT",
-        'rclone lsf -R --files-only "$base" > "$list"',
-        # Newest first: keep every directory down to the keep-th complete backup, delete everything older
-        # (incomplete ones too: newer incomplete ones are an upload in progress).
-        "complete=0",
-        f"for stamp in $(sed -n 's|^\\({_STAMP_BRE}\\)/.*|\\1|p' \"$list\" | sort -r -u); do",
-        f'  if [ "$complete" -ge {s.keep} ]; then',
-        '    rclone purge "$base/$stamp"',
-        f'    echo "{UPLOAD_JOB}: deleted $base/$stamp (keep = {s.keep})"',
-        f'  elif grep -Fqx "$stamp/{SUMS_FILE}" "$list"; then',
-        "    complete=$((complete + 1))",
-        "  fi",
-        "done",
-    ]) + "\n"
+    return shared_upload_once_script(s, job=UPLOAD_JOB)
 
 
 def upload_loop_script(s: BackupSettings) -> str:
@@ -330,11 +221,6 @@ def dump_command(s: BackupSettings) -> list[str]:
 
 def upload_command(s: BackupSettings) -> list[str]:
     return [upload_loop_script(s), UPLOAD_JOB, BACKUP_VOLUME_PATH]
-
-
-def _healthcheck(job: str) -> tuple[str, ...]:
-    # No status file (nothing attempted since the start) or "ok ...": healthy.
-    return ("CMD-SHELL", f"! grep -q '^failed' {BACKUP_VOLUME_PATH}/status/{job} 2>/dev/null")
 
 
 def dump_healthcheck() -> tuple[str, ...]:

@@ -7,6 +7,7 @@ import pulumi
 
 from components.analytics import Analytics, AnalyticsArgs
 from components.app import App, AppArgs
+from components.backup_jobs import BackupStore
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
 from components.gateway import Gateway, GatewayArgs
@@ -39,7 +40,17 @@ class Services:
 
 def service_args(section) -> dict:
     """A service's config section as its component's Args: the fields share their names (config/model.py)."""
-    return {k: v for k, v in section if k != "enabled"}
+    return {k: v for k, v in section if k not in ("enabled", "backup")}
+
+
+def backup_store(cfg: StackConfig, section, object_store: ObjectStore | None) -> BackupStore | None:
+    """A service's `backup` section as its component's BackupStore; None while off (or with no object store,
+    which config/checks.py refuses before this runs)."""
+    b = section.backup
+    if not b.enabled or object_store is None:
+        return None
+    return BackupStore(store=object_store.s3, bucket=b.bucket or cfg.object_store.buckets[0],
+                       interval_hours=b.interval_hours, keep=b.keep)
 
 
 def compose_services(cfg: StackConfig, target: Target) -> Services:
@@ -108,6 +119,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 cpus=c.cpus,
                 password=cfg.cache_password,
                 protect_data=cfg.protect_data,
+                backup=backup_store(cfg, c, object_store),
                 **common,
             ),
             opts,
@@ -174,13 +186,21 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
         opts,
     )
     analytics = Analytics(
-        "analytics", AnalyticsArgs(**service_args(cfg.analytics), protect_data=cfg.protect_data, **common), opts
+        "analytics",
+        AnalyticsArgs(
+            **service_args(cfg.analytics),
+            protect_data=cfg.protect_data,
+            backup=backup_store(cfg, cfg.analytics, object_store),
+            **common,
+        ),
+        opts,
     ) if cfg.analytics.enabled else None
     time_series = TimeSeries(
         "time-series",
         TimeSeriesArgs(
             **service_args(cfg.time_series) | {"extra_buckets": tuple(cfg.time_series.extra_buckets.items())},
             protect_data=cfg.protect_data,
+            backup=backup_store(cfg, cfg.time_series, object_store),
             **common,
             **shell,
         ),

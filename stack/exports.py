@@ -36,6 +36,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
 
     if services.cache is not None:
         pulumi.export("redisUrl", services.cache.url)
+        if services.cache.restore_command is not None:
+            pulumi.export("cacheRestoreCommand", services.cache.restore_command)
         env["REDIS_URL"] = services.cache.url
 
     if services.object_store is not None:
@@ -77,6 +79,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("clickhousePassword", analytics.password)
         # Names --host/--port/--user: the client's defaults (localhost:9000, `default`) reach the object store.
         pulumi.export("clickhouseClientCommand", analytics.client_command)
+        if analytics.restore_command is not None:
+            pulumi.export("analyticsRestoreCommand", analytics.restore_command)
         env["CLICKHOUSE_URL"] = analytics.url
 
     if services.time_series is not None:
@@ -89,6 +93,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("influxdbToken", influx.app_token)
         pulumi.export("influxdbOperatorToken", influx.token)
         pulumi.export("influxdbPassword", influx.password)
+        if influx.restore_command is not None:
+            pulumi.export("timeSeriesRestoreCommand", influx.restore_command)
         env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.app_token}
 
     for key, value in target.extra_outputs.items():

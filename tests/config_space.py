@@ -133,6 +133,15 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "database.pitr.archiveTimeoutSeconds": st.sampled_from([9, 10, 300, 3600, 3601]),
     # With retentionDays 1 (24 h), 48 is refused by the loader, not by the model.
     "database.pitr.baseBackupIntervalHours": st.sampled_from([0, 1, 24, 48, 168, 169]),
+    **{
+        f"{service}.backup.{key}": strategy
+        for service in ("cache", "analytics", "timeSeries")
+        for key, strategy in (
+            ("bucket", st.sampled_from([None, "recordings", "uploads", "missing-bucket", "Bad"])),
+            ("intervalHours", st.sampled_from([0, 1, 24, 168, 169])),
+            ("keep", st.sampled_from([0, 1, 7, 365, 366])),
+        )
+    },
     "database.pooler.poolSize": st.sampled_from([0, 1, 20, 90, 91]),
     "database.pooler.maxClientConnections": st.sampled_from([0, 10, 400, 980, 1000, 100_000]),
     "objectStore.buckets": buckets,

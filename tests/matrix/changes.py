@@ -62,6 +62,9 @@ BACKUPS_ON = (("database.backup.enabled", True),)
 PITR_ON = (("database.pitr.enabled", True),)
 CLICKHOUSE_ON = (("analytics.enabled", True),)
 INFLUXDB_ON = (("timeSeries.enabled", True),)
+CACHE_BACKUPS_ON = (("cache.backup.enabled", True),)
+CLICKHOUSE_BACKUPS_ON = (*CLICKHOUSE_ON, ("analytics.backup.enabled", True))
+INFLUXDB_BACKUPS_ON = (*INFLUXDB_ON, ("timeSeries.backup.enabled", True))
 ON_A_PI = harness.on_a_pi()
 
 
@@ -122,6 +125,11 @@ CHANGES: list[Change] = [
     *both("cache.port", 6380, "move Redis's port"),
     *both("cache.memoryMb", 384, "more memory for Redis"),
     *both("cache.cpus", 1, "more CPU for Redis"),
+    *both("cache.backup.enabled", True, "turn scheduled Redis backups on"),
+    Change("cache.backup.bucket", "dev", "uploads", "back Redis up into another bucket", CACHE_BACKUPS_ON),
+    Change("cache.backup.bucket", "prod", "recordings", "name the bucket Redis backups go to", CACHE_BACKUPS_ON),
+    *both("cache.backup.intervalHours", 6, "back Redis up every 6 hours", CACHE_BACKUPS_ON),
+    *both("cache.backup.keep", 14, "keep 14 Redis backups", CACHE_BACKUPS_ON),
     *both("cachePassword", "N3w-Redis-pa55word", "set or change cachePassword"),
     *both("objectStore.enabled", False, "turn the object store off"),
     *both("objectStore.version", "v1.6.0", "another versitygw version"),
@@ -198,11 +206,23 @@ CHANGES: list[Change] = [
     *both("analytics.memoryMb", 2048, "more memory for ClickHouse", CLICKHOUSE_ON),
     *both("analytics.cpus", 2, "more CPU for ClickHouse", CLICKHOUSE_ON),
     *both("analytics.systemLogTtlDays", 30, "keep ClickHouse's system logs 30 days", CLICKHOUSE_ON),
+    *both("analytics.backup.enabled", True, "turn scheduled ClickHouse backups on", CLICKHOUSE_ON),
+    Change("analytics.backup.bucket", "dev", "uploads", "back ClickHouse up into another bucket", CLICKHOUSE_BACKUPS_ON),
+    Change("analytics.backup.bucket", "prod", "recordings", "name the bucket ClickHouse backups go to",
+           CLICKHOUSE_BACKUPS_ON),
+    *both("analytics.backup.intervalHours", 6, "back ClickHouse up every 6 hours", CLICKHOUSE_BACKUPS_ON),
+    *both("analytics.backup.keep", 14, "keep 14 ClickHouse backups", CLICKHOUSE_BACKUPS_ON),
     *both("timeSeries.enabled", True, "turn InfluxDB on"),
     *both("timeSeries.version", "2.7.11", "another InfluxDB version", INFLUXDB_ON),
     *both("timeSeries.org", "homeiq", "another InfluxDB org (first start only)", INFLUXDB_ON),
     *both("timeSeries.bucket", "sensors", "another initial bucket (first start only)", INFLUXDB_ON),
     *both("timeSeries.username", "operator", "another admin user (first start only)", INFLUXDB_ON),
+    *both("timeSeries.backup.enabled", True, "turn scheduled InfluxDB backups on", INFLUXDB_ON),
+    Change("timeSeries.backup.bucket", "dev", "uploads", "back InfluxDB up into another bucket", INFLUXDB_BACKUPS_ON),
+    Change("timeSeries.backup.bucket", "prod", "recordings", "name the bucket InfluxDB backups go to",
+           INFLUXDB_BACKUPS_ON),
+    *both("timeSeries.backup.intervalHours", 6, "back InfluxDB up every 6 hours", INFLUXDB_BACKUPS_ON),
+    *both("timeSeries.backup.keep", 14, "keep 14 InfluxDB backups", INFLUXDB_BACKUPS_ON),
     *both("timeSeries.retention", "30d", "another initial retention (first start only)", INFLUXDB_ON),
     *both("timeSeries.extraBuckets", {"daily": "365d"}, "add an InfluxDB bucket", INFLUXDB_ON),
     *both("timeSeries.port", 8087, "move InfluxDB's port", INFLUXDB_ON),

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, run_container
+from components.container import ContainerSpec, CreateFirst, Healthcheck, run_container
 from components.networking import ContainerNetwork
+from components.secrets import generated_password
 from renderers.app_env import references, resolve_env
 
 TYPE = "backing-services:index:App"
@@ -39,6 +41,8 @@ class AppArgs:
     memory_mb: int = 256
     cpus: float = 0.5
     platform: str | None = None
+    # "zero-downtime": a new image or env starts a second container beside the running one (see App).
+    rollout: Literal["replace", "zero-downtime"] = "replace"
 
 
 class App(pulumi.ComponentResource):
@@ -49,6 +53,25 @@ class App(pulumi.ComponentResource):
         # Always secret: a reference may carry a password, and literal values may be credentials too.
         client_env = store_client_env(args.env, args.s3_client_env) if any(r.startswith("s3.") for r in used) else []
         env = pulumi.Output.secret(values.apply(lambda resolved: [*client_env, *resolve_env(args.env, resolved)]))
+        # Zero-downtime rollout, the order the engine runs it in:
+        #  1. the new container `<name>-<revision>` is created beside the old one (create-before-delete, its
+        #     own Docker name: components/container.CreateFirst) and `wait`s until Docker reports it healthy
+        #     (resource_docker_container_funcs.go:590-624@v4.5.0); until then its `name` output is unresolved;
+        #  2. the gateway's Caddyfile routes to `self.upstream`, built from that output, so the gateway's reload
+        #     command (components/gateway.py) has the new container as a dependency and runs only after step 1;
+        #     Caddy's reload is graceful (renderers/caddyfile.reload_script): requests in flight finish on the old;
+        #  3. the old container is deleted only after the program has finished and every step of it has
+        #     completed, the reload included: replaced resources are deleted in the engine's post-steps
+        #     (deployment_executor.go:326-331 and 486-501, step_generator.go:2388-2422@v3.259.0).
+        # A new container that never turns healthy fails its create: the old one is only marked for deletion
+        # (step.go:466-472@v3.259.0), the failed step cancels the deployment before the post-steps run, the
+        # Caddyfile never resolves, so the reload never runs: the old container keeps serving and `up` fails.
+        # The failed container stays (the provider sets its id before waiting, funcs.go:455-460) under the
+        # revision's name: a fixed image or env is a new revision and name; to retry the same one, remove it
+        # (`docker rm -f <name>-<revision>`; the later delete ignores "No such container", funcs.go:1105-1109).
+        create_first = None
+        if args.rollout == "zero-downtime":
+            create_first = CreateFirst(salt=generated_password(f"{name}-revision-salt", parent=self))
         self.container = run_container(
             f"{name}-app",
             ContainerSpec(
@@ -63,7 +86,14 @@ class App(pulumi.ComponentResource):
             network=args.network,
             platform=args.platform,
             parent=self,
+            create_first=create_first,
         )
         self.address = pulumi.Output.from_input(args.network.address(name, args.port))
+        # Where the gateway sends this app's routes. Zero-downtime: this revision's container by its Docker name
+        # (on a user-defined bridge network Docker's DNS answers container names as well as aliases), never the
+        # alias the old and new container share while both run.
+        self.upstream = (
+            pulumi.Output.concat(self.container.name, f":{args.port}") if create_first is not None else self.address
+        )
         self.register_outputs({"address": self.address})
 

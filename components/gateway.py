@@ -1,7 +1,8 @@
 """Caddy in front of everything: TLS, routes to apps, LiveKit signalling, /health."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pulumi
@@ -34,6 +35,10 @@ class GatewayArgs:
     http_port: int = 80
     https_port: int = 443
     routes: tuple[Route, ...] = ()
+    # A route's upstream as written in `routes` -> where it goes at deploy time: a zero-downtime app's current
+    # container (components/app.App.upstream). Being an Output of that container, it makes the Caddyfile, and so
+    # the reload below, wait until the new container is healthy.
+    upstreams: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     media_upstream: pulumi.Input[str] | None = None
     media_subdomain: str = "livekit"
     hsts_max_age_seconds: int = 31_536_000
@@ -57,7 +62,8 @@ class Gateway(pulumi.ComponentResource):
         turn_tls = args.turn_domain is not None
 
         def caddy_config(values: list) -> CaddyConfig:
-            domain, media_upstream, turn_domain, turn_upstream = values
+            domain, media_upstream, turn_domain, turn_upstream, upstreams = values
+            routes = tuple(replace(r, upstream=upstreams.get(r.upstream, r.upstream)) for r in args.routes)
             return CaddyConfig(
                 domain=domain,
                 tls=args.tls,
@@ -65,7 +71,7 @@ class Gateway(pulumi.ComponentResource):
                 acme_staging=args.acme_staging,
                 http_port=args.http_port,
                 https_port=args.https_port,
-                routes=args.routes,
+                routes=routes,
                 media_subdomain=args.media_subdomain,
                 media_upstream=media_upstream,
                 hsts_max_age_seconds=args.hsts_max_age_seconds,
@@ -73,7 +79,9 @@ class Gateway(pulumi.ComponentResource):
                 turn_upstream=turn_upstream,
             )
 
-        config = pulumi.Output.all(args.domain, args.media_upstream, args.turn_domain, args.turn_upstream).apply(caddy_config)
+        config = pulumi.Output.all(
+            args.domain, args.media_upstream, args.turn_domain, args.turn_upstream, pulumi.Output.from_input(dict(args.upstreams))
+        ).apply(caddy_config)
         # Certificates and ACME account keys live in /data: losing them means re-issuing and rate limits.
         certificates = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         self.caddyfile = config.apply(render_caddyfile)

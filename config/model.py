@@ -253,6 +253,10 @@ class AppConfig(_Model):
     memory_mb: MemoryMb = 256
     cpus: Cpus = 0.5
     routes: tuple[AppRouteConfig, ...] = ()
+    # How a new image or env goes live (components/app.py): "zero-downtime" starts the new container
+    # beside the old one and moves the gateway's routes to it before the old one stops; "replace" stops
+    # the old one first. Null: zero-downtime for a routed app on a bridge network (config/derived.app_rollout).
+    rollout: Literal["replace", "zero-downtime"] | None = None
 
 
 class RegistryCredential(_Model):

@@ -13,7 +13,7 @@ from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
 from components.time_series import TimeSeries, TimeSeriesArgs
-from config.derived import media_ports, turn_tls_domain
+from config.derived import app_rollout, media_ports, turn_tls_domain
 from config.model import StackConfig
 from renderers.caddyfile import Route
 from targets.base import Target
@@ -139,6 +139,9 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
             opts,
         )
 
+    # Zero-downtime apps' upstreams, known only once their containers exist: the gateway is built first
+    # (apps reference its URLs), so it gets Outputs resolved below, after the apps.
+    rolled = {app.name: pulumi.deferred_output() for app in cfg.apps if app_rollout(cfg, app) == "zero-downtime"}
     gw = cfg.gateway
     gateway = Gateway(
         "gateway",
@@ -154,6 +157,9 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 *(Route(path=r.path, upstream=r.upstream) for r in gw.routes),
                 *app_routes(cfg, target.network),
             ),
+            upstreams={
+                target.network.address(app.name, app.port): rolled[app.name][0] for app in cfg.apps if app.name in rolled
+            },
             media_upstream=media.signal_address if media is not None else None,
             media_subdomain=m.subdomain,
             hsts_max_age_seconds=gw.hsts_max_age_seconds,
@@ -193,12 +199,17 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 health_path=app.health_path,
                 memory_mb=app.memory_mb,
                 cpus=app.cpus,
+                rollout=app_rollout(cfg, app),
                 **common,
             ),
             opts,
         )
         for app in cfg.apps
     ]
+    for app_cfg, app in zip(cfg.apps, apps):
+        if app_cfg.name in rolled:
+            _, resolve = rolled[app_cfg.name]
+            resolve(app.upstream)
     return Services(database, cache, object_store, media, gateway, analytics, time_series, apps)
 
 

@@ -69,7 +69,8 @@ apps = st.lists(
                 ),
                 max_size=2,
             ),
-        }
+        },
+        optional={"rollout": st.sampled_from(["replace", "zero-downtime", "blue-green"])},
     ),
     max_size=2,
 )

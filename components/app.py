@@ -57,15 +57,17 @@ class App(pulumi.ComponentResource):
         #  1. the new container `<name>-<revision>` is created beside the old one (create-before-delete, its
         #     own Docker name: components/container.CreateFirst) and `wait`s until Docker reports it healthy
         #     (resource_docker_container_funcs.go:590-624@v4.5.0); until then its `name` output is unresolved;
-        #  2. the gateway's Caddyfile routes to `self.upstream`, built from that output, so the gateway's reload
-        #     command (components/gateway.py) has the new container as a dependency and runs only after step 1;
-        #     Caddy's reload is graceful (renderers/caddyfile.reload_script): requests in flight finish on the old;
+        #  2. the gateway's routes to the app read their host from a file in the gateway container, and the
+        #     gateway's switch command (components/gateway.py) writes `self.upstream_host`, that output, into it:
+        #     it has the new container as a dependency and runs only after step 1. No Caddy reload: the
+        #     Caddyfile is the same for every revision (a reload drops a request: renderers/caddyfile.py
+        #     UPSTREAM_HOST_FILE_DIR); requests already sent to the old container finish there;
         #  3. the old container is deleted only after the program has finished and every step of it has
         #     completed, the reload included: replaced resources are deleted in the engine's post-steps
         #     (deployment_executor.go:326-331 and 486-501, step_generator.go:2388-2422@v3.259.0).
         # A new container that never turns healthy fails its create: the old one is only marked for deletion
         # (step.go:466-472@v3.259.0), the failed step cancels the deployment before the post-steps run, the
-        # Caddyfile never resolves, so the reload never runs: the old container keeps serving and `up` fails.
+        # new name never resolves, so the switch never runs: the old container keeps serving and `up` fails.
         # The failed container stays (the provider sets its id before waiting, funcs.go:455-460) under the
         # revision's name: a fixed image or env is a new revision and name; to retry the same one, remove it
         # (`docker rm -f <name>-<revision>`; the later delete ignores "No such container", funcs.go:1105-1109).
@@ -89,11 +91,10 @@ class App(pulumi.ComponentResource):
             create_first=create_first,
         )
         self.address = pulumi.Output.from_input(args.network.address(name, args.port))
-        # Where the gateway sends this app's routes. Zero-downtime: this revision's container by its Docker name
-        # (on a user-defined bridge network Docker's DNS answers container names as well as aliases), never the
-        # alias the old and new container share while both run.
-        self.upstream = (
-            pulumi.Output.concat(self.container.name, f":{args.port}") if create_first is not None else self.address
-        )
+        # Zero-downtime: the host the gateway's routes dial, this revision's container by its Docker name (on a
+        # user-defined bridge network Docker's DNS answers container names as well as aliases), never the alias
+        # the old and new container share while both run, which would also send requests to a new container
+        # before it is healthy, or to one that never turns healthy.
+        self.upstream_host = self.container.name if create_first is not None else None
         self.register_outputs({"address": self.address})
 

@@ -209,7 +209,7 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
     for app_cfg, app in zip(cfg.apps, apps):
         if app_cfg.name in rolled:
             _, resolve = rolled[app_cfg.name]
-            resolve(app.upstream)
+            resolve(app.upstream_host)
     return Services(database, cache, object_store, media, gateway, analytics, time_series, apps)
 
 

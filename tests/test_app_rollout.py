@@ -1,7 +1,7 @@
 """apps[].rollout as the engine sees it: the resource graph that makes a zero-downtime rollout.
 
 What the engine does with these registrations (components/app.py): it creates the new container and
-waits for it (`wait`), updates whatever depends on it (the gateway's reload), and deletes the replaced
+waits for it (`wait`), updates whatever depends on it (the gateway's upstream switch), and deletes the replaced
 container only in its post-steps, after the program and all its steps are done. These tests hold the
 inputs, options and dependency edges that order comes from, seen through the recording MockMonitor
 (tests/harness.py); the engine's own scheduling is not run here.
@@ -51,6 +51,15 @@ def reloaded_caddyfile(evaluation: harness.Evaluation) -> str:
     return base64.b64decode(payload).decode()
 
 
+def switched_host(evaluation: harness.Evaluation) -> str:
+    """The host the gateway's switch command writes into the app's upstream file (first word on stdin)."""
+    script = harness.unwrap(evaluation.monitor.one("gateway-upstream-web").inputs)["create"]
+    return re.match(r"printf '%s\\n' (\S+) \| docker exec -i gateway-caddy sh -c ", script).group(1)
+
+
+HOST_FILE_ROUTE = "reverse_proxy {file./etc/caddy/upstream.web}:3100 {"
+
+
 @pytest.fixture(scope="module")
 def dev() -> harness.Evaluation:
     return evaluate("dev")
@@ -68,20 +77,30 @@ def test_a_routed_app_on_a_bridge_network_is_created_first_and_waited_on(dev):
     assert container.replace_on_changes == ["*"]
 
 
-def test_the_gateway_routes_to_this_revision_and_reloads_only_after_it_exists(dev):
+def test_the_gateway_switches_to_this_revision_only_after_it_exists(dev):
     name = docker_name(dev)
     web = dev.monitor.one("web-app")
+    switch = dev.monitor.one("gateway-upstream-web")
     reload = dev.monitor.one("gateway-reload")
     gateway = dev.monitor.one("gateway-caddy")
-    assert f"reverse_proxy {name}:3100 {{" in reloaded_caddyfile(dev)
-    # The edges: the reload (and the gateway's first-boot Caddyfile) depend on the app's container...
-    assert web.urn in reload.dependencies
-    assert web.urn in gateway.dependencies
-    # ...so they are registered only once its create, `wait` included, has answered.
+    # The route reads its host from the file; the switch writes this revision's name there, again on a new gateway.
+    assert HOST_FILE_ROUTE in reloaded_caddyfile(dev)
+    assert switched_host(dev) == name
+    assert "/etc/caddy/upstream.web" in harness.unwrap(switch.inputs)["create"]
+    # Its triggers: the host, and the gateway container's id (a new container starts from its uploads).
+    triggers = harness.unwrap(switch.inputs)["triggers"]
+    assert len(triggers) == 2 and triggers[0] == name
+    # A new gateway container boots with the file already holding the current host.
+    uploads = {u["file"]: u.get("content") for u in harness.unwrap(gateway.inputs)["uploads"]}
+    assert uploads["/etc/caddy/upstream.web"] == f"{name}\n"
+    # The edges: the switch depends on the app's container, so it runs only once its create, `wait`
+    # included, has answered; the reload runs after the switch (a new route must find its file).
+    assert web.urn in switch.dependencies
+    assert switch.urn in reload.dependencies
     order = [r.name for r in dev.monitor.registered]
-    assert order.index("web-app") < order.index("gateway-caddy") < order.index("gateway-reload")
+    assert order.index("web-app") < order.index("gateway-caddy") < order.index("gateway-upstream-web")
     # And nothing of the app waits on the gateway: no cycle, the container comes first.
-    assert not any(dep.endswith("gateway-reload") or dep.endswith("gateway-caddy") for dep in web.dependencies)
+    assert not any(dep.endswith(("gateway-reload", "gateway-caddy", "gateway-upstream-web")) for dep in web.dependencies)
 
 
 def test_the_revision_follows_what_the_container_is_made_of_and_nothing_else(dev):
@@ -91,7 +110,20 @@ def test_the_revision_follows_what_the_container_is_made_of_and_nothing_else(dev
     new_env = evaluate("dev", env={**APP["env"], "MODE": "green"})
     names = {docker_name(dev), docker_name(new_image), docker_name(new_env)}
     assert len(names) == 3, names
-    assert f"reverse_proxy {docker_name(new_image)}:3100 {{" in reloaded_caddyfile(new_image)
+    assert switched_host(new_image) == docker_name(new_image)
+
+
+def test_a_rollout_leaves_the_caddyfile_alone_so_caddy_never_reloads(dev):
+    """A reload drops a request (renderers/caddyfile.UPSTREAM_HOST_FILE_DIR): a rollout must not cause one.
+
+    The reload command re-runs only when its triggers change: the Caddyfile and the gateway container.
+    """
+    new_image = evaluate("dev", image="ghcr.io/acme/web:1.4.3")
+    assert docker_name(new_image) != docker_name(dev)
+    assert reloaded_caddyfile(new_image) == reloaded_caddyfile(dev)
+    assert docker_name(dev) not in reloaded_caddyfile(dev)
+    triggers = [harness.unwrap(e.monitor.one("gateway-reload").inputs)["triggers"] for e in (dev, new_image)]
+    assert triggers[0] == triggers[1]
 
 
 def test_the_name_is_plaintext_and_reveals_no_secret(dev):
@@ -106,7 +138,7 @@ def test_replace_keeps_the_delete_first_container_under_its_one_name():
     assert harness.unwrap(container.inputs)["name"] == "web-app"
     assert container.delete_before_replace is True and container.replace_on_changes == ["healthcheck"]
     assert "reverse_proxy web:3100 {" in reloaded_caddyfile(evaluation)
-    assert not [r for r in evaluation.monitor.registered if r.name == "web-revision-salt"]
+    assert not [r for r in evaluation.monitor.registered if r.name in ("web-revision-salt", "gateway-upstream-web")]
 
 
 def test_an_unrouted_app_and_host_networking_default_to_replace():
@@ -144,10 +176,10 @@ class Recording(harness.RecordingMonitor):
         Recording.last = self
 
 
-def test_after_a_failed_wait_no_reload_and_no_gateway_are_registered():
+def test_after_a_failed_wait_no_switch_and_no_gateway_are_registered():
     with pytest.raises(Exception, match="healthy state"):
         harness.evaluate("dev", values_with("dev"), mocks=FailingWait(), monitor_type=Recording)
     names = {r.name for r in Recording.last.registered}
     assert "web-app-image" in names, "the program got as far as the app"
-    # The Caddyfile never resolves: the running gateway is not reloaded and keeps routing to the old container.
-    assert "gateway-reload" not in names and "gateway-caddy" not in names
+    # The new name never resolves: the running gateway's file is not switched and keeps routing to the old container.
+    assert "gateway-upstream-web" not in names and "gateway-caddy" not in names and "gateway-reload" not in names

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pulumi
 
-from components.container import ContainerSpec, Healthcheck, data_volume, run_container
+from components.container import ContainerSpec, CreateFirst, Healthcheck, data_volume, run_container
 from components.networking import ContainerNetwork
+from components.secrets import generated_password
 from renderers.app_env import APP_BIND_ADDRESS_ENV, references, resolve_env
 from renderers.app_health import tcp_check
 
@@ -48,6 +50,8 @@ class AppArgs:
     platform: str | None = None
     # Told to the app in APP_BIND_ADDRESS_ENV; None: the network's own (loopback under host networking).
     bind_address: str | None = None
+    # "zero-downtime": a new image or env starts a second container beside the running one (see App).
+    rollout: Literal["replace", "zero-downtime"] = "replace"
 
 
 class App(pulumi.ComponentResource):
@@ -65,6 +69,27 @@ class App(pulumi.ComponentResource):
         # retained on delete with protectData (the default), so a rename or a removed app never deletes the team's data.
         self.volumes = [data_volume(volume, protect=args.protect_data, parent=self) for volume in args.volumes]
         check = tcp_check(args.tcp_health_port) if args.tcp_health_port is not None else http_healthcheck(args.port, args.health_path)
+        # Zero-downtime rollout, the order the engine runs it in:
+        #  1. the new container `<name>-<revision>` is created beside the old one (create-before-delete, its
+        #     own Docker name: components/container.CreateFirst) and `wait`s until Docker reports it healthy
+        #     (resource_docker_container_funcs.go:590-624@v4.5.0); until then its `name` output is unresolved;
+        #  2. the gateway's routes to the app read their host from a file in the gateway container, and the
+        #     gateway's switch command (components/gateway.py) writes `self.upstream_host`, that output, into it:
+        #     it has the new container as a dependency and runs only after step 1. No Caddy reload: the
+        #     Caddyfile is the same for every revision (a reload drops a request: renderers/caddyfile.py
+        #     UPSTREAM_HOST_FILE_DIR); requests already sent to the old container finish there;
+        #  3. the old container is deleted only after the program has finished and every step of it has
+        #     completed, the reload included: replaced resources are deleted in the engine's post-steps
+        #     (deployment_executor.go:326-331 and 486-501, step_generator.go:2388-2422@v3.259.0).
+        # A new container that never turns healthy fails its create: the old one is only marked for deletion
+        # (step.go:466-472@v3.259.0), the failed step cancels the deployment before the post-steps run, the
+        # new name never resolves, so the switch never runs: the old container keeps serving and `up` fails.
+        # The failed container stays (the provider sets its id before waiting, funcs.go:455-460) under the
+        # revision's name: a fixed image or env is a new revision and name; to retry the same one, remove it
+        # (`docker rm -f <name>-<revision>`; the later delete ignores "No such container", funcs.go:1105-1109).
+        create_first = None
+        if args.rollout == "zero-downtime":
+            create_first = CreateFirst(salt=generated_password(f"{name}-revision-salt", parent=self))
         self.container = run_container(
             f"{name}-app",
             ContainerSpec(
@@ -75,7 +100,9 @@ class App(pulumi.ComponentResource):
                 healthcheck=Healthcheck(test=check),
                 memory_mb=args.memory_mb,
                 cpus=args.cpus,
-                volumes={path: volume.name for volume, path in zip(self.volumes, args.volumes.values())},
+                # The plain names (each volume's Docker name is its config name): a zero-downtime revision's name
+                # hashes the spec, which an Output would change on every run (container._revision_material_static).
+                volumes={path: name for name, path in args.volumes.items()},
             ),
             network=args.network,
             platform=args.platform,
@@ -84,8 +111,15 @@ class App(pulumi.ComponentResource):
             # internal/provider/resource_docker_container_funcs.go:590-627@v4.5.0), so waiting on it is
             # "after that app is healthy". Only when containers are created: Docker restarts them all at
             # once after a reboot.
-            depends_on=[other.container for other in args.after],
+            # and the volumes: mounted by their plain names above, so the order is not implied by an Output.
+            depends_on=[*(other.container for other in args.after), *self.volumes],
+            create_first=create_first,
         )
         self.address = pulumi.Output.from_input(args.network.address(name, args.port))
+        # Zero-downtime: the host the gateway's routes dial, this revision's container by its Docker name (on a
+        # user-defined bridge network Docker's DNS answers container names as well as aliases), never the alias
+        # the old and new container share while both run, which would also send requests to a new container
+        # before it is healthy, or to one that never turns healthy.
+        self.upstream_host = self.container.name if create_first is not None else None
         self.register_outputs({"address": self.address})
 

@@ -7,13 +7,16 @@ and its stateful paths on named volumes.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_docker as docker
 
-from components.networking import ContainerNetwork, PublishedPort
+from components.networking import ContainerNetwork, HostNetwork, PublishedPort
 
 LOG_MAX_SIZE = "10m"
 LOG_MAX_FILES = "5"
@@ -71,6 +74,36 @@ class ContainerSpec:
     build: ImageBuild | None = None  # None: pull ``image``
 
 
+@dataclass(frozen=True, kw_only=True)
+class CreateFirst:
+    """Replace the container create-before-delete, under a new name per revision (zero-downtime rollouts).
+
+    The name is ``<name>-<revision>``: the revision is a hash of everything the container is made of
+    (image id, resolved env, the rest of the spec, platform, network), keyed with ``salt`` (a secret
+    random value of the caller's) so that the name, which is plaintext in the state, says nothing about
+    the secrets in the env. Any change to those is a new name, so the new container can be created
+    while the old one, under its old name, still runs and serves.
+    """
+
+    salt: pulumi.Input[str]
+
+
+def revision_name(name: str, salt: str, material: Sequence[object]) -> str:
+    """``<name>-<10 hex>``: keyed sha256 of ``material`` (JSON), the same text for the same inputs on every run."""
+    digest = hashlib.sha256(salt.encode() + b"\0" + json.dumps(list(material), sort_keys=True).encode()).hexdigest()
+    return f"{name}-{digest[:10]}"
+
+
+def _revision_material_static(spec: ContainerSpec, platform: str | None) -> str:
+    """The spec's plain fields as stable text; an Output there would make a new name on every run."""
+    plain = dataclasses.replace(spec, env=None)
+    outputs = [spec.command] if isinstance(spec.command, pulumi.Output) else list(spec.command)
+    outputs += [*spec.volumes.values(), *spec.uploads.values()]
+    if any(isinstance(value, pulumi.Output) for value in outputs):
+        raise ValueError(f"{spec.alias}: a create-first container takes plain command, volumes and uploads")
+    return repr((plain, platform))
+
+
 def docker_cpus(cpus: float) -> str:
     """``cpus`` in the exact text the docker provider reads back, so a second `up` sees no change.
 
@@ -115,8 +148,16 @@ def run_container(
     platform: str | None,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
+    create_first: CreateFirst | None = None,
 ) -> docker.Container:
-    """Create ``<name>-image`` and the ``<name>`` container, children of ``parent``."""
+    """Create ``<name>-image`` and the ``<name>`` container, children of ``parent``.
+
+    With ``create_first`` the container's Docker name is ``<name>-<revision>`` (see CreateFirst) and a
+    replacement is created before the old one is deleted; ``<name>`` stays its Pulumi name (URN).
+    """
+    if create_first is not None and isinstance(network, HostNetwork):
+        # Both would bind the app's port on the host's one network stack (config/checks.py refuses this first).
+        raise ValueError(f"{name}: create-first needs a bridge network, not host networking")
     build = spec.build
     image = docker.RemoteImage(
         f"{name}-image",
@@ -129,9 +170,17 @@ def run_container(
         keep_locally=True,
         opts=pulumi.ResourceOptions(parent=parent),
     )
+    docker_name: pulumi.Input[str] = name
+    if create_first is not None:
+        static = _revision_material_static(spec, platform)
+        docker_name = pulumi.Output.all(
+            create_first.salt, image.image_id, spec.env, getattr(network, "network_name", "")
+        ).apply(lambda v: revision_name(name, v[0], [v[1], sorted(v[2] or []), static, v[3]]))
+        # A keyed hash reveals nothing of the secrets in it; the name is what the gateway routes to.
+        docker_name = pulumi.Output.unsecret(docker_name)
     return docker.Container(
         name,
-        name=name,
+        name=docker_name,
         image=image.image_id,
         command=spec.command if isinstance(spec.command, pulumi.Output) else list(spec.command) or None,
         entrypoints=list(spec.entrypoint) or None,
@@ -173,9 +222,16 @@ def run_container(
             parent=parent,
             depends_on=list(depends_on),  # the caller says why, where it passes them
             # The replacement binds the same ports and volumes, so the old container must stop first.
-            delete_before_replace=True,
+            # Create-first: it has its own name and no published ports (apps: a bridge network only), so the
+            # old one keeps serving until the engine deletes it, after everything else (see components/app.py).
+            delete_before_replace=create_first is None,
             # The provider neither updates nor replaces on a healthcheck change (v4.5.0): the new check would never run.
-            replace_on_changes=["healthcheck"],
+            # Create-first: "*" also replaces a container whose create failed its `wait` (the bridge keeps it with
+            # init errors, pkg/tfbridge/provider.go:1370-1413@v3.136.0); without it the next `up` would "update" it in
+            # place (step_generator.go:2178-2191@v3.259.0), never wait for healthy (resourceDockerContainerUpdate,
+            # resource_docker_container_funcs.go:991-1067@v4.5.0), and route to it. With "*" an init error is a
+            # replacement (applyReplaceOnChanges, step_generator.go:3183-3201@v3.259.0), created and waited on anew.
+            replace_on_changes=["*"] if create_first is not None else ["healthcheck"],
             # Uploads are force-new; a component that applies new content in place keeps its container.
             ignore_changes=["uploads"] if spec.uploads_first_boot_only else None,
         ),

@@ -1,7 +1,8 @@
 """Caddy in front of everything: TLS, routes to apps, LiveKit signalling, /health."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pulumi
@@ -17,6 +18,8 @@ from renderers.caddyfile import (
     healthcheck_command,
     reload_command,
     render_caddyfile,
+    switch_upstream_command,
+    upstream_host_file,
 )
 from renderers.turn_tls import CADDY_L4_MODULE, CADDY_L4_VERSION, GATEWAY_L4_BUILD_CONTEXT, gateway_l4_image
 
@@ -34,6 +37,12 @@ class GatewayArgs:
     http_port: int = 80
     https_port: int = 443
     routes: tuple[Route, ...] = ()
+    # A route's upstream as written in `routes` -> the host it goes to now: a zero-downtime app's current
+    # container (components/app.App.upstream_host). Those routes read their host from a file in the gateway
+    # (Route.host_file), so the Caddyfile is the same for every revision and a rollout reloads nothing; the
+    # switch below rewrites the file, and being an Output of the new container it runs only once that
+    # container is healthy (its create `wait`s).
+    upstreams: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     media_upstream: pulumi.Input[str] | None = None
     media_subdomain: str = "livekit"
     hsts_max_age_seconds: int = 31_536_000
@@ -56,8 +65,13 @@ class Gateway(pulumi.ComponentResource):
             raise ValueError(f"{name}: turn_domain and turn_upstream go together")
         turn_tls = args.turn_domain is not None
 
+        host_files = {upstream: upstream_host_file(upstream.rpartition(":")[0]) for upstream in args.upstreams}
+
         def caddy_config(values: list) -> CaddyConfig:
             domain, media_upstream, turn_domain, turn_upstream = values
+            routes = tuple(
+                replace(r, host_file=host_files[r.upstream]) if r.upstream in host_files else r for r in args.routes
+            )
             return CaddyConfig(
                 domain=domain,
                 tls=args.tls,
@@ -65,7 +79,7 @@ class Gateway(pulumi.ComponentResource):
                 acme_staging=args.acme_staging,
                 http_port=args.http_port,
                 https_port=args.https_port,
-                routes=args.routes,
+                routes=routes,
                 media_subdomain=args.media_subdomain,
                 media_upstream=media_upstream,
                 hsts_max_age_seconds=args.hsts_max_age_seconds,
@@ -94,7 +108,17 @@ class Gateway(pulumi.ComponentResource):
                 if turn_tls
                 else None,
                 alias="gateway",
-                uploads={CADDYFILE_PATH: self.caddyfile},
+                # The upstream files too, so a new container's first requests already have a host to dial. The
+                # provider writes each as one tar entry at its path, mode 0644 (resource_docker_container_funcs.go:
+                # 543-580@v4.5.0), the mode the switch script keeps; `upload` is force-new and never read back
+                # (resource_docker_container.go:987-1013, funcs.go:959@v4.5.0), hence first boot only, below.
+                uploads={
+                    CADDYFILE_PATH: self.caddyfile,
+                    **{
+                        host_files[upstream]: pulumi.Output.concat(host, "\n")
+                        for upstream, host in args.upstreams.items()
+                    },
+                },
                 healthcheck=Healthcheck(
                     test=tuple(healthcheck_command(HEALTH_PORT)),
                     # Issuing a first certificate over ACME can take a while.
@@ -114,17 +138,37 @@ class Gateway(pulumi.ComponentResource):
             platform=args.platform,
             parent=self,
         )
+        # Zero-downtime apps: point their routes at the current container. A new revision's name is an Output
+        # of its create, which `wait`s for healthy, so this runs only after that; the old container is deleted
+        # later, in the engine's post-steps (components/app.py). Again on a new gateway container, which starts
+        # from the files it was first created with (uploads are first-boot only).
+        switches = [
+            args.host_shell.run(
+                f"{name}-upstream-{upstream.rpartition(':')[0]}",
+                script=pulumi.Output.from_input(host).apply(
+                    lambda h, f=host_files[upstream]: switch_upstream_command(h, container=container_name, host_file=f)
+                ),
+                triggers=[host, self.container.id],
+                parent=self,
+                # Writes into the running container; it must exist and be healthy first.
+                depends_on=[self.container],
+            )
+            for upstream, host in args.upstreams.items()
+        ]
         # A changed Caddyfile is validated and loaded by the running Caddy: live HTTPS and WebSocket
-        # connections stay up (renderers/caddyfile.py). It runs again whenever the container is new,
-        # since a replacement starts from the Caddyfile it was first created with.
+        # connections stay up (renderers/caddyfile.py), though a request on a connection the old config accepted
+        # just before can be closed unanswered (renderers/caddyfile.UPSTREAM_HOST_FILE_DIR): app rollouts never
+        # reload. It runs again whenever the container is new, since a replacement starts from the Caddyfile
+        # it was first created with.
         reload = self.caddyfile.apply(lambda text: reload_command(text, container=container_name))
         args.host_shell.run(
             f"{name}-reload",
             script=reload,
             triggers=[self.caddyfile, self.container.id],
             parent=self,
-            # Reloads the running container; it must exist and be healthy first.
-            depends_on=[self.container],
+            # Reloads the running container; it must exist and be healthy first. After the switches: a
+            # Caddyfile that newly reads an upstream file must find it written.
+            depends_on=[self.container, *switches],
         )
         port_suffix = "" if args.https_port == 443 else f":{args.https_port}"
         self.url = pulumi.Output.format("https://{0}{1}", args.domain, port_suffix)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pydantic.alias_generators import to_camel
 
 from config.capacity import ALWAYS_FREE, container_limits, oci_storage_gb, target_capacity
-from config.derived import app_start_order, media_ports, target_platform
+from config.derived import HOST_NETWORK_TARGETS, app_start_order, media_ports, target_platform
 from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
@@ -179,6 +179,13 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
                     yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"unknown reference ${{{ref}}}; one of {sorted(PROVIDERS)}")
                 elif not enabled[service]:
                     yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"${{{ref}}} needs {service}.enabled: true")
+        if app.rollout == "zero-downtime" and cfg.target in HOST_NETWORK_TARGETS:
+            yield Problem(
+                f"{ns}:apps[{i}].rollout",
+                app.rollout,
+                f"needs a bridge network (target: docker): on target '{cfg.target}' apps use the host's network, where the "
+                f"new container cannot bind port {app.port} while the old one holds it; use rollout: replace",
+            )
         for j, route in enumerate(app.routes):
             if route.path in paths:
                 yield Problem(f"{ns}:apps[{i}].routes[{j}].path", route.path, "another route already has this path")

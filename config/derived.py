@@ -1,7 +1,7 @@
 """Values derived from the config, computed in one place so every consumer agrees."""
 from __future__ import annotations
 
-from config.model import StackConfig
+from config.model import AppConfig, StackConfig
 from renderers.ports import MediaPorts
 from renderers.turn_tls import DEFAULT_TURN_SUBDOMAIN
 
@@ -72,3 +72,15 @@ def app_start_order(cfg: StackConfig) -> list:
     for app in cfg.apps:
         place(app)
     return ordered
+
+
+# Targets whose containers share the host's network stack (targets/oci_ampere.py, targets/existing_host.py):
+# there two containers cannot bind the same port, so an app's old and new container cannot run side by side.
+HOST_NETWORK_TARGETS = ("oci", "host")
+
+
+def app_rollout(cfg: StackConfig, app: AppConfig) -> str:
+    """``apps[].rollout``, or its default: zero-downtime where it can work and helps (a routed app on a bridge network)."""
+    if app.rollout is not None:
+        return app.rollout
+    return "zero-downtime" if app.routes and cfg.target not in HOST_NETWORK_TARGETS else "replace"

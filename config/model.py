@@ -332,6 +332,10 @@ class AppConfig(_Model):
     # Where the app is told to listen (renderers/app_env.APP_BIND_ADDRESS_ENV); None: the target's
     # default, loopback under host networking, every address in a bridge container's own namespace.
     bind_address: Literal["127.0.0.1", "0.0.0.0"] | None = None
+    # How a new image or env goes live (components/app.py): "zero-downtime" starts the new container
+    # beside the old one and moves the gateway's routes to it before the old one stops; "replace" stops
+    # the old one first. Null: zero-downtime for a routed app on a bridge network (config/derived.app_rollout).
+    rollout: Literal["replace", "zero-downtime"] | None = None
 
 
 class RegistryCredential(_Model):

@@ -65,6 +65,32 @@ STREAM_CLOSE_DELAY = "1h"
 # Docker's SIGKILL on stop (components/container.py stop_grace_seconds = 30).
 GRACE_PERIOD = "20s"
 
+# Where a zero-downtime app's current upstream host (its container's Docker name) is kept inside the
+# gateway container (Route.host_file): next to the Caddyfile, a directory of the image that exists
+# (caddy-docker 2.11/alpine/Dockerfile:13@03d78cd creates /etc/caddy), so a first-boot upload needs no
+# directory of its own. Why a file and not a reload: any config change makes Caddy stop its old HTTP
+# servers with net/http Server.Shutdown, and a connection the old server accepted before that call
+# whose first request it reads after is closed with no response (net/http/server.go:1994@go1.26.8,
+# `if c.server.shuttingDown() { return }` right after readRequest; the binary is built with go1.26.8),
+# so every reload under a client that opens fresh TLS connections loses about one request (measured:
+# one per reload with `caddy reload`, the /load API, grace_period and shutdown_delay alike; on plain
+# HTTP also resets of connections queued on the old SO_REUSEPORT socket when it closes,
+# listen_unix.go:107-160,216-228@v2.11.7). The {file.*} placeholder is read on every request by the request
+# replacer (replacer.go:39-45,354-373@v2.11.7, which trims the trailing newline; server.go:640@v2.11.7 builds it with NewReplacer), and
+# a placeholder in an upstream's dial address is replaced per request (reverseproxy/hosts.go:112-134@v2.11.7
+# fillDialInfo), so replacing the file (rename(2)) moves the route with no config change at all.
+# The file holds the host only: a dial address without a port gets :80 at adapt time, so the port is
+# the Caddyfile's.
+UPSTREAM_HOST_FILE_DIR = "/etc/caddy"
+
+
+def upstream_host_file(alias: str) -> str:
+    """The file holding the current upstream host of the routes to ``alias`` (a zero-downtime app)."""
+    if not _is_hostname(alias):
+        raise ValueError(f"alias must be a host name, got {alias!r}")
+    return f"{UPSTREAM_HOST_FILE_DIR}/upstream.{alias}"
+
+
 # --- per-route options (Route.strip_prefix, Route.cors_origins, Route.compress) ---------------
 # What a CORS preflight answer allows besides the origin. Methods are a fixed list (GET, HEAD
 # and POST are CORS-safelisted anyway); request headers are whatever the preflight asks for
@@ -206,6 +232,9 @@ class Route:
     strip_prefix: bool = False
     cors_origins: tuple[str, ...] = ()
     compress: bool = True
+    # The upstream's host is read from this file on every request (Caddy's {file.*} placeholder),
+    # its port is ``upstream``'s: see ``upstream_host_file`` and ``switch_upstream_script``.
+    host_file: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or _PATH_RE.fullmatch(self.path) is None:
@@ -216,6 +245,8 @@ class Route:
         if self.path == HEALTH_PATH:
             raise ValueError(f"Route.path {HEALTH_PATH!r} is reserved for the gateway's own health check")
         _check_upstream("Route.upstream", self.upstream)
+        if self.host_file is not None and not _is_socket_path(self.host_file):
+            raise ValueError(f"Route.host_file must be an absolute path of [A-Za-z0-9._-] segments, got {self.host_file!r}")
         for field in ("strip_prefix", "compress"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"Route.{field} must be a bool, got {getattr(self, field)!r}")
@@ -433,7 +464,10 @@ def _route(route: Route, *, encode: bool) -> list[str]:
     directive = "handle_path" if route.strip_prefix else "handle"
     cors_headers, cors_responds = _cors(route.cors_origins, "\t\t") if route.cors_origins else ([], [])
     body = [*cors_headers, *(["\t\tencode zstd gzip"] if encode else []), *cors_responds]
-    body += _reverse_proxy(route.upstream, "\t\t", drop_cors_grants=bool(route.cors_origins))
+    upstream = route.upstream
+    if route.host_file is not None:
+        upstream = f"{{file.{route.host_file}}}:{upstream.rpartition(':')[2]}"
+    body += _reverse_proxy(upstream, "\t\t", drop_cors_grants=bool(route.cors_origins))
     return [f"\t{directive} {route.path} {{", *body, "\t}"]
 
 
@@ -518,7 +552,8 @@ def reload_script(*, caddyfile_path: str = CADDYFILE_PATH) -> str:
        see the old or the new file, never a partial one);
     4. ``caddy reload``, a graceful config swap: listeners are shared with the new config,
        in-flight requests finish on the old servers (grace_period), upgraded streams stay
-       open (stream_close_delay). Without --address, reload reads the admin address from the
+       open (stream_close_delay); a connection the old servers accepted whose request they read
+       only after the swap began is closed unanswered (see UPSTREAM_HOST_FILE_DIR). Without --address, reload reads the admin address from the
        config it loads, unix socket included (cmd/commandfuncs.go@v2.11.4 cmdReload ->
        DetermineAdminAPIAddress), so it reaches the socket the renderer puts in every file.
        If it fails, Caddy keeps its previous config (the /load API rolls back), so the old
@@ -572,3 +607,39 @@ def reload_command(caddyfile: str, *, container: str, caddyfile_path: str = CADD
         f"printf '%s\\n' '{payload}' | "
         f"docker exec -i {shlex.quote(container)} sh -c {shlex.quote(script)}\n"
     )
+
+
+def switch_upstream_script(*, host_file: str) -> str:
+    """POSIX sh run inside the gateway container: make the host on stdin the routes' upstream.
+
+    Writes a temp file in the same directory and renames it over ``host_file`` (rename(2) is atomic:
+    each request's read of the {file.*} placeholder sees the old host or the new one, never a partial
+    or empty file). No Caddy reload: the next request dials the new host (see UPSTREAM_HOST_FILE_DIR).
+    Busybox applets only, as in caddy:<version>-alpine. Running it again with the same host changes nothing.
+    """
+    if not _is_socket_path(host_file):
+        raise ValueError(f"host_file must be an absolute path, got {host_file!r}")
+    return "\n".join([
+        "set -eu",
+        f"live={shlex.quote(host_file)}",
+        'new=$(mktemp "$live.new.XXXXXX")',
+        'trap \'rm -f "$new"\' EXIT',
+        "trap 'exit 1' HUP INT TERM",
+        'read -r host',
+        # The same grammar the program checked (switch_upstream_command): never an empty dial address.
+        'case "$host" in ""|*[!A-Za-z0-9_.-]*) echo "switch aborted: not a host name: $host" >&2; exit 1;; esac',
+        'printf \'%s\\n\' "$host" >"$new"',
+        # mktemp creates 0600; Caddy runs as root in the image, 0644 as the uploaded file has.
+        'chmod 0644 "$new"',
+        'mv -f "$new" "$live"',
+        "",
+    ])
+
+
+def switch_upstream_command(host: str, *, container: str, host_file: str) -> str:
+    """POSIX sh for the Docker host: point ``host_file`` in the running gateway ``container`` at ``host``."""
+    for field, value in (("container", container), ("host", host)):
+        if not isinstance(value, str) or _CONTAINER_RE.fullmatch(value) is None:
+            raise ValueError(f"{field} must be a Docker container name, got {value!r}")
+    script = switch_upstream_script(host_file=host_file)
+    return f"printf '%s\\n' {shlex.quote(host)} | docker exec -i {shlex.quote(container)} sh -c {shlex.quote(script)}\n"

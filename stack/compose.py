@@ -14,7 +14,7 @@ from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
 from components.time_series import TimeSeries, TimeSeriesArgs
-from config.derived import app_platform, app_start_order, media_ports, turn_tls_domain
+from config.derived import app_platform, app_rollout, app_start_order, media_ports, turn_tls_domain
 from config.model import StackConfig
 from renderers.app_env import app_url
 from renderers.caddyfile import Route
@@ -157,6 +157,9 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
             opts,
         )
 
+    # Zero-downtime apps' upstreams, known only once their containers exist: the gateway is built first
+    # (apps reference its URLs), so it gets Outputs resolved below, after the apps.
+    rolled = {app.name: pulumi.deferred_output() for app in cfg.apps if app_rollout(cfg, app) == "zero-downtime"}
     gw = cfg.gateway
     gateway = Gateway(
         "gateway",
@@ -172,6 +175,9 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 *(Route(path=r.path, upstream=r.upstream) for r in gw.routes),
                 *app_routes(cfg, target.network),
             ),
+            upstreams={
+                target.network.address(app.name, app.port): rolled[app.name][0] for app in cfg.apps if app.name in rolled
+            },
             media_upstream=media.signal_address if media is not None else None,
             media_subdomain=m.subdomain,
             hsts_max_age_seconds=gw.hsts_max_age_seconds,
@@ -232,10 +238,13 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 network=target.network,
                 platform=app_platform(cfg, app),
                 bind_address=app.bind_address,
+                rollout=app_rollout(cfg, app),
             ),
             opts,
         )
     apps = [built[app.name] for app in cfg.apps]
+    for name, (_, resolve) in rolled.items():
+        resolve(built[name].upstream_host)
     return Services(database, cache, object_store, media, gateway, analytics, time_series, apps)
 
 

@@ -89,6 +89,7 @@ apps = st.lists(
             "healthPath": st.sampled_from(["/health", "/", "health"]),
             "platform": st.sampled_from([None, "linux/arm64", "linux/amd64", "linux/arm/v7"]),
             "bindAddress": st.sampled_from(["127.0.0.1", "0.0.0.0", "192.168.1.20", "::1"]),
+            "rollout": st.sampled_from(["replace", "zero-downtime", "blue-green"]),
         },
     ),
     max_size=2,

@@ -46,7 +46,14 @@ def test_env_points_at_the_services_as_the_container_reaches_them(run):
 def test_the_gateway_routes_the_app_path_to_it(run):
     stack, evaluation = run
     caddyfile = harness.unwrap(evaluation.monitor.one("gateway-caddy").inputs)["uploads"][0]["content"]
-    upstream = "web:3100" if stack == "dev" else "127.0.0.1:3100"
+    # dev: a routed app rolls out with zero downtime, so the route reads its current container's name from the
+    # gateway's upstream file, which the gateway boots with (test_app_rollout.py).
+    uploads = {u["file"]: u["content"] for u in harness.unwrap(evaluation.monitor.one("gateway-caddy").inputs)["uploads"]}
+    docker_name = harness.unwrap(evaluation.monitor.one("web-app").inputs)["name"]
+    upstream = "{file./etc/caddy/upstream.web}:3100" if stack == "dev" else "127.0.0.1:3100"
+    assert docker_name.startswith("web-app-") if stack == "dev" else docker_name == "web-app"
+    if stack == "dev":
+        assert uploads["/etc/caddy/upstream.web"] == f"{docker_name}\n"
     block = caddyfile.split("handle /app/* {", 1)[1].split("\n\t}", 1)[0]
     assert f"reverse_proxy {upstream}" in block
 

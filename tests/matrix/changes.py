@@ -197,6 +197,13 @@ CHANGES: list[Change] = [
     *both("apps", [{**APP_WITH_DATA, "healthcheck": {"tcpPort": 3100}}], "check an app over TCP", APP_GIVEN),
     Change("apps", "dev", [{**APP_WITH_DATA, "platform": "linux/amd64"}], "pull an app's amd64 image", APP_GIVEN),
     Change("apps", "prod", [{**APP_WITH_DATA, "platform": "linux/arm64"}], "declare an app's image arm64", APP_GIVEN),
+    # A new image of a routed app: dev rolls it out beside the old container (apps[].rollout), prod replaces it.
+    *both(
+        "apps",
+        lambda apps: [{**apps[0], "image": "ghcr.io/acme/web:1.4.3"}],
+        "roll out a new image of a routed app",
+        given=(("apps", [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "routes": [{"path": "/app/*"}]}]),),
+    ),
     *both("analytics.enabled", True, "turn ClickHouse on"),
     *both("analytics.version", "26.3.18.1", "another ClickHouse version", CLICKHOUSE_ON),
     *both("analytics.httpPort", 8124, "move ClickHouse's HTTP port", CLICKHOUSE_ON),

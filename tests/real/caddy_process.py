@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from renderers.caddyfile import CaddyConfig, reload_script
+from renderers.caddyfile import CaddyConfig, reload_script, switch_upstream_script
 
 from .processes import free_tcp_ports, stop_process, wait_until_ready
 
@@ -249,6 +249,17 @@ def run_reload_script(caddy: RunningCaddy, home: Path, bindir: Path, caddyfile: 
     return subprocess.run(
         [bindir / "sh", "-c", reload_script(caddyfile_path=str(caddy.config))],
         input=base64.b64encode(caddyfile.encode()).decode() + "\n",
+        env={**caddy_env(home), "PATH": str(bindir)},
+        capture_output=True, text=True, timeout=timeout_s, check=False,
+    )
+
+
+def run_switch_script(home: Path, bindir: Path, host_file: str, host: str,
+                      *, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """The rendered in-container upstream switch on ``host``, under busybox, as `docker exec -i` runs it."""
+    return subprocess.run(
+        [bindir / "sh", "-c", switch_upstream_script(host_file=host_file)],
+        input=host + "\n",
         env={**caddy_env(home), "PATH": str(bindir)},
         capture_output=True, text=True, timeout=timeout_s, check=False,
     )

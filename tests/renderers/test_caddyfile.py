@@ -30,9 +30,13 @@ from renderers.caddyfile import (
     CaddyConfig,
     Route,
     healthcheck_command,
+    UPSTREAM_HOST_FILE_DIR,
     reload_command,
     reload_script,
     render_caddyfile,
+    switch_upstream_command,
+    switch_upstream_script,
+    upstream_host_file,
 )
 
 DEV = CaddyConfig(
@@ -683,3 +687,75 @@ def test_reload_command_embeds_the_file_as_base64_into_docker_exec() -> None:
 def test_reload_command_rejects_bad_container_names(container: object) -> None:
     with pytest.raises(ValueError, match="container"):
         reload_command("{\n}\n", container=container)  # type: ignore[arg-type]
+
+
+# --- a zero-downtime app's upstream host file and its switch -------------------
+
+
+def test_a_host_file_route_dials_the_file_host_at_the_routes_port(tmp_path: Path) -> None:
+    host_file = upstream_host_file("web")
+    assert host_file == f"{UPSTREAM_HOST_FILE_DIR}/upstream.web"
+    cfg = CaddyConfig(domain="localhost", tls="internal", routes=(Route(path="/app/*", upstream="web:3100", host_file=host_file),))
+    text = render_caddyfile(cfg)
+    assert "reverse_proxy {file./etc/caddy/upstream.web}:3100 {" in text
+    assert "web:3100" not in text
+    # Caddy keeps the placeholder in the dial address, replaced per request (hosts.go fillDialInfo@v2.11.7),
+    # and adds no port of its own (a portless dial address would get :80).
+    dials = [u["dial"] for h in handlers(_adapt(cfg, tmp_path)) if h["handler"] == "reverse_proxy" for u in h["upstreams"]]
+    assert dials == ["{file./etc/caddy/upstream.web}:3100"]
+
+
+@pytest.mark.parametrize("host_file", ["relative", "/etc/caddy/a b", "/etc/caddy/../x", "/etc/{x}", "", 7])
+def test_route_host_file_must_be_a_plain_absolute_path(host_file: object) -> None:
+    with pytest.raises(ValueError, match="host_file"):
+        Route(path="/app/*", upstream="web:3100", host_file=host_file)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("alias", ["", "Web_1", "a/b", "-web"])
+def test_upstream_host_file_takes_an_alias(alias: str) -> None:
+    with pytest.raises(ValueError, match="alias"):
+        upstream_host_file(alias)
+
+
+def _busybox_sh(script: str, stdin: str) -> subprocess.CompletedProcess[str]:
+    busybox = shutil.which("busybox")
+    assert busybox, "busybox not installed (apt-get install busybox): the script must run on busybox as in the image"
+    return subprocess.run([busybox, "sh", "-c", script], input=stdin, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_switch_script_replaces_the_file_with_the_host_and_leaves_nothing_behind(tmp_path: Path) -> None:
+    live = tmp_path / "upstream.web"
+    live.write_text("web-app-old\n")
+    inode = live.stat().st_ino
+    result = _busybox_sh(switch_upstream_script(host_file=str(live)), "web-app-0123456789\n")
+    assert result.returncode == 0, result.stderr
+    assert live.read_text() == "web-app-0123456789\n"
+    assert live.stat().st_ino != inode, "a rename, not a rewrite in place a request could read half of"
+    assert oct(live.stat().st_mode & 0o777) == "0o644"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upstream.web"]
+
+
+@pytest.mark.parametrize("stdin", ["\n", "", "web app\n", "web;rm -rf /\n", "$(id)\n"])
+def test_switch_script_refuses_anything_but_a_host_and_keeps_the_file(tmp_path: Path, stdin: str) -> None:
+    live = tmp_path / "upstream.web"
+    live.write_text("web-app-old\n")
+    result = _busybox_sh(switch_upstream_script(host_file=str(live)), stdin)
+    assert result.returncode != 0
+    assert live.read_text() == "web-app-old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upstream.web"]
+
+
+@given(host=st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,40}", fullmatch=True))
+@settings(max_examples=50, deadline=None)
+def test_switch_command_pipes_the_host_into_docker_exec(host: str) -> None:
+    command = switch_upstream_command(host, container="gateway-caddy", host_file=upstream_host_file("web"))
+    words = shlex.split(command)
+    assert words[:3] == ["printf", "%s\\n", host] and words[3] == "|"
+    assert words[4:] == ["docker", "exec", "-i", "gateway-caddy", "sh", "-c", switch_upstream_script(host_file="/etc/caddy/upstream.web")]
+
+
+@pytest.mark.parametrize("bad", [{"host": ""}, {"host": "a b"}, {"host": "-x"}, {"container": "x;rm"}, {"host": None}])
+def test_switch_command_rejects_what_is_not_a_docker_name(bad: dict) -> None:
+    args = {"host": "web-app-0123456789", "container": "gateway-caddy", **bad}
+    with pytest.raises(ValueError, match="container name"):
+        switch_upstream_command(args["host"], container=args["container"], host_file="/etc/caddy/upstream.web")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Docker Hub's rclone/rclone:<version> is a manifest list for linux/amd64, 386, arm64, arm/v7, arm/v6, built and
@@ -186,6 +187,29 @@ class StoreSettings:
         return f"{self.remote}:{self.bucket}/{self.prefix}"
 
 
+def store_location_problems(s, *, server: Sequence[str] = (), prefix_detail: str = "") -> list[str]:
+    """The problems of where `s` puts its backups: bucket, prefix, remote, s3_endpoint, s3_region.
+
+    `s` is any settings with those fields (StoreSettings, pg_backup.BackupSettings, pg_pitr.PitrSettings).
+    `server`, the caller's problems with its database's settings (pg_backup.postgres_problems), stand between
+    remote and s3_endpoint, the order pg_backup and pg_pitr have always reported them in; `prefix_detail` is
+    added to the prefix's message (pg_backup's longer wording, which it has always had).
+    """
+    problems = []
+    if not _BUCKET.match(s.bucket) or ".." in s.bucket:
+        problems.append(f"bucket: got {s.bucket!r}; expected an S3 bucket name (3-63 of a-z 0-9 . -)")
+    if not _PREFIX.match(s.prefix):
+        problems.append(f"prefix: got {s.prefix!r}; expected 1-5 '/'-separated parts of a-z 0-9 _ . -{prefix_detail}")
+    if not _REMOTE.match(s.remote):
+        problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
+    problems.extend(server)
+    if not _ENDPOINT.match(s.s3_endpoint):
+        problems.append(f"s3_endpoint: got {s.s3_endpoint!r}; expected http(s)://host[:port]")
+    if not _REGION.match(s.s3_region):
+        problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
+    return problems
+
+
 def store_problems(s: StoreSettings) -> list[str]:
     """The same rules as pg_backup.backup_problems for the store's half of the settings."""
     problems = []
@@ -193,17 +217,7 @@ def store_problems(s: StoreSettings) -> list[str]:
         problems.append(f"interval_hours: got {s.interval_hours!r}; expected 1..168 (one week)")
     if not 1 <= s.keep <= 365:
         problems.append(f"keep: got {s.keep!r}; expected 1..365 backups")
-    if not _BUCKET.match(s.bucket) or ".." in s.bucket:
-        problems.append(f"bucket: got {s.bucket!r}; expected an S3 bucket name (3-63 of a-z 0-9 . -)")
-    if not _PREFIX.match(s.prefix):
-        problems.append(f"prefix: got {s.prefix!r}; expected 1-5 '/'-separated parts of a-z 0-9 _ . -")
-    if not _REMOTE.match(s.remote):
-        problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
-    if not _ENDPOINT.match(s.s3_endpoint):
-        problems.append(f"s3_endpoint: got {s.s3_endpoint!r}; expected http(s)://host[:port]")
-    if not _REGION.match(s.s3_region):
-        problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
-    return problems
+    return problems + store_location_problems(s)
 
 
 def snapshot_once_script(*, job: str, keep: int, body: list[str], prepare: list[str] = ()) -> str:

@@ -40,17 +40,13 @@ from renderers.object_backup import (  # noqa: F401
     STAMP,
     SUMS_FILE,
     UPLOAD_POLL_S,
-    _BUCKET,
-    _ENDPOINT,
-    _PREFIX,
-    _REGION,
-    _REMOTE,
     _STAMP_BRE,
     _STAMP_GLOB,
     _healthcheck,
     _loop,
     _status,
     rclone_env,
+    store_location_problems,
     upload_once_script as shared_upload_once_script,
 )
 
@@ -87,6 +83,18 @@ class BackupSettings:
         return f"{self.remote}:{self.bucket}/{self.prefix}"
 
 
+def postgres_problems(s: "BackupSettings | object") -> list[str]:
+    """The problems of the database's half of the settings (postgres_user, _host, _port); pg_pitr's too."""
+    problems = []
+    if not POSTGRES_IDENTIFIER.match(s.postgres_user):
+        problems.append(f"postgres_user: got {s.postgres_user!r}; expected a lower-case SQL identifier")
+    if not is_host(s.postgres_host):
+        problems.append(f"postgres_host: got {s.postgres_host!r}; expected a host name or an IP address")
+    if not 1 <= s.postgres_port <= 65535:
+        problems.append(f"postgres_port: got {s.postgres_port!r}; expected 1..65535")
+    return problems
+
+
 def backup_problems(s: BackupSettings) -> list[str]:
     """Every problem with the settings, each naming the value and what is allowed; empty when valid."""
     problems = []
@@ -94,26 +102,10 @@ def backup_problems(s: BackupSettings) -> list[str]:
         problems.append(f"interval_hours: got {s.interval_hours!r}; expected 1..{MAX_INTERVAL_HOURS} (one week)")
     if not 1 <= s.keep <= MAX_KEEP:
         problems.append(f"keep: got {s.keep!r}; expected 1..{MAX_KEEP} backups")
-    if not _BUCKET.match(s.bucket) or ".." in s.bucket:
-        problems.append(f"bucket: got {s.bucket!r}; expected an S3 bucket name (3-63 of a-z 0-9 . -)")
-    if not _PREFIX.match(s.prefix):
-        problems.append(
-            f"prefix: got {s.prefix!r}; expected 1-5 '/'-separated parts of a-z 0-9 _ . - (each starting with a "
-            "letter or digit), no leading or trailing '/'"
-        )
-    if not _REMOTE.match(s.remote):
-        problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
-    if not POSTGRES_IDENTIFIER.match(s.postgres_user):
-        problems.append(f"postgres_user: got {s.postgres_user!r}; expected a lower-case SQL identifier")
-    if not is_host(s.postgres_host):
-        problems.append(f"postgres_host: got {s.postgres_host!r}; expected a host name or an IP address")
-    if not 1 <= s.postgres_port <= 65535:
-        problems.append(f"postgres_port: got {s.postgres_port!r}; expected 1..65535")
-    if not _ENDPOINT.match(s.s3_endpoint):
-        problems.append(f"s3_endpoint: got {s.s3_endpoint!r}; expected http(s)://host[:port]")
-    if not _REGION.match(s.s3_region):
-        problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
-    return problems
+    return problems + store_location_problems(
+        s, server=postgres_problems(s),
+        prefix_detail=" (each starting with a letter or digit), no leading or trailing '/'",
+    )
 
 
 def dump_env(password: str) -> list[str]:

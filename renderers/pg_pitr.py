@@ -29,8 +29,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from renderers.names import POSTGRES_IDENTIFIER, is_host
-from renderers.pg_backup import _BUCKET, _ENDPOINT, _PREFIX, _REGION, _REMOTE, _loop
+from renderers.object_backup import store_location_problems
+from renderers.pg_backup import _loop, postgres_problems
 
 PITR_VOLUME_PATH = "/pitr"
 RECEIVE_JOB = "pitr-receive"
@@ -97,23 +97,7 @@ def pitr_problems(s: PitrSettings) -> list[str]:
     elif s.base_backup_interval_hours > s.retention_days * 24:
         problems.append(f"base_backup_interval_hours: got {s.base_backup_interval_hours!r}; expected at most "
                         f"retention_days * 24 = {s.retention_days * 24}, or the window has no base backup inside")
-    if not _BUCKET.match(s.bucket) or ".." in s.bucket:
-        problems.append(f"bucket: got {s.bucket!r}; expected an S3 bucket name (3-63 of a-z 0-9 . -)")
-    if not _PREFIX.match(s.prefix):
-        problems.append(f"prefix: got {s.prefix!r}; expected 1-5 '/'-separated parts of a-z 0-9 _ . -")
-    if not _REMOTE.match(s.remote):
-        problems.append(f"remote: got {s.remote!r}; expected a lower-case rclone remote name [a-z][a-z0-9_]*")
-    if not POSTGRES_IDENTIFIER.match(s.postgres_user):
-        problems.append(f"postgres_user: got {s.postgres_user!r}; expected a lower-case SQL identifier")
-    if not is_host(s.postgres_host):
-        problems.append(f"postgres_host: got {s.postgres_host!r}; expected a host name or an IP address")
-    if not 1 <= s.postgres_port <= 65535:
-        problems.append(f"postgres_port: got {s.postgres_port!r}; expected 1..65535")
-    if not _ENDPOINT.match(s.s3_endpoint):
-        problems.append(f"s3_endpoint: got {s.s3_endpoint!r}; expected http(s)://host[:port]")
-    if not _REGION.match(s.s3_region):
-        problems.append(f"s3_region: got {s.s3_region!r}; expected a region name like us-east-1")
-    return problems
+    return problems + store_location_problems(s, server=postgres_problems(s))
 
 
 def pitr_server_args(archive_timeout_s: int) -> list[str]:

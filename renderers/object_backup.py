@@ -268,6 +268,28 @@ def scheduled_loop_script(*, job: str, once: str, interval_hours: int, keep: int
     )
 
 
+def fetch_stamp_lines(done: str) -> list[str]:
+    """sh lines of a fetch script in the upload container, once $base and $stamp are set: everything under $base
+    is listed into $work/list ($work a fresh temporary directory, removed on exit), then an empty $stamp becomes
+    the newest complete backup's (the newest stamp with a SHA256SUMS), and a $stamp without one is refused.
+
+    Each refusal goes to stderr, ending with `done`, with exit 1. fetch_tree_script and pg_backup.fetch_script.
+    """
+    return [
+        "work=$(mktemp -d)",
+        "trap 'rm -rf \"$work\"' EXIT",
+        'if ! rclone lsf -R --files-only "$base" > "$work/list"; then',
+        f'  echo "restore: cannot list $base; {done}" >&2; exit 1',
+        "fi",
+        'if [ -z "$stamp" ]; then',
+        f"  stamp=$(sed -n 's|^\\({_STAMP_BRE}\\)/{SUMS_FILE}$|\\1|p' \"$work/list\" | sort | tail -n 1)",
+        f'  if [ -z "$stamp" ]; then echo "restore: no complete backup under $base; {done}" >&2; exit 1; fi',
+        f'elif ! grep -Fqx "$stamp/{SUMS_FILE}" "$work/list"; then',
+        f'  echo "restore: no complete backup $stamp under $base; {done}" >&2; exit 1',
+        "fi",
+    ]
+
+
 FETCH_TREE_JOB = "backup-fetch"
 
 
@@ -282,17 +304,7 @@ def fetch_tree_script() -> str:
     return "\n".join([
         "set -eu",
         "base=$1 stamp=$2",
-        "work=$(mktemp -d)",
-        "trap 'rm -rf \"$work\"' EXIT",
-        'if ! rclone lsf -R --files-only "$base" > "$work/list"; then',
-        f'  echo "restore: cannot list $base; {done}" >&2; exit 1',
-        "fi",
-        'if [ -z "$stamp" ]; then',
-        f"  stamp=$(sed -n 's|^\\({_STAMP_BRE}\\)/{SUMS_FILE}$|\\1|p' \"$work/list\" | sort | tail -n 1)",
-        f'  if [ -z "$stamp" ]; then echo "restore: no complete backup under $base; {done}" >&2; exit 1; fi',
-        f'elif ! grep -Fqx "$stamp/{SUMS_FILE}" "$work/list"; then',
-        f'  echo "restore: no complete backup $stamp under $base; {done}" >&2; exit 1',
-        "fi",
+        *fetch_stamp_lines(done),
         'echo "restore: fetching $base/$stamp" >&2',
         'mkdir "$work/tree"',
         'rclone copy "$base/$stamp" "$work/tree"',

@@ -86,7 +86,7 @@ UPSTREAM_HOST_FILE_DIR = "/etc/caddy"
 # Where Caddy's internal CA keeps its root certificate inside the official image: Caddy's data dir is
 # $XDG_DATA_HOME/caddy (storage.go:122-125@v2.11.7 AppDataDir), the image sets XDG_DATA_HOME=/data
 # (caddy-docker 2.11/alpine/Dockerfile:45@03d78cd) and the gateway mounts its named volume there; the default
-# CA is "local" (modules/caddypki/pki.go:40,86@v2.11.7 DefaultCAID) and its root is
+# CA is "local" (modules/caddypki/ca.go:469@v2.11.7 DefaultCAID, used by pki.go:86) and its root is
 # pki/authorities/<id>/root.crt under that storage (modules/caddypki/ca.go:411-415@v2.11.7). The root lives as
 # long as the volume: a new volume means a new root, which every kiosk that trusted the old one must fetch again.
 CADDY_DATA_DIR = "/data"

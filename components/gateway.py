@@ -18,6 +18,7 @@ from renderers.caddyfile import (
     healthcheck_command,
     reload_command,
     render_caddyfile,
+    root_cert_command,
     switch_upstream_command,
     upstream_host_file,
 )
@@ -46,6 +47,8 @@ class GatewayArgs:
     media_upstream: pulumi.Input[str] | None = None
     media_subdomain: str = "livekit"
     hsts_max_age_seconds: int = 31_536_000
+    # More names the main site answers with the same routes (renderers/caddyfile.CaddyConfig.extra_names).
+    extra_names: tuple[str, ...] = ()
     # TURN/TLS shares https_port by SNI (renderers/turn_tls.py): both or neither. The upstream is
     # LiveKit's plain-TCP TURN listener at the host's own non-loopback address.
     turn_domain: pulumi.Input[str] | None = None
@@ -83,6 +86,7 @@ class Gateway(pulumi.ComponentResource):
                 media_subdomain=args.media_subdomain,
                 media_upstream=media_upstream,
                 hsts_max_age_seconds=args.hsts_max_age_seconds,
+                extra_names=args.extra_names,
                 turn_domain=turn_domain,
                 turn_upstream=turn_upstream,
             )
@@ -175,6 +179,12 @@ class Gateway(pulumi.ComponentResource):
         self.health_url = pulumi.Output.format("{0}/health", self.url)
         self.media_url = pulumi.Output.format("wss://{0}.{1}{2}", args.media_subdomain, args.domain, port_suffix)
         outputs = {"url": self.url, "healthUrl": self.health_url, "mediaUrl": self.media_url}
+        # With Caddy's internal CA: how to copy its root out of the running container, for clients to trust it
+        # (README, "Trust the gateway's internal CA"). Nothing with ACME, whose roots clients already have.
+        self.root_cert_command = None
+        if args.tls == "internal":
+            self.root_cert_command = pulumi.Output.from_input(root_cert_command(container=container_name))
+            outputs["rootCertCommand"] = self.root_cert_command
         self.turn_tls_url = None
         if turn_tls:
             # What LiveKit hands clients (roommanager.go iceServersForParticipant@v1.13.5), for checks.

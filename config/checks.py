@@ -14,6 +14,7 @@ from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
 from renderers.app_env import APP_BIND_ADDRESS_ENV, APP_OUTPUTS, PROVIDERS, app_reference, references
+from renderers.caddyfile import is_internal_name
 from renderers.existing_host import default_domain, docker_host, host_key_problem, mdns_name_problem
 from renderers.init_sql import role_name_problem
 from renderers.livekit import is_valid_turn_domain
@@ -126,6 +127,16 @@ def _gateway_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield Problem(f"{ns}:gateway.acmeEmail", gw.acme_email, "only used with gateway.tls: acme; remove it")
     if gw.tls != "acme" and gw.acme_staging:
         yield Problem(f"{ns}:gateway.acmeStaging", True, "only used with gateway.tls: acme; set it to false")
+    if gw.tls == "acme":
+        for i, name in enumerate(gw.extra_names):
+            # The renderer refuses these too (renderers/caddyfile.CaddyConfig); here the key names the entry.
+            if is_internal_name(name):
+                yield Problem(
+                    f"{ns}:gateway.extraNames[{i}]",
+                    name,
+                    "ACME cannot issue a certificate for localhost, .local/.internal/.home.arpa names or IP addresses; "
+                    "use gateway.tls: internal (and trust its root: README) or leave the name out",
+                )
     seen: set[str] = set()
     for i, route in enumerate(gw.routes):
         if route.path in seen:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from config.model import AppConfig, StackConfig
+from renderers.caddyfile import ACME_HSTS_MAX_AGE_SECONDS, INTERNAL_TLS_HSTS_MAX_AGE_SECONDS
 from renderers.ports import MediaPorts
 from renderers.turn_tls import DEFAULT_TURN_SUBDOMAIN
 
@@ -20,6 +21,16 @@ def media_ports(cfg: StackConfig) -> MediaPorts:
         turn_relay_range_end=m.turn_relay_range_end,
         turn_tls_port=m.turn_tls.port if m.turn_tls.enabled else None,
     )
+
+
+def gateway_hsts_max_age_seconds(cfg: StackConfig) -> int:
+    """The gateway's HSTS max-age: the user's gateway.hstsMaxAgeSeconds, else one year with ACME and 0 with Caddy's
+    internal CA, whose LAN names must not stay pinned to a CA that a new data volume replaces (renderers/caddyfile.py
+    INTERNAL_TLS_HSTS_MAX_AGE_SECONDS)."""
+    gw = cfg.gateway
+    if gw.hsts_max_age_seconds is not None:
+        return gw.hsts_max_age_seconds
+    return INTERNAL_TLS_HSTS_MAX_AGE_SECONDS if gw.tls == "internal" else ACME_HSTS_MAX_AGE_SECONDS
 
 
 def turn_tls_domain(cfg: StackConfig, domain: str) -> str | None:

@@ -352,7 +352,11 @@ class GatewayConfig(_Model):
     tls: Literal["internal", "acme"] = "acme"
     acme_email: Email | None = None
     acme_staging: bool = False
-    hsts_max_age_seconds: Annotated[int, Field(ge=0, le=63_072_000)] = 31_536_000
+    # Unset: derived from tls (config/derived.gateway_hsts_max_age_seconds): one year with ACME, 0 (max-age=0) with
+    # Caddy's internal CA.
+    hsts_max_age_seconds: Annotated[int, Field(ge=0, le=63_072_000)] | None = None
+    # More names/IPv4 addresses the gateway serves with the same routes (renderers/caddyfile.CaddyConfig.extra_names).
+    extra_names: tuple[Annotated[str, StringConstraints(to_lower=True)], ...] = ()
     routes: tuple[Route, ...] = ()
     memory_mb: MemoryMb = 256
     cpus: Cpus = 1.0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Set
 
-from config.derived import turn_tls_domain
+from config.derived import gateway_hsts_max_age_seconds, turn_tls_domain
 from config.errors import Problem
 from config.model import StackConfig
 from renderers.caddyfile import CaddyConfig, Route
@@ -32,6 +32,7 @@ _CADDY_FIELD_KEYS = {
     "routes": "gateway.routes",
     "media_subdomain": "mediaServer.subdomain",
     "hsts_max_age_seconds": "gateway.hstsMaxAgeSeconds",
+    "extra_names": "gateway.extraNames",
     "turn_domain": "mediaServer.turnTls.domain",
     "turn_upstream": "mediaServer.turnTls.upstreamAddress",
 }
@@ -162,7 +163,8 @@ def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozens
             routes=tuple(routes),
             media_subdomain=cfg.media_server.subdomain,
             media_upstream=f"127.0.0.1:{cfg.media_server.signal_port}" if cfg.media_server.enabled else None,
-            hsts_max_age_seconds=gw.hsts_max_age_seconds,
+            hsts_max_age_seconds=gateway_hsts_max_age_seconds(cfg),
+            extra_names=gw.extra_names,
             turn_domain=turn_domain,
             turn_upstream=turn_upstream,
         )
@@ -170,5 +172,5 @@ def renderer_problems(cfg: StackConfig, ns: str, *, reported: Set[str] = frozens
         message = str(err)
         field = next((f for f in sorted(_CADDY_FIELD_KEYS, key=len, reverse=True) if message.startswith(f)), None)
         key = _CADDY_FIELD_KEYS.get(field, "gateway")
-        value = cfg.domain if key == "domain" else None
+        value = {"domain": cfg.domain, "gateway.extraNames": gw.extra_names}.get(key)
         yield Problem(f"{ns}:{key}", value, f"the gateway cannot serve it: {message}")

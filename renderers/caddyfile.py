@@ -83,6 +83,22 @@ GRACE_PERIOD = "20s"
 # the Caddyfile's.
 UPSTREAM_HOST_FILE_DIR = "/etc/caddy"
 
+# Where Caddy's internal CA keeps its root certificate inside the official image: Caddy's data dir is
+# $XDG_DATA_HOME/caddy (storage.go:122-125@v2.11.7 AppDataDir), the image sets XDG_DATA_HOME=/data
+# (caddy-docker 2.11/alpine/Dockerfile:45@03d78cd) and the gateway mounts its named volume there; the default
+# CA is "local" (modules/caddypki/ca.go:469@v2.11.7 DefaultCAID, used by pki.go:86) and its root is
+# pki/authorities/<id>/root.crt under that storage (modules/caddypki/ca.go:411-415@v2.11.7). The root lives as
+# long as the volume: a new volume means a new root, which every kiosk that trusted the old one must fetch again.
+CADDY_DATA_DIR = "/data"
+INTERNAL_ROOT_CERT_PATH = f"{CADDY_DATA_DIR}/caddy/pki/authorities/local/root.crt"
+# HSTS with Caddy's internal CA: max-age=0, not no header. A LAN name (mirror.local, an IP) has no public CA
+# behind it, so a pin outlives nothing useful: the next CA (a new /data volume, another Pi) makes a pinned
+# browser refuse the name with no click-through (RFC 6797 section 12.1). max-age=0 tells a browser that pinned
+# the name under an earlier one-year header to forget it (RFC 6797 section 6.1.1: "A max-age value of zero ...
+# signals the UA to cease regarding the host as a Known HSTS Host"), which no header at all never does.
+INTERNAL_TLS_HSTS_MAX_AGE_SECONDS = 0
+ACME_HSTS_MAX_AGE_SECONDS = 31_536_000
+
 
 def upstream_host_file(alias: str) -> str:
     """The file holding the current upstream host of the routes to ``alias`` (a zero-downtime app)."""
@@ -139,6 +155,18 @@ def _is_hostname(value: str) -> bool:
 def _is_ipv4(value: str) -> bool:
     parts = value.split(".")
     return len(parts) == 4 and all(re.fullmatch(r"0|[1-9][0-9]{0,2}", p) and int(p) <= 255 for p in parts)
+
+
+def is_internal_name(value: str) -> bool:
+    """A name no public CA issues for, as Caddy decides it: localhost, *.localhost, .local, .internal, .home.arpa
+    (certmagic certificates.go:648-656@v0.25.6 SubjectIsInternal, the certmagic Caddy 2.11.7 pins in go.mod:13),
+    or any IP: Caddy's automatic HTTPS gives IPs to its internal issuer when no issuer is configured
+    (modules/caddyhttp/autohttps.go:323-326@v2.11.7 shouldUseInternal)."""
+    return (
+        _is_ipv4(value)
+        or value == "localhost"
+        or value.endswith((".localhost", ".local", ".internal", ".home.arpa"))
+    )
 
 
 def _check_upstream(field: str, value: str) -> None:
@@ -290,7 +318,11 @@ class CaddyConfig:
     media_subdomain: str = "livekit"
     media_upstream: str | None = None
     health_port: int = HEALTH_PORT
-    hsts_max_age_seconds: int = 31536000
+    hsts_max_age_seconds: int = ACME_HSTS_MAX_AGE_SECONDS
+    # More names the main site answers, with the same routes (a kiosk's localhost, the machine's LAN IP): host
+    # names or IPv4 literals, in the site's address list. tls="internal" issues a certificate for each, IPs and
+    # localhost included (see _main_site); ACME cannot, so is_internal_name ones are refused with it.
+    extra_names: tuple[str, ...] = ()
     admin_socket: str = ADMIN_SOCKET
     # TURN over TLS on https_port, routed by SNI to turn_upstream (renderers/turn_tls.py); both or neither.
     turn_domain: str | None = None
@@ -342,6 +374,22 @@ class CaddyConfig:
                     f"TURN/TLS from HTTPS on port {self.https_port}, got {self.turn_domain!r}"
                 )
             _check_upstream("turn_upstream", self.turn_upstream)
+        if not isinstance(self.extra_names, tuple) or not all(
+            isinstance(n, str) and (_is_hostname(n) or _is_ipv4(n)) for n in self.extra_names
+        ):
+            raise ValueError(f"extra_names must be a tuple of lower-case host names or IPv4 addresses, got {self.extra_names!r}")
+        taken = {self.domain, self.media_domain, self.turn_domain}
+        if len(set(self.extra_names)) != len(self.extra_names) or taken & set(self.extra_names):
+            raise ValueError(
+                f"extra_names must be unique and differ from the main, media and TURN names, got {self.extra_names!r}"
+            )
+        if self.tls == "acme":
+            internal = [n for n in self.extra_names if is_internal_name(n)]
+            if internal:
+                raise ValueError(
+                    f"extra_names {internal!r} cannot get a certificate from ACME (localhost, .local/.internal/"
+                    "/.home.arpa names and IP addresses): use tls='internal' or leave them out"
+                )
         max_age = self.hsts_max_age_seconds
         if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
             raise ValueError(f"hsts_max_age_seconds must be a non-negative integer, got {max_age!r}")
@@ -475,8 +523,15 @@ def _main_site(cfg: CaddyConfig) -> list[str]:
     # One site-wide encode while every route compresses (the file as it always was);
     # otherwise each compressing route carries its own.
     site_encode = all(r.compress for r in cfg.routes)
+    # A site block with several addresses is one server whose routes match any of them; each name gets its own
+    # certificate (autohttps.go:201-224@v2.11.7 collects every qualifying name: certmagic SubjectQualifiesForCert,
+    # certificates.go:602-616@v0.25.6, takes localhost and IPs) from the internal issuer with local_certs, which
+    # puts an IP into the CSR's IP SANs (certmagic config.go:1177-1178@v0.25.6). Every name also gets the
+    # HTTP->HTTPS redirect on http_port (autohttps.go:242-268@v2.11.7, unfiltered): http://localhost answers
+    # 308 to https://localhost, so a kiosk on plain HTTP follows it and needs Caddy's root trusted.
+    addresses = ", ".join((cfg.domain, *cfg.extra_names))
     lines = [
-        f"{cfg.domain} {{",
+        f"{addresses} {{",
         "\timport security_headers",
         *(["\tencode zstd gzip"] if site_encode else []),
         f"\thandle {HEALTH_PATH} {{",
@@ -523,6 +578,16 @@ def render_caddyfile(cfg: CaddyConfig) -> str:
         blocks.append(turn_site(cfg.turn_domain))
     blocks.append(_health_site(cfg))
     return "\n\n".join("\n".join(block) for block in blocks) + "\n"
+
+
+def root_cert_command(*, container: str, out_file: str = "caddy-root.crt") -> str:
+    """POSIX sh for the Docker host (or with DOCKER_HOST pointing at it): copy the internal CA's root out of the
+    running gateway ``container`` into ``out_file``. `docker exec` without -t, so the PEM's bytes pass unchanged."""
+    if not isinstance(container, str) or _CONTAINER_RE.fullmatch(container) is None:
+        raise ValueError(f"container must be a Docker container name, got {container!r}")
+    if not isinstance(out_file, str) or re.fullmatch(r"[A-Za-z0-9._/-]+", out_file) is None:
+        raise ValueError(f"out_file must be a plain file path, got {out_file!r}")
+    return f"docker exec {container} cat {INTERNAL_ROOT_CERT_PATH} > {out_file}"
 
 
 def healthcheck_command(health_port: int) -> list[str]:

@@ -14,7 +14,7 @@ from components.gateway import Gateway, GatewayArgs
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
 from components.time_series import TimeSeries, TimeSeriesArgs
-from config.derived import app_platform, app_rollout, app_start_order, media_ports, turn_tls_domain
+from config.derived import app_platform, app_rollout, app_start_order, gateway_hsts_max_age_seconds, media_ports, turn_tls_domain
 from config.model import StackConfig
 from renderers.app_env import app_url
 from renderers.caddyfile import Route
@@ -180,7 +180,8 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
             },
             media_upstream=media.signal_address if media is not None else None,
             media_subdomain=m.subdomain,
-            hsts_max_age_seconds=gw.hsts_max_age_seconds,
+            hsts_max_age_seconds=gateway_hsts_max_age_seconds(cfg),
+            extra_names=gw.extra_names,
             turn_domain=turn_domain,
             turn_upstream=turn_upstream,
             memory_mb=gw.memory_mb,

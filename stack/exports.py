@@ -14,6 +14,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
     pulumi.export("target", target.name)
     pulumi.export("gatewayUrl", gateway.url)
     pulumi.export("healthUrl", gateway.health_url)
+    if gateway.root_cert_command is not None:
+        pulumi.export("gatewayRootCertCommand", gateway.root_cert_command)
     env: dict[str, pulumi.Input[str]] = {"PUBLIC_URL": gateway.url}
 
     if services.database is not None:

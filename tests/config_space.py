@@ -151,7 +151,11 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "mediaServer.subdomain": text,
     "gateway.tls": st.sampled_from(["internal", "acme", "none"]),
     "gateway.acmeEmail": st.sampled_from([None, "ops@example.com", "not-an-email"]),
-    "gateway.hstsMaxAgeSeconds": st.sampled_from([0, 300, 31_536_000, -1, 10**9]),
+    "gateway.hstsMaxAgeSeconds": st.sampled_from([None, 0, 300, 31_536_000, -1, 10**9]),
+    # Names ACME can and cannot issue, the main domain (dev's) again, a duplicate and a malformed one.
+    "gateway.extraNames": st.sampled_from(
+        [[], ["127.0.0.1"], ["localhost"], ["www.example.org"], ["pi.local", "192.168.1.20"], ["a.example.org", "a.example.org"], ["Not A Name"]]
+    ),
     "gateway.routes": routes,
     # The main domain (dev's), a media-domain twin, a fine name and a malformed one.
     "mediaServer.turnTls.domain": st.sampled_from([None, "turn.example.org", "localhost", "livekit.localhost", "Not A Name"]),

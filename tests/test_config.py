@@ -52,6 +52,7 @@ def test_prod_file_alone_names_every_personal_key_it_still_needs():
 
 
 DEV = raw_from_stack_file("dev")
+PROD_RAW = harness.raw_config(harness.stack_config_as_user_sets_it("prod"))
 
 # (description, raw config, the key the message must name, a fragment of what is allowed)
 MALFORMED = [
@@ -96,6 +97,13 @@ MALFORMED = [
     ("domain that is an IP", {**DEV, "domain": "10.0.0.1"}, f"{NS}:domain", "lower-case hostname"),
     ("a pg_ database user", with_changes(DEV, database={"user": "pg_app"}), f"{NS}:database.user", "starts with 'pg_', which PostgreSQL reserves"),
     ("a pg_ read-only role", with_changes(DEV, database={"readOnlyRole": "pg_reports"}), f"{NS}:database.readOnlyRole", "starts with 'pg_', which PostgreSQL reserves"),
+    # gateway.extraNames: ACME issues for none of localhost, .local or IPs; the renderer's grammar otherwise.
+    ("acme extra name localhost", with_changes(PROD_RAW, gateway={"extraNames": ["www.example.com", "localhost"]}), f"{NS}:gateway.extraNames[1]", "ACME cannot issue"),
+    ("acme extra name ip", with_changes(PROD_RAW, gateway={"extraNames": ["192.168.1.20"]}), f"{NS}:gateway.extraNames[0]", "ACME cannot issue"),
+    ("acme extra name .local", with_changes(PROD_RAW, gateway={"extraNames": ["pi.local"]}), f"{NS}:gateway.extraNames[0]", "ACME cannot issue"),
+    ("extra name not a name", with_changes(DEV, gateway={"extraNames": ["bad name!"]}), f"{NS}:gateway.extraNames", "host names or IPv4"),
+    ("extra name is the domain", with_changes(DEV, gateway={"extraNames": ["localhost"]}), f"{NS}:gateway.extraNames", "differ from the main"),
+    ("extra name twice", with_changes(DEV, gateway={"extraNames": ["127.0.0.1", "127.0.0.1"]}), f"{NS}:gateway.extraNames", "unique"),
 ]
 WEB = {"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100}
 APP_MALFORMED = [
@@ -157,9 +165,6 @@ def test_a_secret_the_server_cannot_take_is_refused(key, value, allowed):
     messages = [str(p) for p in caught.value.problems]
     assert any(m.startswith(f"{NS}:{key}: got '<secret>'") and allowed in m for m in messages), messages
     assert value not in " ".join(messages) or not value, "a secret must not be echoed in the error"
-
-PROD_RAW = harness.raw_config(harness.stack_config_as_user_sets_it("prod"))
-
 
 @pytest.mark.parametrize(
     "media,key,fragment",
@@ -346,3 +351,18 @@ def test_dotless_turn_tls_domain_is_refused_before_any_resource():
     # LiveKit refuses it at start (pkg/service/utils.go IsValidDomain@v1.13.5); found by the whole-program property.
     messages = problems_of(with_changes(prod_raw(), mediaServer={"turnTls": {"enabled": True, "domain": "localhost"}}))
     assert any(m.startswith(f"{NS}:mediaServer.turnTls.domain: got 'localhost'") and "at least one dot" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "raw,expected",
+    [
+        (with_changes(DEV, gateway={"hstsMaxAgeSeconds": None}), 0),  # internal CA: max-age=0, so a browser pinned by an earlier one-year header forgets it
+        (PROD_RAW, 31_536_000),  # ACME: one year
+        (with_changes(DEV, gateway={"hstsMaxAgeSeconds": 600}), 600),  # the user's value wins either way
+        (with_changes(PROD_RAW, gateway={"hstsMaxAgeSeconds": 0}), 0),
+    ],
+)
+def test_hsts_max_age_defaults_by_tls(raw, expected):
+    from config.derived import gateway_hsts_max_age_seconds
+
+    assert gateway_hsts_max_age_seconds(parse_stack_config(raw)) == expected

@@ -180,6 +180,8 @@ CHANGES: list[Change] = [
     Change("gateway.acmeStaging", "dev", True, "use Let's Encrypt staging"),
     Change("gateway.acmeStaging", "prod", False, "leave Let's Encrypt staging"),
     *both("gateway.hstsMaxAgeSeconds", 600, "another HSTS max-age"),
+    Change("gateway.extraNames", "dev", ["127.0.0.1"], "serve another name or IP"),
+    Change("gateway.extraNames", "prod", ["192.168.1.20"], "serve a LAN IP too"),
     *both("gateway.routes", _add_route, "add a route"),
     *both("gateway.memoryMb", 384, "more memory for Caddy"),
     *both("gateway.cpus", 0.5, "less CPU for Caddy"),

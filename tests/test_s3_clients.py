@@ -71,7 +71,8 @@ def test_apps_that_talk_to_the_store_get_them_and_others_do_not(run):
     web = envs(evaluation, "web-app")
     assert checksum_settings(web) == (CHECKSUMS if stack == "prod" else {})
     assert web["S3_ACCESS_KEY_ID"]  # the app's own entries are all still there
-    assert envs(evaluation, "api-app") == {"MODE": "plain"}
+    # Nothing of the store's: only its own entry and HOST, where it is told to listen (apps[].bindAddress).
+    assert envs(evaluation, "api-app") == {"MODE": "plain", "HOST": "127.0.0.1" if stack == "prod" else "0.0.0.0"}
 
 
 def test_the_env_output_carries_them_next_to_the_s3_values(run):

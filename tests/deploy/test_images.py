@@ -390,7 +390,18 @@ def test_postgres(stack, image, runs_major, builds, evaluated, lab):
                    for e in use.inputs["envs"]]
     flags = [a for a in use.inputs["command"] if a != "postgres"] + ["-c", "max_connections=42"]
     lab.run(image, use, env=env_changed, command=flags)
-    lab.wait_ready(c, use)
+    # The server comes up on the kept cluster (the old password logs in), but the program's healthcheck logs in
+    # with the container's POSTGRES_PASSWORD, the new one: it fails, saying what to do, so `up` stops on an
+    # unhealthy database instead of succeeding while apps fail auth (issue 17; renderers/postgres.py).
+    deadline = time.monotonic() + 60
+    while psql("SELECT 1", check=False).returncode != 0:
+        assert time.monotonic() < deadline, lab.logs(c)[-3000:]
+        time.sleep(0.5)
+    kind, check = use.inputs["healthcheck"]["tests"]
+    assert kind == "CMD-SHELL"
+    unhealthy = lab.exec(c, "sh", "-c", check, check=False)
+    assert unhealthy.returncode == 1, (unhealthy.stdout, unhealthy.stderr)
+    assert "cannot log in with this container's POSTGRES_PASSWORD" in unhealthy.stdout
     assert psql("SHOW max_connections").stdout.strip() == "42"
     assert psql("SELECT v FROM kept").stdout.strip() == "survives a restart"
     refused = psql("SELECT 1", pw=new_password, check=False)
@@ -523,7 +534,7 @@ def test_influxdb_stand_in_setup_and_the_programs_bucket_command(builds, evaluat
 
     first = apply()
     assert "created home_assistant_raw (retention 30d)" in first and "created home_assistant_processed (retention 90d)" in first
-    assert "home_assistant_raw exists; left as it is" in apply()
+    assert "home_assistant_raw exists with retention 30d; left as it is" in apply()
     listed = lab.exec(c, "influx", "bucket", "list", "--org", "home_assistant", "--hide-headers").stdout
     rows = {line.split("\t")[1]: line.split("\t")[2] for line in listed.splitlines()}
     assert rows == {"home_assistant_events": "infinite", "home_assistant_raw": "720h0m0s", "home_assistant_processed": "2160h0m0s"}

@@ -268,6 +268,12 @@ def scheduled_loop_script(*, job: str, once: str, interval_hours: int, keep: int
     )
 
 
+def scheduled_dump_command(*, job: str, once: str, store: StoreSettings) -> list[str]:
+    """A service's dump job command: `once` on the store's schedule, in the staging volume."""
+    loop = scheduled_loop_script(job=job, once=once, interval_hours=store.interval_hours, keep=store.keep)
+    return [loop, job, BACKUP_VOLUME_PATH]
+
+
 def fetch_stamp_lines(done: str) -> list[str]:
     """sh lines of a fetch script in the upload container, once $base and $stamp are set: everything under $base
     is listed into $work/list ($work a fresh temporary directory, removed on exit), then an empty $stamp becomes

@@ -27,7 +27,7 @@ from renderers.object_backup import (
     StoreSettings,
     fetch_tree_command,
     own_shell,
-    scheduled_loop_script,
+    scheduled_dump_command,
     snapshot_once_script,
 )
 from renderers.names import is_host
@@ -82,9 +82,7 @@ def redis_dump_once_script(b: RedisBackup) -> str:
 
 
 def redis_dump_command(b: RedisBackup) -> list[str]:
-    loop = scheduled_loop_script(job=REDIS_JOB, once=redis_dump_once_script(b), interval_hours=b.store.interval_hours,
-                                 keep=b.store.keep)
-    return [loop, REDIS_JOB, BACKUP_VOLUME_PATH]
+    return scheduled_dump_command(job=REDIS_JOB, once=redis_dump_once_script(b), store=b.store)
 
 
 def redis_put_back_script() -> str:
@@ -176,9 +174,7 @@ def influx_dump_once_script(b: InfluxBackup) -> str:
 
 
 def influx_dump_command(b: InfluxBackup) -> list[str]:
-    loop = scheduled_loop_script(job=INFLUX_JOB, once=influx_dump_once_script(b), interval_hours=b.store.interval_hours,
-                                 keep=b.store.keep)
-    return [loop, INFLUX_JOB, BACKUP_VOLUME_PATH]
+    return scheduled_dump_command(job=INFLUX_JOB, once=influx_dump_once_script(b), store=b.store)
 
 
 def influx_restore_inside_script() -> str:
@@ -291,9 +287,7 @@ def clickhouse_dump_once_script(b: ClickHouseBackup) -> str:
 
 
 def clickhouse_dump_command(b: ClickHouseBackup) -> list[str]:
-    loop = scheduled_loop_script(job=CLICKHOUSE_JOB, once=clickhouse_dump_once_script(b),
-                                 interval_hours=b.store.interval_hours, keep=b.store.keep)
-    return [loop, CLICKHOUSE_JOB, BACKUP_VOLUME_PATH]
+    return scheduled_dump_command(job=CLICKHOUSE_JOB, once=clickhouse_dump_once_script(b), store=b.store)
 
 
 def clickhouse_restore_script(b: ClickHouseBackup, *, dump_job: str, uploader: str, stamp: str | None = None) -> str:

@@ -125,11 +125,13 @@ class DatabasePoolerConfig(_Model):
     cpus: Cpus = 0.5
 
 
-class DatabaseBackupConfig(_Model):
-    """Scheduled pg_dump of every database into the object store (renderers/pg_backup.py)."""
+class BackupConfig(_Model):
+    """Scheduled backups into the object store, under <bucket>/<service>/<UTC stamp>/: database.backup's pg_dump
+    (renderers/pg_backup.py, under postgres/) and cache, timeSeries and analytics.backup's Redis, InfluxDB and
+    ClickHouse backups (renderers/service_backup.py), with the same keys and rules."""
 
     enabled: bool = False
-    # Into this bucket of objectStore.buckets, under postgres/<UTC stamp>/; default: the first bucket.
+    # Into this bucket of objectStore.buckets; default: the first bucket.
     bucket: BucketName | None = None
     interval_hours: Annotated[int, Field(ge=1, le=168)] = 24  # at whole multiples since the epoch: 24 is 00:00 UTC
     keep: Annotated[int, Field(ge=1, le=365)] = 7
@@ -152,17 +154,6 @@ class DatabasePitrConfig(_Model):
     base_backup_interval_hours: Annotated[int, Field(ge=1, le=168)] = 24
 
 
-class ServiceBackupConfig(_Model):
-    """Scheduled backups of Redis, InfluxDB or ClickHouse into the object store (renderers/service_backup.py),
-    under <bucket>/<redis|influxdb|clickhouse>/<UTC stamp>/; the same keys and rules as database.backup."""
-
-    enabled: bool = False
-    # Into this bucket of objectStore.buckets; default: the first bucket.
-    bucket: BucketName | None = None
-    interval_hours: Annotated[int, Field(ge=1, le=168)] = 24  # at whole multiples since the epoch: 24 is 00:00 UTC
-    keep: Annotated[int, Field(ge=1, le=365)] = 7
-
-
 class DatabaseConfig(_Model):
     enabled: bool = True
     version: PostgresVersion = "18.1"
@@ -176,7 +167,7 @@ class DatabaseConfig(_Model):
     read_only_role: Identifier | None = None
     init_sql: str = ""
     pooler: DatabasePoolerConfig = DatabasePoolerConfig()
-    backup: DatabaseBackupConfig = DatabaseBackupConfig()
+    backup: BackupConfig = BackupConfig()
     pitr: DatabasePitrConfig = DatabasePitrConfig()
 
 
@@ -186,7 +177,7 @@ class CacheConfig(_Model):
     port: Port = 6379
     memory_mb: MemoryMb = 256
     cpus: Cpus = 0.5
-    backup: ServiceBackupConfig = ServiceBackupConfig()
+    backup: BackupConfig = BackupConfig()
 
 
 class ObjectStoreConfig(_Model):
@@ -256,7 +247,7 @@ class AnalyticsConfig(_Model):
     cpus: Cpus = 1.0
     # Days ClickHouse keeps its own system log tables (renderers/clickhouse.py SYSTEM_LOG_TABLES).
     system_log_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 7
-    backup: ServiceBackupConfig = ServiceBackupConfig()
+    backup: BackupConfig = BackupConfig()
 
 
 # InfluxDB's duration format, as the influx CLI takes it: "30d", "1w2d", "72h"; "0" keeps data forever.
@@ -278,7 +269,7 @@ class TimeSeriesConfig(_Model):
     port: Port = 8086
     memory_mb: Annotated[int, Field(ge=128, le=1_048_576)] = 512
     cpus: Cpus = 0.5
-    backup: ServiceBackupConfig = ServiceBackupConfig()
+    backup: BackupConfig = BackupConfig()
 
 
 class Route(_Model):

@@ -72,7 +72,7 @@ def running():
     _set(values, "database.pitr.archiveTimeoutSeconds", 10)
     stacks.remove_leftovers(STACK, values)
     deployment = stacks.deploy(STACK, values, secret_keys(values))
-    # Both backups default to the first bucket (config/model.py ServiceBackupConfig, DatabasePitrConfig).
+    # Both backups default to the first bucket (config/model.py BackupConfig, DatabasePitrConfig).
     bucket = values[f"{NS}:objectStore"]["buckets"][0]
     yield {"deployment": deployment, "values": values, "bucket": bucket}
     deployment.destroy()

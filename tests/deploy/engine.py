@@ -22,7 +22,10 @@ registration is carried out at once against the real engine, the way the provide
 A second `up` (``previous=`` the first one's resources) decides each resource's operation with the provider
 model (tests/providers: read-back form, then update / replace / dropped per field, honouring the program's
 ignore_changes and replace_on_changes) and carries that out on the engine: a replaced container is removed
-first (delete_before_replace) and created anew on the same volumes, an updated one gets ContainerUpdate
+first when the program asks for delete_before_replace and created anew on the same volumes; without it (a
+zero-downtime app revision: components/container.CreateFirst) the new one is created beside the old one and the
+old one is deleted only once the whole program has completed, in the engine's post-steps, and not at all when
+the program fails (deployment_executor.go:326-331 and 486-501, step.go:466-472@v3.259.0); an updated one gets ContainerUpdate
 (memory, memory_swap, restart: resource_docker_container_funcs.go:1034-1067@v4.5.0), an updated command runs
 its `update` script, an unchanged resource keeps its id and outputs (a random password keeps its value).
 
@@ -183,6 +186,7 @@ class Options:
     replace_on_changes: tuple[str, ...] = ()
     protect: bool = False
     retain_on_delete: bool = False
+    delete_before_replace: bool = False
 
 
 class EngineMonitor(harness.RecordingMonitor):
@@ -190,7 +194,8 @@ class EngineMonitor(harness.RecordingMonitor):
 
     def RegisterResource(self, request):
         self.mocks.options[(request.type, request.name)] = Options(
-            tuple(request.ignoreChanges), tuple(request.replaceOnChanges), request.protect, request.retainOnDelete)
+            tuple(request.ignoreChanges), tuple(request.replaceOnChanges), request.protect, request.retainOnDelete,
+            request.deleteBeforeReplace)
         return super().RegisterResource(request)
 
 
@@ -204,6 +209,8 @@ class EngineMocks(pulumi.runtime.Mocks):
     operations: dict[tuple[str, str], str] = field(default_factory=dict)  # (type, name) -> create/update/replace/same
     options: dict[tuple[str, str], Options] = field(default_factory=dict)
     command_log: list[tuple[str, str]] = field(default_factory=list)  # (resource name, stdout)
+    # Replaced create-before-delete: the old ones, deleted after the program completes (stacks.deploy).
+    replaced: list[Created] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _fallback: harness.RecordingMocks = field(default_factory=harness.RecordingMocks)
 
@@ -241,8 +248,12 @@ class EngineMocks(pulumi.runtime.Mocks):
             opts = self.options.get(key, Options())
             if opts.protect:  # the engine refuses: "unable to replace resource ... as it is currently marked for protection"
                 raise RuntimeError(f"{args.typ} {args.name} is protected and this change would replace it")
-            # delete_before_replace: the new one needs its names and ports; a retained one is left on the engine.
-            destroy([before], retained_names={before.name} if opts.retain_on_delete else set())
+            if opts.delete_before_replace:
+                # The new one needs its names and ports; a retained one is left on the engine.
+                destroy([before], retained_names={before.name} if opts.retain_on_delete else set())
+            else:
+                with self._lock:
+                    self.replaced.append(before)
         rid, state = self._create(args, inputs)
         return rid, state
 

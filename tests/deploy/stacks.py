@@ -68,14 +68,34 @@ def deploy(stack: str, values: dict[str, Any], secret_keys: list[str] = (), prev
     mocks = engine.EngineMocks(previous=list(previous.mocks.created) if previous else [], **mock_options)
     try:
         evaluation = harness.evaluate(stack, values, list(secret_keys), mocks=mocks, monitor_type=engine.EngineMonitor)
-    except BaseException:
+    except BaseException as err:
         if previous is None:
             engine.destroy(mocks.created, set())
-        raise
+            raise
+        # A failed second up leaves both: what it created (a failed container included: the provider records
+        # its id before waiting) and the previous resources it did not get to delete.
+        raise UpFailed(previous, mocks) from err
     deployment = Deployment(stack, evaluation, mocks)
-    # What the program no longer declares is not registered now: its options are the last up's.
+    # The engine's post-steps, once every step has completed: the old halves of create-before-delete
+    # replacements, then what the program no longer declares (not registered now: its options are the last up's).
+    engine.destroy(mocks.replaced, set())
     engine.destroy(mocks.removed(), previous.retained() if previous else set())
     return deployment
+
+
+class UpFailed(RuntimeError):
+    """A second `up` failed part way: the engine holds the previous up's resources and what this one created."""
+
+    def __init__(self, previous: Deployment, mocks: engine.EngineMocks):
+        super().__init__(f"up of {previous.stack} failed")
+        self.previous = previous
+        self.mocks = mocks
+
+    def destroy(self) -> None:
+        """Tear down both halves (the test's cleanup)."""
+        kept = {(c.type, c.name, c.id) for c in self.mocks.created}
+        engine.destroy(self.mocks.created, set())
+        engine.destroy([c for c in self.previous.mocks.created if (c.type, c.name, c.id) not in kept], set())
 
 
 def docker(*argv: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -87,6 +87,29 @@ def test_a_new_route_is_reloaded_over_ssh(ozmirror):
     assert "/status*" in loaded
 
 
+def test_an_apps_data_volume_outlives_a_new_env_and_the_app_it_depends_on_is_healthy_first(ozmirror):
+    """apps[].volumes on the real engine: a file written into config-service's volume is still there in the
+    container the next `up` makes for a new env; and the clock module, which dependsOn config-service, was
+    created after config-service's create returned, which it does only once Docker reports it healthy (`wait`)."""
+    before = ozmirror["deployment"]
+    app = next(c for c in before.containers() if c.name == "config-service-app")
+    mounts = {m["Destination"]: m.get("Name") for m in api.inspect_container(app.id)["Mounts"]}
+    assert mounts.get("/app/data") == "config-data", mounts
+    marker = "written-before-the-change"
+    stacks.docker("exec", "-u", "0", app.id, "sh", "-c", f"echo {marker} > /app/data/kept.txt")
+    values = copy.deepcopy(ozmirror["values"])
+    config_service = next(a for a in values[f"{NS}:apps"] if a["name"] == "config-service")
+    config_service["env"] = dict(config_service.get("env") or {}, CONFIG_CHANGED="1")
+    after = stacks.deploy(EXAMPLE.stack, values, previous=before)
+    ozmirror["deployment"], ozmirror["values"] = after, values
+    assert after.mocks.operations[("docker:index/container:Container", "config-service-app")] == "replace"
+    now = next(c for c in after.containers() if c.name == "config-service-app")
+    assert now.id != app.id and api.inspect_container(app.id) is None
+    assert stacks.docker("exec", now.id, "cat", "/app/data/kept.txt").stdout.strip() == marker
+    order = [c.name for c in before.mocks.created if c.type == "docker:index/container:Container"]
+    assert order.index("config-service-app") < order.index("clock-module-app"), order
+
+
 def test_destroy_removes_the_containers_and_keeps_the_protected_data(ozmirror):
     """Last in this file. `protectData: true` (the example): the volumes are retained on delete, so they stay on
     the machine (a real `pulumi destroy` first refuses them as protected: README "Tear down prod")."""

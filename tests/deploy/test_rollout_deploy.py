@@ -27,6 +27,7 @@ import pytest
 
 from tests import harness
 from tests.deploy import engine, engine_api as api, stacks
+from tests.real.processes import running_in_thread
 
 STACK = "dev"
 NS = "backing-services"
@@ -114,13 +115,8 @@ class LoopingClient:
 @contextmanager
 def looping(ca: str, *, fresh: bool) -> Iterator[LoopingClient]:
     client = LoopingClient(ca, fresh)
-    thread = threading.Thread(target=client.run, daemon=True)
-    thread.start()
-    try:
+    with running_in_thread(client.run, client._stop):
         yield client
-    finally:
-        client._stop.set()
-        thread.join(30)
 
 
 def wait_for(predicate, timeout_s: float = 30) -> None:

@@ -52,6 +52,18 @@ def serving_in_thread(server: socketserver.BaseServer) -> Iterator[str]:
         thread.join(timeout=5)
 
 
+@contextmanager
+def running_in_thread(run: Callable[[], None], stop: threading.Event, *, join_s: float = 30) -> Iterator[None]:
+    """``run`` in a daemon thread for the block's duration; then ``stop`` is set and the thread joined."""
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=join_s)
+
+
 def stop_process(proc: subprocess.Popen, *, timeout_s: float, sig: int = signal.SIGTERM) -> None:
     """Ask ``proc`` to stop with ``sig``; kill it if it has not exited within ``timeout_s``."""
     if proc.poll() is not None:

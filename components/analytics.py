@@ -38,6 +38,7 @@ from renderers.service_backup import (
     ClickHouseBackup,
     clickhouse_backup_config_xml,
     clickhouse_dump_command,
+    clickhouse_backup_now_command,
     clickhouse_restore_command,
 )
 
@@ -175,6 +176,7 @@ class Analytics(pulumi.ComponentResource):
             lambda container: clickhouse_client_command(settings, container=container, user=args.user)
         )
         self.restore_command: pulumi.Output[str] | None = None
+        self.backup_now_command: pulumi.Output[str] | None = None
         if args.backup is not None:
             host = args.network.address("clickhouse", args.tcp_port).rsplit(":", 1)[0]
 
@@ -200,10 +202,14 @@ class Analytics(pulumi.ComponentResource):
             self.restore_command = store.apply(
                 lambda s: clickhouse_restore_command(backup(s), dump_job=jobs.dump_name, uploader=jobs.upload_name)
             )
+            self.backup_now_command = store.apply(
+                lambda s: clickhouse_backup_now_command(backup(s), dump_job=jobs.dump_name)
+            )
         self.register_outputs(
             {
                 "clientCommand": self.client_command,
                 "restoreCommand": self.restore_command,
+                "backupNowCommand": self.backup_now_command,
                 "host": self.host,
                 "httpPort": self.http_port,
                 "tcpPort": self.tcp_port,

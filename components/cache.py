@@ -15,6 +15,7 @@ from renderers.service_backup import (
     UPLOAD_JOBS,
     RedisBackup,
     redis_dump_command,
+    redis_backup_now_command,
     redis_restore_command,
 )
 
@@ -90,10 +91,12 @@ class Cache(pulumi.ComponentResource):
             pulumi.Output.format("redis://{0}:{1}@{2}/0", USER, password.apply(url_quoted), self.internal_address)
         )
         self.restore_command: pulumi.Output[str] | None = None
+        self.backup_now_command: pulumi.Output[str] | None = None
         if args.backup is not None:
             self._backups(name, args, password, image, args.backup)
         self.register_outputs(
-            {"host": self.host, "port": self.port, "url": self.url, "restoreCommand": self.restore_command}
+            {"host": self.host, "port": self.port, "url": self.url, "restoreCommand": self.restore_command,
+             "backupNowCommand": self.backup_now_command}
         )
 
     def _backups(self, name: str, args: CacheArgs, password: pulumi.Output[str], image: str, backup: BackupStore) -> None:
@@ -117,3 +120,4 @@ class Cache(pulumi.ComponentResource):
         self.restore_command = settings.apply(
             lambda b: redis_restore_command(b, container=f"{name}-redis", image=image, uploader=jobs.upload_name)
         )
+        self.backup_now_command = settings.apply(lambda b: redis_backup_now_command(b, dump_job=jobs.dump_name))

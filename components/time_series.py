@@ -28,6 +28,7 @@ from renderers.service_backup import (
     UPLOAD_JOBS,
     InfluxBackup,
     influx_dump_command,
+    influx_backup_now_command,
     influx_restore_command,
 )
 
@@ -180,6 +181,7 @@ class TimeSeries(pulumi.ComponentResource):
         self.token = token
         self.password = password
         self.restore_command: pulumi.Output[str] | None = None
+        self.backup_now_command: pulumi.Output[str] | None = None
         if args.backup is not None:
             url = f"http://{args.network.address('influxdb', args.port)}"
             store = store_settings(args.backup, "influxdb")
@@ -202,6 +204,9 @@ class TimeSeries(pulumi.ComponentResource):
                 lambda s: influx_restore_command(InfluxBackup(store=s, url=url), container=container_name,
                                                  uploader=jobs.upload_name)
             )
+            self.backup_now_command = store.apply(
+                lambda s: influx_backup_now_command(InfluxBackup(store=s, url=url), dump_job=jobs.dump_name)
+            )
         self.register_outputs(
             {
                 "host": self.host,
@@ -215,5 +220,6 @@ class TimeSeries(pulumi.ComponentResource):
                 "appToken": self.app_token,
                 "password": self.password,
                 "restoreCommand": self.restore_command,
+                "backupNowCommand": self.backup_now_command,
             }
         )

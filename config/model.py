@@ -245,7 +245,7 @@ class AnalyticsConfig(_Model):
     user: Identifier = "analytics"
     memory_mb: Annotated[int, Field(ge=512, le=1_048_576)] = 1024
     cpus: Cpus = 1.0
-    # Days ClickHouse keeps its own system log tables (renderers/clickhouse.py SYSTEM_LOG_TABLES).
+    # Days ClickHouse keeps its own system log tables (renderers/clickhouse.py ENABLED_SYSTEM_LOGS).
     system_log_ttl_days: Annotated[int, Field(ge=1, le=3650)] = 7
     backup: BackupConfig = BackupConfig()
 

@@ -50,16 +50,28 @@ via chdb-core 26.3, which reports version 26.3.9.1):
   ``size`` 1000M × ``count`` 10; here the level is lower and size × count is bounded.
 - GET /ping on the HTTP port answers ``Ok.`` without authentication; the entrypoint probes it with
   ``wget --spider -T 1 -q`` (entrypoint.sh line 197), as the healthcheck here does.
-- System log tables (render_clickhouse_system_logs): config.xml enables query_log, trace_log, part_log, text_log
-  (``<level>trace</level>``), metric_log (a row a second, ``collect_interval_milliseconds`` 1000) and
-  asynchronous_metric_log, each with no ``<ttl>``: they grow until the disk is full. (Read in
-  ClickHouse/ClickHouse@001409ce programs/server/config.xml, the one version the search index holds, by section
-  name, not line: the 8.4 GB repository could not be fetched at the 26.3.17.110 tag. processors_profile_log,
-  asynchronous_insert_log and blob_storage_log carry a ``<ttl>`` of their own there and are left as they are.)
+- System log tables (render_clickhouse_system_logs): a system log exists only when config.xml has its section
+  (src/Interpreters/SystemLog.cpp createSystemLog: "Not creating {}.{} since corresponding section '{}' is missing
+  from config"). config.xml enables 18 (ENABLED_SYSTEM_LOGS; recorded in tests/upstream/clickhouse_config_system_logs.xml
+  from ClickHouse/ClickHouse@001409ce programs/server/config.xml, the one version the search index holds, read by
+  section name, not line: the 8.4 GB repository could not be fetched at the 26.3.17.110 tag). 15 of them carry no
+  ``<ttl>``: they grow until the disk is full. Several write without any query: metric_log, latency_log,
+  error_log and query_metric_log (per running query) each collect a row a second
+  (``collect_interval_milliseconds`` 1000), asynchronous_metric_log every metric each update, trace_log a stack
+  at every 4 MiB step of the server's memory peak (``total_memory_profiler_step`` 4194304) besides the query
+  profilers, and text_log every server log line at ``<level>trace</level>`` (here it follows the file log's
+  level). processors_profile_log (30 days), asynchronous_insert_log (3 days) and blob_storage_log (30 days) have
+  a TTL of their own, which is kept unless analytics.systemLogTtlDays is shorter. session_log is commented out
+  there, so no section is written for it (one would turn that log on).
   A ``<ttl>`` there is appended to the table's engine as ``TTL <expr>``
-  (src/Interpreters/getEngineDefinitionFromConfig.cpp@eb092734, ``config.getString(config_prefix + ".ttl")``),
-  and every log with the default engine is ``ORDER BY (event_date, event_time)`` (src/Interpreters/SystemLog.h,
-  getDefaultOrderBy), so ``event_date`` exists in each. A changed definition makes the server rename the existing
+  (src/Interpreters/getEngineDefinitionFromConfig.cpp@eb092734, ``config.getString(config_prefix + ".ttl")``);
+  every log with the default engine has ``event_date`` (the default ``PARTITION BY toYYYYMM(event_date)``
+  of SystemLog.h, or config.xml's own partition_by on it; crash_log's columns, src/Interpreters/CrashLog.cpp,
+  start with it). opentelemetry_span_log is the exception: config.xml gives it a whole ``<engine>`` on
+  ``finish_date`` (it has no event_date), and with an ``<engine>`` the server refuses a ``<ttl>`` at start
+  (getEngineDefinitionFromConfig.cpp: "If 'engine' is specified for system table, TTL parameters should be
+  specified directly inside 'engine'"), so its engine text is replaced by the same engine with the TTL in it.
+  A changed definition makes the server rename the existing
   table to ``<name>_0`` and create a new one (SystemLog.cpp prepareTable: "has obsolete or different structure.
   Renaming it to"): the renamed copy keeps its rows and gets no TTL, so it is dropped by hand once (README).
 - Client (render_clickhouse_client_config): ``clickhouse-client`` reads the first of ./clickhouse-client.xml,
@@ -96,9 +108,18 @@ SYSTEM_LOGS_PATH = "/etc/clickhouse-server/config.d/backing-services-system-logs
 CLIENT_CONFIG_PATH = "/etc/clickhouse-client/config.d/backing-services.xml"
 CLIENT_CONFIG_ROOT = "config"  # the root element of that package's config.xml; another root is skipped
 
-# config.xml's system logs with no <ttl> of their own (module docstring). Only logs config.xml already enables:
-# a section for one it does not (session_log is commented out) would turn that log on.
-SYSTEM_LOG_TABLES = ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log")
+# Every system log config.xml enables (module docstring; tests/upstream/clickhouse_config_system_logs.xml), in its
+# order. Only these get a section: one for a log config.xml does not enable (session_log is commented out) would
+# turn that log on.
+ENABLED_SYSTEM_LOGS = (
+    "query_log", "trace_log", "query_thread_log", "query_views_log", "part_log", "text_log", "metric_log",
+    "latency_log", "error_log", "query_metric_log", "asynchronous_metric_log", "opentelemetry_span_log", "crash_log",
+    "processors_profile_log", "asynchronous_insert_log", "backup_log", "s3queue_log", "blob_storage_log",
+)
+# The logs config.xml gives a TTL itself, in days: kept, unless the configured days are fewer.
+UPSTREAM_SYSTEM_LOG_TTL_DAYS = {"processors_profile_log": 30, "asynchronous_insert_log": 3, "blob_storage_log": 30}
+# opentelemetry_span_log's <engine> in config.xml (whitespace folded): the TTL goes inside it (module docstring).
+OPENTELEMETRY_SPAN_LOG_ENGINE = "engine MergeTree partition by toYYYYMM(finish_date) order by (finish_date, finish_time_us)"
 DEFAULT_SYSTEM_LOG_TTL_DAYS = 7
 MAX_SYSTEM_LOG_TTL_DAYS = 3650
 
@@ -164,7 +185,7 @@ class ClickHouseSettings:
     log_level: str = "information"
     log_size_mb: int = 10  # rotate at this size ...
     log_count: int = 5  # ... keeping this many old files, per log (server log and error log)
-    system_log_ttl_days: int = DEFAULT_SYSTEM_LOG_TTL_DAYS  # rows of SYSTEM_LOG_TABLES older than this are deleted
+    system_log_ttl_days: int = DEFAULT_SYSTEM_LOG_TTL_DAYS  # rows of ENABLED_SYSTEM_LOGS older than this are deleted
 
     def __post_init__(self) -> None:
         problems = []
@@ -259,25 +280,38 @@ def render_clickhouse_config(s: ClickHouseSettings) -> str:
     return _document(root, "backing-services: listeners, memory and logs for a memory-limited container")
 
 
-def system_log_ttl(days: int) -> str:
-    """The TTL expression each system log table gets: whole rows go once their day is ``days`` old."""
-    return f"event_date + INTERVAL {days} DAY DELETE"
+def system_log_ttl(days: int, column: str = "event_date") -> str:
+    """The TTL expression a system log table gets: whole rows go once their day is ``days`` old."""
+    return f"{column} + INTERVAL {days} DAY DELETE"
+
+
+def system_log_ttl_days(table: str, days: int) -> int | None:
+    """The days the rendered file gives ``table``, or None where config.xml's own TTL is already no longer."""
+    upstream = UPSTREAM_SYSTEM_LOG_TTL_DAYS.get(table)
+    return days if upstream is None or days < upstream else None
 
 
 def render_clickhouse_system_logs(s: ClickHouseSettings) -> str:
-    """A config.d file, for SYSTEM_LOGS_PATH: a TTL on every system log table config.xml leaves unbounded.
+    """A config.d file, for SYSTEM_LOGS_PATH: a TTL on every system log table config.xml enables.
 
     Merged by element into config.xml's sections, so their database, table, partitioning and flush settings stay
-    upstream's; only ``<ttl>`` is added, and text_log's ``<level>`` (trace upstream: every trace line of the server
-    becomes a row) follows the file log's level.
+    upstream's; only ``<ttl>`` is added (for opentelemetry_span_log, the TTL inside its ``<engine>``), and
+    text_log's ``<level>`` (trace upstream: every trace line of the server becomes a row) follows the file log's
+    level.
     """
     root = ET.Element("clickhouse")
-    for table in SYSTEM_LOG_TABLES:
+    for table in ENABLED_SYSTEM_LOGS:
+        days = system_log_ttl_days(table, s.system_log_ttl_days)
+        if days is None:
+            continue
         section = ET.SubElement(root, table)
-        _leaf(section, "ttl", system_log_ttl(s.system_log_ttl_days))
+        if table == "opentelemetry_span_log":
+            _leaf(section, "engine", f"{OPENTELEMETRY_SPAN_LOG_ENGINE} TTL {system_log_ttl(days, 'finish_date')}")
+        else:
+            _leaf(section, "ttl", system_log_ttl(days))
         if table == "text_log":
             _leaf(section, "level", s.log_level)
-    return _document(root, f"backing-services: system log tables keep {s.system_log_ttl_days} days")
+    return _document(root, f"backing-services: system log tables keep at most {s.system_log_ttl_days} days")
 
 
 def render_clickhouse_client_config(s: ClickHouseSettings, *, user: str) -> str:

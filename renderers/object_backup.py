@@ -24,6 +24,9 @@ BACKUP_VOLUME_PATH = "/backups"
 BACKUP_JOB_MEMORY_MB = 128  # each of the two containers: pg_dump streams, rclone uploads one file at a time
 UPLOAD_POLL_S = 60
 SUMS_FILE = "SHA256SUMS"
+# <volume>/status/<job><RUNNING_SUFFIX>: the directory a dump job's run holds while it takes a backup.
+RUNNING_SUFFIX = ".running"
+_CONTAINER = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\Z")
 
 STAMP = re.compile(r"\A\d{8}T\d{6}Z\Z")
 _STAMP_GLOB = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"  # sh `case` pattern of STAMP
@@ -83,12 +86,13 @@ def _status(job: str, state: str) -> str:
     return f'echo "{state} $(date -u +%Y%m%dT%H%M%SZ)" > "$root/status/{job}"'
 
 
-def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | None, banner: str) -> str:
+def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | None, banner: str,
+          start: Sequence[str] = ()) -> str:
     """The job's PID 1: runs `once` (the very text of the *_once_script) in a child sh each time.
 
     A child process, not a function: `set -e` is ignored inside anything tested by `if`/`||` (POSIX 2.14 `set -e`),
     so the once-script's checks would silently stop applying. `sleep & wait` lets docker stop's SIGTERM end the
-    loop at once (a trap runs only after a foreground command finishes).
+    loop at once (a trap runs only after a foreground command finishes). `start`: lines run once, first.
     """
     return "\n".join(line for line in [
         "set -u",
@@ -97,6 +101,7 @@ def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | No
         "trap 'exit 0' TERM INT",
         'mkdir -p "$root/status"',
         f'rm -f "$root/status/{job}"',
+        *start,
         f'echo "{job}: {banner}"',
         "while :; do",
         f"  sleep {sleep_first} &" if sleep_first else None,
@@ -232,6 +237,16 @@ def snapshot_once_script(*, job: str, keep: int, body: list[str], prepare: list[
         "set -eu",
         "umask 077",
         "root=$1 outbox=$1/outbox work=$1/work",
+        # One backup at a time: a scheduled run and a "back up now" (backup_now_command) both run this script in
+        # the same container, and each starts by emptying $work. mkdir is atomic; the lock goes with the run
+        # (EXIT trap), and one a killed run left behind goes when the container restarts (scheduled_loop_script).
+        'mkdir -p "$root/status"',
+        f"lock=$root/status/{job}{RUNNING_SUFFIX}",
+        'if ! mkdir "$lock" 2> /dev/null; then',
+        f'  echo "{job}: another backup is being taken in this job ($lock exists); try again when it is done" >&2',
+        "  exit 1",
+        "fi",
+        "trap 'rmdir \"$lock\"' EXIT",
         'mkdir -p "$outbox" "$work"',
         "pending=0",
         'for d in "$outbox"/*/; do if [ -d "$d" ]; then pending=$((pending + 1)); fi; done',
@@ -259,12 +274,17 @@ def snapshot_once_script(*, job: str, keep: int, body: list[str], prepare: list[
 
 
 def scheduled_loop_script(*, job: str, once: str, interval_hours: int, keep: int) -> str:
-    """The job's PID 1: `once` at every whole multiple of the interval since the epoch (pg_backup's schedule)."""
+    """The job's PID 1: `once` at every whole multiple of the interval since the epoch (pg_backup's schedule).
+
+    At its start no backup runs in the container (a `docker exec` ends with the container), so a lock left on the
+    volume by a killed run (snapshot_once_script) is removed.
+    """
     seconds = interval_hours * 3600
     return _loop(
         job, once, sleep_first=f"$(({seconds} - $(date +%s) % {seconds}))", sleep_after=None,
         banner=f"a backup every {interval_hours} h at multiples of {interval_hours} h since 1970-01-01 00:00 UTC, "
         f"the newest {keep} kept",
+        start=[f'rm -rf "$root/status/{job}{RUNNING_SUFFIX}"'],
     )
 
 
@@ -272,6 +292,43 @@ def scheduled_dump_command(*, job: str, once: str, store: StoreSettings) -> list
     """A service's dump job command: `once` on the store's schedule, in the staging volume."""
     loop = scheduled_loop_script(job=job, once=once, interval_hours=store.interval_hours, keep=store.keep)
     return [loop, job, BACKUP_VOLUME_PATH]
+
+
+def backup_now_script(*, job: str, once: str, store: StoreSettings) -> str:
+    """sh script, $1 the volume, run with `docker exec` in the dump job's container: one backup now.
+
+    The scheduled loop's body once (scheduled_loop_script): the same once-script, so the same refusals and
+    messages (a full outbox, a backup already being taken, the service's own errors), and the same status file,
+    so the job's healthcheck reports this run as it would a scheduled one. The upload job picks it up within
+    UPLOAD_POLL_S.
+    """
+    return "\n".join([
+        "set -u",
+        f"once={shlex.quote(once)}",
+        "root=$1",
+        'mkdir -p "$root/status"',
+        f'if sh -c "$once" {job}-once "$root"; then',
+        f"  {_status(job, 'ok')}",
+        f'  echo "{job}: the upload job moves it to {store.base}/<stamp>/ within {UPLOAD_POLL_S} s"',
+        "else",
+        f"  {_status(job, 'failed')}",
+        f'  echo "{job}: no backup was taken (see above)" >&2',
+        "  exit 1",
+        "fi",
+    ]) + "\n"
+
+
+def backup_now_command(*, container: str, job: str, once: str, store: StoreSettings) -> str:
+    """The host's one line: `docker exec <dump job> sh -c '<backup_now_script>' <job>-now <volume>`.
+
+    One simple command, every argument single-quoted by shlex: pasted or `eval`ed in the operator's shell it sets
+    no option and no trap there, and a failure is only its exit status (tests/real/test_service_restore_eval_real.py).
+    The service's password stays in the job's environment; nothing secret is in the command.
+    """
+    if not _CONTAINER.match(container):
+        raise ValueError(f"container: got {container!r}; expected a Docker container name")
+    return shlex.join(["docker", "exec", container, "sh", "-c", backup_now_script(job=job, once=once, store=store),
+                       f"{job}-now", BACKUP_VOLUME_PATH])
 
 
 def fetch_stamp_lines(done: str) -> list[str]:

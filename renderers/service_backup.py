@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from renderers.object_backup import (
     BACKUP_VOLUME_PATH,
     StoreSettings,
+    backup_now_command,
     fetch_tree_command,
     own_shell,
     scheduled_dump_command,
@@ -83,6 +84,11 @@ def redis_dump_once_script(b: RedisBackup) -> str:
 
 def redis_dump_command(b: RedisBackup) -> list[str]:
     return scheduled_dump_command(job=REDIS_JOB, once=redis_dump_once_script(b), store=b.store)
+
+
+def redis_backup_now_command(b: RedisBackup, *, dump_job: str) -> str:
+    """One snapshot now, in the running dump job container (`dump_job`), into the store like a scheduled one."""
+    return backup_now_command(container=dump_job, job=REDIS_JOB, once=redis_dump_once_script(b), store=b.store)
 
 
 def redis_put_back_script() -> str:
@@ -175,6 +181,10 @@ def influx_dump_once_script(b: InfluxBackup) -> str:
 
 def influx_dump_command(b: InfluxBackup) -> list[str]:
     return scheduled_dump_command(job=INFLUX_JOB, once=influx_dump_once_script(b), store=b.store)
+
+
+def influx_backup_now_command(b: InfluxBackup, *, dump_job: str) -> str:
+    return backup_now_command(container=dump_job, job=INFLUX_JOB, once=influx_dump_once_script(b), store=b.store)
 
 
 def influx_restore_inside_script() -> str:
@@ -288,6 +298,11 @@ def clickhouse_dump_once_script(b: ClickHouseBackup) -> str:
 
 def clickhouse_dump_command(b: ClickHouseBackup) -> list[str]:
     return scheduled_dump_command(job=CLICKHOUSE_JOB, once=clickhouse_dump_once_script(b), store=b.store)
+
+
+def clickhouse_backup_now_command(b: ClickHouseBackup, *, dump_job: str) -> str:
+    return backup_now_command(container=dump_job, job=CLICKHOUSE_JOB, once=clickhouse_dump_once_script(b),
+                              store=b.store)
 
 
 def clickhouse_restore_script(b: ClickHouseBackup, *, dump_job: str, uploader: str, stamp: str | None = None) -> str:

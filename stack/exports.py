@@ -40,6 +40,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("redisUrl", services.cache.url)
         if services.cache.restore_command is not None:
             pulumi.export("cacheRestoreCommand", services.cache.restore_command)
+        if services.cache.backup_now_command is not None:
+            pulumi.export("cacheBackupNowCommand", services.cache.backup_now_command)
         env["REDIS_URL"] = services.cache.url
 
     if services.object_store is not None:
@@ -83,6 +85,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("clickhouseClientCommand", analytics.client_command)
         if analytics.restore_command is not None:
             pulumi.export("analyticsRestoreCommand", analytics.restore_command)
+        if analytics.backup_now_command is not None:
+            pulumi.export("analyticsBackupNowCommand", analytics.backup_now_command)
         env["CLICKHOUSE_URL"] = analytics.url
 
     if services.time_series is not None:
@@ -97,6 +101,8 @@ def export_stack(cfg: StackConfig, target: Target, services: Services) -> None:
         pulumi.export("influxdbPassword", influx.password)
         if influx.restore_command is not None:
             pulumi.export("timeSeriesRestoreCommand", influx.restore_command)
+        if influx.backup_now_command is not None:
+            pulumi.export("timeSeriesBackupNowCommand", influx.backup_now_command)
         env |= {"INFLUX_URL": influx.url, "INFLUX_ORG": influx.org, "INFLUX_BUCKET": influx.bucket, "INFLUX_TOKEN": influx.app_token}
 
     for key, value in target.extra_outputs.items():

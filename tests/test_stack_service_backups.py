@@ -9,7 +9,7 @@ import pytest
 from pulumi.runtime import rpc
 
 from renderers.object_backup import RCLONE_IMAGE, RCLONE_VERSION
-from renderers.service_backup import BACKUP_CONFIG_D_PATH
+from renderers.service_backup import BACKUP_CONFIG_D_PATH, CLICKHOUSE_JOB, INFLUX_JOB, REDIS_JOB
 from tests import harness
 
 NS = harness.PROJECT
@@ -101,6 +101,8 @@ def test_without_backups_there_are_no_jobs_and_no_outputs():
     assert "cache-redis" in names
     assert not {n for n in names if "-backup-" in n and not n.startswith("database")}
     assert not {"cacheRestoreCommand", "timeSeriesRestoreCommand", "analyticsRestoreCommand"} & set(evaluation.outputs)
+    assert not {"cacheBackupNowCommand", "timeSeriesBackupNowCommand", "analyticsBackupNowCommand"} & set(
+        evaluation.outputs)
 
 
 @pytest.mark.parametrize("key", ["cache", "timeSeries", "analytics"])
@@ -130,3 +132,27 @@ def test_the_capacity_check_counts_each_services_two_backup_containers(run):
         memory = sum(harness.unwrap(evaluation.monitor.one(f"{name}-backup-{role}").inputs)["memory"]
                      for role in ("dump", "upload"))
         assert limits[f"{key}.backup"][0] == memory
+
+
+NOW_OUTPUTS = {"redis": ("cacheBackupNowCommand", REDIS_JOB), "influxdb": ("timeSeriesBackupNowCommand", INFLUX_JOB),
+               "clickhouse": ("analyticsBackupNowCommand", CLICKHOUSE_JOB)}
+
+
+def _once(script: str) -> str:
+    """The once-script a loop or now-script carries in its `once='...'` line."""
+    lexer = shlex.shlex(script[script.index("\nonce=") + len("\nonce="):], posix=True)
+    lexer.whitespace_split = True
+    return lexer.get_token()
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_backup_now_runs_the_scheduled_jobs_own_script_in_its_container(run, service):
+    _, evaluation = run
+    _, name, _, _, variable = SERVICES[service]
+    output, job = NOW_OUTPUTS[service]
+    words = shlex.split(evaluation.outputs[output])
+    assert words[:5] == ["docker", "exec", f"{name}-backup-dump", "sh", "-c"] and words[6:] == [f"{job}-now", "/backups"]
+    loop = harness.unwrap(evaluation.monitor.one(f"{name}-backup-dump").inputs)["command"][0]
+    assert _once(words[5]) == _once(loop), "the same once-script as the scheduled run: same refusals and messages"
+    secret = harness.unwrap(evaluation.monitor.one(f"{name}-backup-dump").inputs["envs"])[0].split("=", 1)[1]
+    assert secret not in evaluation.outputs[output] and variable in _once(loop)

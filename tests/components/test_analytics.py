@@ -233,8 +233,11 @@ async def test_password_change_touches_only_the_users_file():
 async def test_system_log_tables_get_the_configured_ttl():
     monitor, _ = await build(lambda: bridge_analytics(system_log_ttl_days=3))
     logs = config_xml(monitor, SYSTEM_LOGS_PATH)
-    for table in ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log"):
+    for table in ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log",
+                  "latency_log", "error_log", "query_metric_log", "crash_log", "processors_profile_log"):
         assert logs.findtext(f"{table}/ttl") == "event_date + INTERVAL 3 DAY DELETE", table
+    assert logs.findtext("opentelemetry_span_log/engine").endswith("TTL finish_date + INTERVAL 3 DAY DELETE")
+    assert logs.find("asynchronous_insert_log") is None, "upstream keeps it 3 days already"
     assert logs.findtext("text_log/level") == "information"
 
 

@@ -75,6 +75,9 @@ _CHDB_SCRIPT = textwrap.dedent(
 )
 
 
+UPSTREAM_SYSTEM_LOGS = Path(__file__).resolve().parent.parent / "upstream" / "clickhouse_config_system_logs.xml"
+
+
 def _leaf_paths(root: ET.Element) -> dict[str, ET.Element]:
     """Dotted leaf paths, as system.server_settings names nested settings (logger.size)."""
     out: dict[str, ET.Element] = {}
@@ -136,6 +139,44 @@ def test_clickhouse_26_3_takes_the_system_log_ttl_in_the_engine_the_server_build
     # The same engine on a table without event_date is refused: the check above could fail.
     broken = _chdb_query(tmp_path, f"CREATE TABLE no_event_date (day Date, event_time DateTime) {engine.replace('ORDER BY (event_date, ', 'ORDER BY (day, ')}")
     assert broken.returncode != 0, "chdb took a TTL on a column the table lacks"
+
+
+def test_clickhouse_26_3_takes_every_rendered_system_log_ttl_in_its_tables_engine(tmp_path: Path) -> None:
+    """Each enabled log's engine as the server builds it from config.xml's section merged with the rendered file.
+
+    getEngineDefinitionFromConfig.cpp: with an <engine> (opentelemetry_span_log) that text is the engine, else
+    "ENGINE = MergeTree" + " PARTITION BY (" partition_by ")" (default toYYYYMM(event_date); none when empty, as
+    crash_log's) + " TTL " ttl + " ORDER BY (event_date, event_time)". One CREATE TABLE of those columns each.
+    """
+    upstream = ET.parse(UPSTREAM_SYSTEM_LOGS).getroot()
+    rendered = ET.fromstring(render_clickhouse_system_logs(ClickHouseSettings(system_log_ttl_days=1)))
+    statements = []
+    for section in upstream:
+        if not isinstance(section.tag, str):
+            continue
+        mine = rendered.find(section.tag)
+        engine = (mine.findtext("engine") if mine is not None else None) or section.findtext("engine")
+        if engine is not None:
+            assert (mine is None or mine.find("ttl") is None) and section.find("ttl") is None, section.tag
+            columns = "finish_date Date, finish_time_us UInt64"
+        else:
+            partition = section.findtext("partition_by", "toYYYYMM(event_date)")
+            ttl = (mine.findtext("ttl") if mine is not None else None) or section.findtext("ttl")
+            engine = "ENGINE = MergeTree" + (f" PARTITION BY ({partition})" if partition else "")
+            engine += f" TTL {ttl} ORDER BY (event_date, event_time)"
+            columns = "event_date Date, event_time DateTime"
+        assert " TTL " in " ".join(engine.split()), f"{section.tag} has no TTL"
+        statements.append(f"CREATE TABLE {section.tag} ({columns}) {engine}")
+    assert len(statements) == 18
+    script = ("import json, sys, chdb\nconn = chdb.connect(f'file:{sys.argv[1]}/db')\ncur = conn.cursor()\n"
+              "for q in json.loads(sys.argv[2]):\n    cur.execute(q)\n"
+              "cur.execute(\"SELECT name FROM system.tables WHERE database = currentDatabase() AND engine_full LIKE '% TTL %'\")\n"
+              "print('CHDB-TTL ' + json.dumps(sorted(r[0] for r in cur.fetchall())))")
+    made = subprocess.run([sys.executable, "-c", script, str(tmp_path), json.dumps(statements)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    lines = [line for line in made.stdout.splitlines() if line.startswith("CHDB-TTL ")]
+    assert made.returncode == 0 and lines, made.stderr[-2000:]
+    assert json.loads(lines[-1].removeprefix("CHDB-TTL ")) == sorted(s.tag for s in upstream if isinstance(s.tag, str))
 
 
 def _settings(tmp_path: Path, **overrides) -> ClickHouseSettings:
@@ -313,8 +354,11 @@ def test_system_log_ttls_merge_into_the_base_sections(server: Server) -> None:
     """18.16 predates system log TTLs (it ignores <ttl>): this shows the file loads and merges by element."""
     merged = ET.parse(Path(server.root, "data", "db", "preprocessed_configs", "config.xml")).getroot()
     ttl = system_log_ttl(server.settings.system_log_ttl_days)
-    for table in ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log"):
+    for table in ("query_log", "trace_log", "part_log", "text_log", "metric_log", "asynchronous_metric_log",
+                  "query_thread_log", "latency_log", "error_log", "crash_log", "backup_log"):
         assert merged.findtext(f"{table}/ttl") == ttl, table
+    assert merged.findtext("opentelemetry_span_log/engine").endswith(
+        f"TTL finish_date + INTERVAL {server.settings.system_log_ttl_days} DAY DELETE")
     # Debian's config.xml has a <query_log> section: it keeps its own elements and gains the TTL.
     assert merged.findtext("query_log/table") == "query_log" and merged.findtext("query_log/database") == "system"
     assert merged.findtext("text_log/level") == server.settings.log_level

@@ -31,6 +31,8 @@ from renderers.service_backup import (
     REDIS_JOB,
     RedisBackup,
     redis_dump_once_script,
+    redis_backup_now_command,
+    redis_dump_command,
     redis_restore_command,
 )
 
@@ -47,6 +49,7 @@ SECRET_KEY = "redis-backup-secret/+9Zr"
 BUCKET = "app-backups"
 CONTAINER = "cache-redis"
 UPLOADER = "cache-backup-upload"
+DUMP_JOB = "cache-backup-dump"
 IMAGE = "redis:7.4.6-alpine"
 BUSYBOX = shutil.which("busybox") or "busybox"
 SHELLS = [["dash"], [BUSYBOX, "sh"]]
@@ -77,7 +80,7 @@ def _pong(port: int) -> bool:
         return False
 
 
-# The stand-in `docker`: exec in the uploader (its env only), stop/start of the Redis "container" (a real
+# The stand-in `docker`: exec in the uploader (its env only) or the dump job (its env and volume), stop/start of the Redis "container" (a real
 # redis-server on the data dir, pid in a file), and `run --rm -i --volumes-from` of the put-back container with
 # /data mapped to the data dir. Every call is logged.
 _SHIM = r'''
@@ -93,7 +96,11 @@ def pid():
         return int(open(cfg["pidfile"]).read())
     except FileNotFoundError:
         return None
-if args[0] == "exec":
+if args[:2] == ["exec", cfg["dump_job"]]:
+    # The dump job's container: its env (REDISCLI_AUTH) and its volume, mounted at /backups there.
+    rest = [cfg["volume"] if a == "/backups" else a for a in args[2:]]
+    sys.exit(subprocess.run([cfg["busybox"], *rest], env=cfg["dump_env"]).returncode)
+elif args[0] == "exec":
     args[1] == cfg["uploader"] or fail("unexpected exec into " + args[1])
     sys.exit(subprocess.run([cfg["busybox"], *args[2:]], env=cfg["uploader_env"]).returncode)
 elif args[:2] == ["stop", cfg["container"]]:
@@ -168,6 +175,18 @@ class Rig:
         assert os.listdir(self.volume / "outbox") == []
         return stamp
 
+    def backup_now(self) -> subprocess.CompletedProcess[str]:
+        """cacheBackupNowCommand, as the operator runs it on the host (docker only, no password)."""
+        command = redis_backup_now_command(self.settings, dump_job=DUMP_JOB)
+        return subprocess.run(["/bin/sh", "-c", command], env=self.host_env, cwd=self.tmp, capture_output=True,
+                              text=True, timeout=TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
+
+    def upload(self) -> None:
+        _ok(subprocess.run([BUSYBOX, "sh", "-c", upload_once_script(self.settings.store, job="redis-backup-upload",
+                                                                     tree=True),
+                            "upload-once", str(self.volume)], env=self.upload_env, capture_output=True, text=True,
+                           timeout=TIMEOUT_S, check=False))
+
     def restore(self, stamp: str | None = None) -> subprocess.CompletedProcess[str]:
         command = redis_restore_command(self.settings, container=CONTAINER, image=IMAGE, uploader=UPLOADER,
                                         stamp=stamp)
@@ -227,7 +246,9 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     applets = install_busybox_applets(tmp_path / "busybox")
     upload_env = {"PATH": f"{applets}:/usr/bin:/bin", "HOME": str(tmp_path), "TMPDIR": str(tmp_path),
                   **_env(rclone_env(store, ACCESS_KEY, SECRET_KEY))}
-    cfg = {"log": str(tmp_path / "docker.log"), "pidfile": str(tmp_path / "redis.pid"), "container": CONTAINER,
+    dump_env = {"PATH": f"{redis_tools}:{applets}:/usr/bin:/bin", "HOME": str(tmp_path), "REDISCLI_AUTH": PASSWORD}
+    cfg = {"dump_job": DUMP_JOB, "dump_env": dump_env, "volume": str(tmp_path / "volume"),
+           "log": str(tmp_path / "docker.log"), "pidfile": str(tmp_path / "redis.pid"), "container": CONTAINER,
            "uploader": UPLOADER, "image": IMAGE, "busybox": BUSYBOX, "uploader_env": upload_env,
            "redis_server": redis_binary(), "conf": str(conf), "server_log": str(tmp_path / "redis.log"),
            "data": str(data), "run_env": {"PATH": f"{redis_tools}:{applets}:/usr/bin:/bin"}}
@@ -235,7 +256,6 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
     # The host has docker and nothing else: no S3 keys, no Redis password.
     host_env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "SHIM_CONFIG": str(bin_dir / "shim.json"),
                 "HOME": str(tmp_path), "TMPDIR": str(tmp_path)}
-    dump_env = {"PATH": f"{redis_tools}:{applets}:/usr/bin:/bin", "HOME": str(tmp_path), "REDISCLI_AUTH": PASSWORD}
     r = Rig(tmp_path, settings, redis_port, data, conf, tmp_path / "volume", s3, cfg, host_env, dump_env,
             upload_env)
     try:
@@ -317,3 +337,75 @@ def test_a_damaged_backup_is_refused_before_redis_is_stopped(rig: Rig) -> None:
     assert "does not match its SHA256SUMS" in done.stderr and "nothing was restored" in done.stderr
     assert "stop" not in Path(rig.cfg["log"]).read_text(), "Redis was never stopped"
     assert rig.keys() == {b"k": b"current"}
+
+
+def test_backup_now_takes_a_snapshot_the_uploader_stores_and_the_restore_brings_back(rig: Rig) -> None:
+    rig.set(before_now="in the backup")
+    done = rig.backup_now()
+    assert done.returncode == 0, done.stderr
+    [stamp] = os.listdir(rig.volume / "outbox")
+    assert STAMP.match(stamp) and f"{REDIS_JOB}: {stamp} is in the outbox" in done.stdout
+    assert f"moves it to backup:{BUCKET}/redis/<stamp>/ within 60 s" in done.stdout
+    assert (rig.volume / "status" / REDIS_JOB).read_text().startswith("ok "), "the healthcheck sees this run"
+    assert not (rig.volume / "status" / f"{REDIS_JOB}.running").exists(), "the lock goes with the run"
+    rig.upload()
+    names = sorted(o["Key"] for o in rig.s3.list_objects_v2(Bucket=BUCKET, Prefix="redis/")["Contents"])
+    assert names == [f"redis/{stamp}/{SUMS_FILE}", f"redis/{stamp}/dump.rdb"]
+    with redis_client(rig.port, PASSWORD) as client:
+        assert client.command("FLUSHALL") == "OK"
+    restored = rig.restore()
+    assert restored.returncode == 0, restored.stderr
+    rig.wait_up()
+    assert rig.keys() == {b"before_now": b"in the backup"}
+    calls = Path(rig.cfg["log"]).read_text()
+    assert [json.loads(line)[:2] for line in calls.splitlines()][1] == ["exec", DUMP_JOB], "after the rig's start"
+    for secret in (ACCESS_KEY, SECRET_KEY, PASSWORD):
+        assert secret not in calls and json.dumps(secret)[1:-1] not in calls
+
+
+def test_backup_now_refuses_as_the_scheduled_run_does(rig: Rig) -> None:
+    """A full outbox (keep = 2 waiting for the uploader) and a backup already running are refused, with the
+    scheduled run's messages, and no backup is added; the status file says failed, as after a scheduled run."""
+    rig.set(k="v")
+    for _ in range(2):
+        before = set(os.listdir(rig.volume / "outbox")) if (rig.volume / "outbox").exists() else set()
+        assert rig.backup_now().returncode == 0
+        while time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) <= max(set(os.listdir(rig.volume / "outbox")) - before):
+            time.sleep(0.1)
+    full = rig.backup_now()
+    assert full.returncode != 0
+    assert "2 backups in" in full.stderr and "are not uploaded yet (keep = 2)" in full.stderr, full.stderr
+    assert f"{REDIS_JOB}: no backup was taken" in full.stderr
+    assert (rig.volume / "status" / REDIS_JOB).read_text().startswith("failed ")
+    assert len(os.listdir(rig.volume / "outbox")) == 2
+    rig.upload()
+
+    (rig.volume / "status" / f"{REDIS_JOB}.running").mkdir()  # a scheduled run in progress
+    busy = rig.backup_now()
+    assert busy.returncode != 0 and "another backup is being taken in this job" in busy.stderr, busy.stderr
+    assert os.listdir(rig.volume / "outbox") == []
+    assert (rig.volume / "status" / f"{REDIS_JOB}.running").is_dir(), "the other run's lock is left alone"
+
+
+def test_the_scheduled_loop_clears_a_lock_a_killed_run_left_and_then_backs_up(rig: Rig) -> None:
+    """The dump container's PID 1 (redis_dump_command) at its start: a stale lock on the volume does not stop it.
+    Its first run waits for the next whole interval, so the loop here runs with `sleep` that returns at once."""
+    rig.set(k="scheduled")
+    (rig.volume / "status").mkdir(parents=True)
+    (rig.volume / "status" / f"{REDIS_JOB}.running").mkdir()
+    fast = rig.tmp / "fast-sleep"
+    fast.mkdir()
+    (fast / "sleep").write_text("#!/bin/sh\nexit 0\n")
+    (fast / "sleep").chmod(0o755)
+    loop, name, _ = redis_dump_command(rig.settings)
+    env = {**rig.dump_env, "PATH": f"{fast}:{rig.dump_env['PATH']}"}
+    proc = subprocess.Popen([BUSYBOX, "sh", "-c", loop, name, str(rig.volume)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT_S
+        while not (rig.volume / "outbox").exists() or not os.listdir(rig.volume / "outbox"):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=5)
+            time.sleep(0.1)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=10)

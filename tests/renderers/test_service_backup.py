@@ -12,31 +12,39 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from renderers.object_backup import (
+    RUNNING_SUFFIX,
     StoreSettings,
+    backup_now_command,
     fetch_tree_script,
     snapshot_once_script,
     store_problems,
 )
 from renderers.service_backup import (
+    CLICKHOUSE_JOB,
     CLICKHOUSE_RESTORE,
+    INFLUX_JOB,
     INFLUX_RESTORE,
+    REDIS_JOB,
     REDIS_MANIFEST_LINE,
     REDIS_RESTORE,
     ClickHouseBackup,
     InfluxBackup,
     RedisBackup,
     clickhouse_backup_config_xml,
+    clickhouse_backup_now_command,
     clickhouse_backup_sql,
     clickhouse_dump_command,
     clickhouse_dump_once_script,
     clickhouse_restore_command,
     clickhouse_restore_script,
     clickhouse_restore_sql,
+    influx_backup_now_command,
     influx_dump_command,
     influx_dump_once_script,
     influx_restore_command,
     influx_restore_inside_script,
     influx_restore_script,
+    redis_backup_now_command,
     redis_dump_command,
     redis_dump_once_script,
     redis_put_back_script,
@@ -66,6 +74,18 @@ def commands(stamp: str | None = None) -> dict[str, tuple[str, str, str]]:
     }
 
 
+def now_commands() -> dict[str, tuple[str, str, str, str]]:
+    """name -> (backup-now command, dump job container, job, the job's once-script)."""
+    return {
+        "redis": (redis_backup_now_command(REDIS, dump_job="cache-backup-dump"), "cache-backup-dump", REDIS_JOB,
+                  redis_dump_once_script(REDIS)),
+        "influxdb": (influx_backup_now_command(INFLUX, dump_job="time-series-backup-dump"), "time-series-backup-dump",
+                     INFLUX_JOB, influx_dump_once_script(INFLUX)),
+        "clickhouse": (clickhouse_backup_now_command(CLICKHOUSE, dump_job="analytics-backup-dump"),
+                       "analytics-backup-dump", CLICKHOUSE_JOB, clickhouse_dump_once_script(CLICKHOUSE)),
+    }
+
+
 def all_scripts() -> dict[str, str]:
     scripts = {
         "fetch": fetch_tree_script(),
@@ -78,6 +98,9 @@ def all_scripts() -> dict[str, str]:
         "clickhouse-once": clickhouse_dump_once_script(CLICKHOUSE),
         "clickhouse-loop": clickhouse_dump_command(CLICKHOUSE)[0],
     }
+    for name, (command, _, _, _) in now_commands().items():
+        scripts[f"{name}-now-command"] = command
+        scripts[f"{name}-now"] = shlex.split(command)[5]
     for name, (command, script, _) in commands().items():
         scripts[f"{name}-restore-command"] = command
         scripts[f"{name}-restore"] = script
@@ -167,3 +190,36 @@ def test_clickhouse_sql_and_where_the_server_may_write():
 def test_the_snapshot_frame_refuses_a_backup_with_its_own_sums_and_an_empty_one():
     script = snapshot_once_script(job="j", keep=2, body=["true"])
     assert "wrote a SHA256SUMS of its own" in script and '[ -s "$work/files" ]' in script
+
+
+@pytest.mark.parametrize("service", ["redis", "influxdb", "clickhouse"])
+def test_backup_now_is_one_docker_exec_of_the_jobs_own_once_script(service):
+    command, container, job, once = now_commands()[service]
+    words = shlex.split(command)
+    assert words[:5] == ["docker", "exec", container, "sh", "-c"] and words[6:] == [f"{job}-now", "/backups"]
+    assert f"once={shlex.quote(once)}\n" in words[5], "the scheduled run's script, byte for byte"
+    assert f'sh -c "$once" {job}-once "$root"' in words[5]
+    # The same status file the loop writes and the healthcheck reads.
+    assert f'> "$root/status/{job}"' in words[5]
+    loop = {"redis": redis_dump_command(REDIS), "influxdb": influx_dump_command(INFLUX),
+            "clickhouse": clickhouse_dump_command(CLICKHOUSE)}[service][0]
+    assert f"once={shlex.quote(once)}\n" in loop
+
+
+@pytest.mark.parametrize("service", ["redis", "influxdb", "clickhouse"])
+def test_every_once_script_holds_the_jobs_lock_and_the_loop_clears_a_stale_one(service):
+    _, _, job, once = now_commands()[service]
+    lock = f"lock=$root/status/{job}{RUNNING_SUFFIX}"
+    lines = once.splitlines()
+    assert lines.index(lock) < lines.index('rm -rf "$work"'), "held before $work is emptied"
+    assert 'if ! mkdir "$lock" 2> /dev/null; then' in lines and "trap 'rmdir \"$lock\"' EXIT" in lines
+    loop = {"redis": redis_dump_command(REDIS), "influxdb": influx_dump_command(INFLUX),
+            "clickhouse": clickhouse_dump_command(CLICKHOUSE)}[service][0]
+    first_run = loop.index('sh -c "$once"')
+    assert loop.index(f'rm -rf "$root/status/{job}{RUNNING_SUFFIX}"') < first_run
+
+
+@pytest.mark.parametrize("container", ["", "-x", "a b", "x;rm -rf /", "x'y"])
+def test_backup_now_refuses_a_container_name_that_is_not_one(container):
+    with pytest.raises(ValueError, match="container"):
+        backup_now_command(container=container, job=REDIS_JOB, once="true", store=STORE)

@@ -14,19 +14,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from renderers.pg_pitr import (
+    NOT_EMPTY_EXIT,
     PLAN_JOB,
+    PREPARE_JOB,
+    RESTORE_WAL_DIR,
+    UNCHANGED_EXIT,
     PitrSettings,
     _retention_awk,
+    pitr_pgdata,
     pitr_problems,
     pitr_server_args,
     plan_script,
+    prepare_in_place_script,
+    receive_once_script,
     restore_command,
 )
 
 BUSYBOX = shutil.which("busybox") or "busybox"
 SHELLS = {"dash": ["dash"], "busybox": [BUSYBOX, "sh"]}
 BASE = PitrSettings(postgres_host="postgres", postgres_user="app", bucket="backups",
-                    s3_endpoint="http://objectstore:9000", s3_region="us-east-1")
+                    s3_endpoint="http://objectstore:9000", s3_region="us-east-1", postgres_major=18)
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -50,6 +57,7 @@ def test_defaults_are_valid_and_the_server_gets_archive_timeout() -> None:
         ("base_backup_interval_hours", 48, "expected at most retention_days * 24 = 24"),
         ("bucket", "Bad_Bucket", "bucket: got 'Bad_Bucket'"),
         ("s3_endpoint", "ftp://x", "s3_endpoint: got 'ftp://x'"),
+        ("postgres_major", 13, "postgres_major: got 13; expected 14 or later"),
     ],
 )
 def test_each_bad_setting_is_named(field: str, value: object, message: str) -> None:
@@ -170,3 +178,134 @@ def test_a_target_that_is_not_a_utc_time_is_refused_before_any_docker_call(tmp_p
     assert "usage: <command> latest | <command> YYYY-MM-DDTHH:MM:SSZ (UTC)" in done.stderr
     assert "nothing was changed" in done.stderr
     assert not log.exists(), "no docker command ran"
+
+
+@pytest.mark.parametrize(("major", "compress", "pgdata"), [
+    (14, "--compress=6", "/var/lib/postgresql/data"),  # 14: a gzip level only
+    (15, "--compress=gzip", "/var/lib/postgresql/data"),
+    (16, "--compress=gzip", "/var/lib/postgresql/data"),
+    (17, "--compress=gzip", "/var/lib/postgresql/data"),
+    (18, "--compress=gzip", "/var/lib/postgresql/18/docker"),
+])
+def test_the_receivers_compress_form_and_pgdata_follow_the_major(major: int, compress: str, pgdata: str) -> None:
+    s = PitrSettings(**{**BASE.__dict__, "postgres_major": major})
+    assert pitr_problems(s) == []
+    [line] = [x for x in receive_once_script(s).splitlines() if x.startswith("exec pg_receivewal")]
+    assert line == f'exec pg_receivewal -w -D "$1/wal" --slot=pitr_receiver {compress} --no-loop'
+    assert pitr_pgdata(major) == pgdata
+
+
+def test_pitr_pgdata_refuses_a_major_before_14() -> None:
+    with pytest.raises(ValueError, match="PITR needs 14 or later"):
+        pitr_pgdata(13)
+
+
+# prepare_in_place_script under busybox sh with busybox's find, stat, cp, tar...: the pinned image is alpine.
+def _applets(tmp: Path, wrap_cp: str | None = None) -> str:
+    applets = tmp / "applets"
+    if not applets.exists():
+        applets.mkdir()
+        subprocess.run([BUSYBOX, "--install", "-s", str(applets)], check=True, timeout=30)
+    path = str(applets)
+    if wrap_cp is not None:  # a cp that does its job, then the given damage to the copy
+        wrapped = tmp / "wrapped"
+        wrapped.mkdir(exist_ok=True)
+        (wrapped / "cp").write_text(f"#!{BUSYBOX} sh\n{BUSYBOX} cp \"$@\" || exit $?\n{wrap_cp}\n")
+        (wrapped / "cp").chmod(0o755)
+        path = f"{wrapped}:{path}"
+    return path
+
+
+def _cluster(pgdata: Path, files: dict[str, bytes]) -> None:
+    pgdata.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (pgdata / name).parent.mkdir(parents=True, exist_ok=True)
+        (pgdata / name).write_bytes(data)
+
+
+def _fetched_set(tmp: Path) -> bytes:
+    """What fetch_script writes: base.tar.gz, pg_wal.tar.gz and wal/ with a segment and a history file."""
+    src = tmp / "src"
+    _cluster(src / "data", {"PG_VERSION": b"16\n", "base/1/1259": b"new-catalog", "postgresql.auto.conf": b"",
+                            f"{RESTORE_WAL_DIR}/stale.gz": b"from an earlier restore"})
+    (src / "data" / "pg_wal").mkdir()
+    _cluster(src / "walfiles", {"000000010000000000000002": b"wal-in-backup"})
+    (src / "set" / "wal").mkdir(parents=True)
+    (src / "set" / "wal" / "000000010000000000000003.gz").write_bytes(b"segment")
+    (src / "set" / "wal" / "00000002.history.gz").write_bytes(b"history")
+    subprocess.run(["tar", "-czf", str(src / "set" / "base.tar.gz"), "-C", str(src / "data"), "."], check=True)
+    subprocess.run(["tar", "-czf", str(src / "set" / "pg_wal.tar.gz"), "-C", str(src / "walfiles"), "."], check=True)
+    return subprocess.run(["tar", "-cf", "-", "-C", str(src / "set"), "."], check=True, capture_output=True).stdout
+
+
+def _prepare(tmp: Path, pgdata: Path, prev: Path, target: str, path: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([BUSYBOX, "sh", "-c", prepare_in_place_script(), PREPARE_JOB, str(pgdata), str(prev), target],
+                          input=_fetched_set(tmp), env={"PATH": path}, capture_output=True, timeout=60, check=False)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+OLD = {"PG_VERSION": b"16\n", "base/1/1259": b"old-catalog" * 100, "global/pg_control": b"control",
+       "pg_wal/000000010000000000000009": b"old-wal", "postgresql.auto.conf": b"# old\n"}
+
+
+def test_in_place_the_old_cluster_is_copied_checked_and_replaced(tmp_path: Path) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    (pgdata / "pg_tblspc").mkdir()
+    prev.mkdir()
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "2026-01-01 00:00:00+00", _applets(tmp_path))
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"kept\n"
+    assert _tree(prev) == before, "the previous cluster, whole, in the new volume"
+    after = _tree(pgdata)
+    assert after["base/1/1259"] == b"new-catalog" and after["pg_wal/000000010000000000000002"] == b"wal-in-backup"
+    assert "global/pg_control" not in after and "pg_wal/000000010000000000000009" not in after, "PGDATA was emptied"
+    assert sorted(k for k in after if k.startswith(RESTORE_WAL_DIR + "/")) == [
+        f"{RESTORE_WAL_DIR}/000000010000000000000003.gz", f"{RESTORE_WAL_DIR}/00000002.history.gz"
+    ], "the fetched WAL only (not the stale directory a base backup may hold, nor a nested wal/)"
+    assert after["recovery.signal"] == b"" and "pitr-restore-set" not in after
+    auto = after["postgresql.auto.conf"].decode()
+    assert f"restore_command = 'if [ -f {pgdata}/{RESTORE_WAL_DIR}/%f.gz ]; then gunzip -c" in auto
+    assert "recovery_target_time = '2026-01-01 00:00:00+00'\nrecovery_target_action = 'promote'\n" in auto
+    assert oct(pgdata.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.parametrize("damage", [
+    "rm -f \"$(echo \"$@\" | awk '{print $NF}')/global/pg_control\"",  # a file missing from the copy
+    "printf x >> \"$(echo \"$@\" | awk '{print $NF}')/base/1/1259\"",  # a size that differs
+    "exit 1",  # cp fails
+])
+def test_in_place_a_bad_copy_leaves_pgdata_untouched(tmp_path: Path, damage: str) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    prev.mkdir()
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "", _applets(tmp_path, wrap_cp=damage))
+    assert done.returncode == UNCHANGED_EXIT, done.stderr.decode()
+    assert b"the cluster in PGDATA is untouched" in done.stderr and done.stdout == b""
+    assert _tree(pgdata) == before
+
+
+def test_in_place_a_new_volume_that_holds_files_is_refused(tmp_path: Path) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    _cluster(prev, {"someone-elses": b"x"})
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "", _applets(tmp_path))
+    assert done.returncode == NOT_EMPTY_EXIT, done.stderr.decode()
+    assert _tree(pgdata) == before and _tree(prev) == {"someone-elses": b"x"}
+
+
+def test_in_place_an_empty_pgdata_keeps_nothing(tmp_path: Path) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    pgdata.mkdir()
+    prev.mkdir()
+    done = _prepare(tmp_path, pgdata, prev, "", _applets(tmp_path))
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"empty\n" and _tree(prev) == {}
+    assert (pgdata / "recovery.signal").exists()
+    assert "recovery_target_time" not in (pgdata / "postgresql.auto.conf").read_text()

@@ -575,7 +575,12 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
     started = f"docker start {q(container)} > /dev/null && docker start {q(receiver)} > /dev/null"
     return [
         f"prev={q(data_volume + '-' + PREVIOUS_PREFIX)}$(date -u +%Y%m%dT%H%M%SZ)",
-        'docker volume create "$prev" > /dev/null',
+        'if ! docker volume create "$prev" > /dev/null; then',
+        f"  {started}",
+        '  echo "restore: cannot create Docker volume $prev; nothing was restored; the database runs again on its '
+        'own, unchanged cluster" >&2',
+        "  exit 1",
+        "fi",
         "set +e",
         f'kept=$({head} -v "$prev:{PREVIOUS_MOUNT}" {tail} "$sql" < "$work/set.tar")',
         "rc=$?",

@@ -309,3 +309,41 @@ def test_in_place_an_empty_pgdata_keeps_nothing(tmp_path: Path) -> None:
     assert done.stdout == b"empty\n" and _tree(prev) == {}
     assert (pgdata / "recovery.signal").exists()
     assert "recovery_target_time" not in (pgdata / "postgresql.auto.conf").read_text()
+
+
+@pytest.mark.parametrize(("fails", "message"), [
+    ("volume create", "cannot create Docker volume db-data-pitr-previous-"),
+    ("run", "nothing was restored; the database runs again on its own, unchanged cluster"),
+])
+def test_in_place_a_failure_before_pgdata_changes_starts_the_database_again(tmp_path: Path, fails: str,
+                                                                          message: str) -> None:
+    """The host script with a stand-in docker: plan and fetch answer, the stops work, then `volume create` fails,
+    or the prepare container exits UNCHANGED_EXIT (the copy did not match): both containers are started again."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker.log"
+    rc = 1 if fails == "volume create" else UNCHANGED_EXIT
+    (bin_dir / "docker").write_text(f"""#!/bin/sh
+echo "$*" | cut -c1-60 >> {shlex.quote(str(log))}
+case "$1 $2" in
+  "exec db-pitr-upload") case "$*" in *pitr-plan*) echo 20260101T000000Z ;; *) echo fetched-tar ;; esac ;;
+  "{fails}"*) exit {rc} ;;
+esac
+exit 0
+""")
+    (bin_dir / "docker").chmod(0o755)
+    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
+                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
+                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
+                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
+                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
+    done = subprocess.run(["dash", "-c", f"{command} latest"], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr, done.stderr
+    calls = log.read_text().splitlines()
+    stops = [i for i, c in enumerate(calls) if c.startswith("stop ")]
+    starts = [c for c in calls[max(stops):] if c.startswith("start ")]
+    assert [calls[i] for i in stops] == ["stop db-pitr-receive", "stop db-postgres"], calls
+    assert starts == ["start db-postgres", "start db-pitr-receive"], calls
+    assert any(c.startswith("volume rm db-data-pitr-previous-") for c in calls) == (fails == "run"), calls

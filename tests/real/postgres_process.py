@@ -341,7 +341,7 @@ def postgres_server(settings: PostgresSettings, password: str) -> Iterator[Clust
 #  "volume_root": dir for the volumes `docker volume create` makes (optional)}.
 # `exec` runs the command here with only the container's env; `run` maps each
 # `-v volume:path` to the volume's dir by rewriting arguments that are (or are below) the mount path.
-# `volume create NAME` does what the local driver does (moby v28.5.2 volume/local/local.go:138-168): the name must
+# `volume create NAME` does what the local driver does (moby v28.5.2 volume/local/local.go:138-168, 257-265): the name must
 # match [a-zA-Z0-9][a-zA-Z0-9_.-]+, an existing volume is returned as it is, a new one is an empty 0755 dir owned
 # by root; it prints the name. `volume rm NAME` removes a created volume and prints the name.
 _DOCKER_SHIM = """\

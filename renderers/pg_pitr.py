@@ -569,10 +569,11 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
     head = shlex.join(["docker", "run", "--rm", "-i", "-v", f"{data_volume}:{pgdata}"])
     tail = shlex.join(["--entrypoint", "sh", image, "-c", prepare_in_place_script(), PREPARE_JOB, pgdata,
                        PREVIOUS_MOUNT])
-    back = shlex.join(["docker", "run", "--rm", "-v", f"{data_volume}:{pgdata}"]) + f' -v "$prev:{PREVIOUS_MOUNT}" ' + \
-        shlex.join(["--entrypoint", "sh", image, "-c",
-                    'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "$2/." "$1/"', PREPARE_JOB,
-                    pgdata, PREVIOUS_MOUNT])
+    # The way back, printed with the new volume's name in it: empty PGDATA, copy the kept cluster in.
+    back_head = shlex.join(["docker", "run", "--rm", "-v", f"{data_volume}:{pgdata}", "-v"])
+    back_tail = shlex.join(["--entrypoint", "sh", image, "-c",
+                            'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "$2/." "$1/"', PREPARE_JOB,
+                            pgdata, PREVIOUS_MOUNT])
     started = f"docker start {q(container)} > /dev/null && docker start {q(receiver)} > /dev/null"
     return [
         f"prev={q(data_volume + '-' + PREVIOUS_PREFIX)}$(date -u +%Y%m%dT%H%M%SZ)",
@@ -601,8 +602,9 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
         "    exit 1 ;;",
         "  *)",
         '    echo "restore: building the recovered cluster in PGDATA failed after PGDATA was emptied; the database '
-        'is stopped. The previous cluster is in Docker volume $prev (a checked copy). To put it back: " >&2',
-        f"    printf '  %s\\n' {q(back)} {q(f'docker start {container}')} >&2",
+        'is stopped. The previous cluster is in Docker volume $prev (a checked copy). To put it back:" >&2',
+        f"    printf '  %s %s %s\\n' {q(back_head)} \"$prev:{PREVIOUS_MOUNT}\" {q(back_tail)} >&2",
+        f"    printf '  %s\\n' {q(f'docker start {container}')} {q(f'docker start {receiver}')} >&2",
         "    exit 1 ;;",
         "esac",
         'if [ "$kept" = empty ]; then docker volume rm "$prev" > /dev/null; prev=""; fi',

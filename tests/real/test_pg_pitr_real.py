@@ -447,3 +447,36 @@ def test_in_place_a_copy_that_does_not_match_changes_nothing(site: Site) -> None
     assert _ok(site.docker("container", "inspect", "--format", "{{.State.Running}}", RECEIVER)) == "true"
     calls = Path(site.config["log"]).read_text()
     assert '["volume", "rm"' in calls and '["start", "db-pitr-receive"]' in calls, calls
+
+
+@pytest.mark.parametrize("site", ["15-volume-root"], indirect=True)
+def test_in_place_a_failure_after_pgdata_was_emptied_prints_the_way_back(site: Site) -> None:
+    """The base backup's extraction fails (a tar that refuses base.tar.gz) after the checked copy and the emptying:
+    the database stays stopped, and the printed commands, run as printed, put the kept cluster back."""
+    site.sql("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)")
+    site.sql("INSERT INTO items SELECT g, 'a' || g FROM generate_series(1, 10) g")
+    site.base_backup()
+    site.upload()
+    site.sql("INSERT INTO items SELECT g, 'b' || g FROM generate_series(11, 20) g")  # only in the running cluster
+    wrapped = site.home / "failing-tar"
+    wrapped.mkdir()
+    (wrapped / "tar").write_text(f'#!{BUSYBOX} sh\ncase "$*" in *base.tar.gz*) exit 1 ;; esac\nexec {BUSYBOX} tar "$@"\n')
+    (wrapped / "tar").chmod(0o755)
+    site.config["run_path"] = f"{wrapped}:{site.config['run_path']}"
+    failed = site.restore("latest")
+    assert failed.returncode == 1, failed.stderr + failed.stdout
+    assert "failed after PGDATA was emptied; the database is stopped" in failed.stderr, failed.stderr
+    assert not site.running() and not (site.pgdata / "PG_VERSION").exists()
+    [kept] = site.created_volumes
+    assert f"The previous cluster is in Docker volume {kept.name} (a checked copy)" in failed.stderr
+    way_back = [line.strip() for line in failed.stderr.splitlines() if line.startswith("  docker ")]
+    assert len(way_back) == 3 and kept.name in way_back[0], failed.stderr
+    site.config["run_path"] = site.config["run_path"].split(":", 1)[1]
+    for command in way_back:
+        _ok(run_host_command(command, env=site.shim_env(), cwd=site.home))
+    for _ in range(100):
+        if site.running() and psql(_cluster(site), "SELECT 1", password=PASSWORD).returncode == 0:
+            break
+        time.sleep(0.2)
+    assert site.rows() == list(range(1, 21)), "the cluster as it was before the restore, B included"
+    assert _ok(site.docker("container", "inspect", "--format", "{{.State.Running}}", RECEIVER)) == "true"

@@ -347,3 +347,60 @@ exit 0
     assert [calls[i] for i in stops] == ["stop db-pitr-receive", "stop db-postgres"], calls
     assert starts == ["start db-postgres", "start db-pitr-receive"], calls
     assert any(c.startswith("volume rm db-data-pitr-previous-") for c in calls) == (fails == "run"), calls
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.-", min_size=1, max_size=8).filter(
+    lambda n: n not in (".", "..") and not n.startswith("-"))
+_trees = st.dictionaries(st.lists(_names, min_size=1, max_size=3).map("/".join), st.binary(max_size=300),
+                         min_size=1, max_size=12)
+
+
+def _plant(pgdata: Path, files: dict[str, bytes], modes: list[int]) -> dict[str, bytes]:
+    """Files at their paths (a path that is a prefix of another's directory becomes that directory), some modes."""
+    planted = {}
+    for n, (name, data) in enumerate(sorted(files.items())):
+        path = pgdata / name
+        if any(p.exists() and not p.is_dir() for p in path.parents if pgdata in p.parents) or path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(modes[n % len(modes)])
+        planted[name] = data
+    return planted
+
+
+def _stat_tree(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_uid,
+                                       p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=_trees, modes=st.lists(st.sampled_from([0o600, 0o640, 0o644]), min_size=1, max_size=3),
+       drop=st.integers(min_value=0))
+def test_in_place_any_cluster_is_kept_whole_and_any_missing_file_is_caught(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, bytes], modes: list[int], drop: int,
+) -> None:
+    tmp = tmp_path_factory.mktemp("tree")
+    pgdata, prev = tmp / "volume", tmp / "previous"
+    pgdata.mkdir()
+    prev.mkdir()
+    planted = _plant(pgdata, files, modes)
+    (pgdata / "pg_wal_link").symlink_to("pg_wal")  # a link is copied as a link
+    before = _stat_tree(pgdata)
+    done = _prepare(tmp, pgdata, prev, "", _applets(tmp))
+    assert done.returncode == 0, done.stderr.decode()
+    assert _stat_tree(prev) == before
+
+    # The same cluster again, with one of its files left out of the copy: refused, PGDATA as it was.
+    tmp2 = tmp_path_factory.mktemp("tree")
+    pgdata2, prev2 = tmp2 / "volume", tmp2 / "previous"
+    pgdata2.mkdir()
+    prev2.mkdir()
+    _plant(pgdata2, planted, modes)
+    before2 = _stat_tree(pgdata2)
+    victim = sorted(planted)[drop % len(planted)]
+    damage = f"rm -f \"$(echo \"$@\" | awk '{{print $NF}}')/{victim}\""
+    refused = _prepare(tmp2, pgdata2, prev2, "", _applets(tmp2, wrap_cp=damage))
+    assert refused.returncode == UNCHANGED_EXIT, (victim, refused.stderr.decode())
+    assert _stat_tree(pgdata2) == before2

@@ -347,6 +347,7 @@ class Database(pulumi.ComponentResource):
                 retention_days=args.pitr_retention_days,
                 archive_timeout_s=args.pitr_archive_timeout_s,
                 base_backup_interval_hours=args.pitr_base_backup_interval_hours,
+                postgres_major=pg.major,
             )
 
         pitr = pulumi.Output.all(store.internal_endpoint, store.region).apply(lambda er: settings(*er))

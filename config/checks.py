@@ -17,6 +17,7 @@ from renderers.app_env import APP_BIND_ADDRESS_ENV, APP_OUTPUTS, PROVIDERS, app_
 from renderers.caddyfile import is_internal_name
 from renderers.existing_host import default_domain, docker_host, host_key_problem, mdns_name_problem
 from renderers.init_sql import role_name_problem
+from renderers.pg_pitr import MIN_MAJOR as PITR_MIN_MAJOR
 from renderers.livekit import is_valid_turn_domain
 from renderers.registry import auth_address, image_registry
 from renderers.ports import media_port_problems
@@ -325,13 +326,13 @@ def _pitr_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
                       f"at most database.pitr.retentionDays * 24 = {pitr.retention_days * 24}: the window needs a "
                       "base backup inside it")
     major = int(cfg.database.version.split(".", 1)[0])
-    if major < 18:
-        # From 18 the image keeps PGDATA in <volume>/18/docker: the restore builds the recovered cluster and keeps
-        # the replaced one beside it in the same volume (renderers/pg_pitr.py prepare_script). Before 18 PGDATA is
-        # the volume itself, with no room beside it.
+    if major < PITR_MIN_MAJOR:
+        # The tools' options and recovery settings the scripts use were checked for 14..18 (renderers/pg_pitr.py
+        # MIN_MAJOR: backup_manifest is 13+). From 18 the restore keeps the replaced cluster beside PGDATA in the
+        # data volume; before 18 (PGDATA is the volume's root) in a new Docker volume.
         yield Problem(f"{ns}:database.version", cfg.database.version,
-                      "database.pitr needs PostgreSQL 18 or later (the image's volume layout that keeps PGDATA in a "
-                      "subdirectory); upgrade first (README, \"PostgreSQL major upgrades\")")
+                      f"database.pitr needs PostgreSQL {PITR_MIN_MAJOR} or later; upgrade first (README, "
+                      "\"PostgreSQL major upgrades\")")
 
 
 def _time_series_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:

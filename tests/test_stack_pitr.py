@@ -71,6 +71,24 @@ def test_credentials_are_secret_and_the_restore_command_is_an_output(run):
         assert secret not in restore
 
 
+@pytest.mark.parametrize(("version", "compress"), [("14.20", "--compress=6"), ("16.11", "--compress=gzip")])
+def test_before_18_pitr_loads_and_the_restore_keeps_the_old_cluster_in_a_new_volume(version: str, compress: str):
+    # PGDATA stays the volume's root (no mount change for existing clusters); pg_receivewal's form is the major's.
+    values = with_pitr("dev")
+    values[f"{NS}:database"] = {**values[f"{NS}:database"], "version": version}
+    evaluation = harness.evaluate("dev", values)
+    postgres = harness.unwrap(evaluation.monitor.one("database-postgres").inputs)
+    assert [v["containerPath"] for v in postgres["volumes"]] == ["/var/lib/postgresql/data"]
+    receive = harness.unwrap(evaluation.monitor.one("database-pitr-receive").inputs)["command"][0]
+    assert f"--slot=pitr_receiver {compress} --no-loop" in receive
+    script = shlex.split(evaluation.outputs["databasePitrRestoreCommand"])[2]
+    for word in ("prev=database-data-pitr-previous-$(date -u +%Y%m%dT%H%M%SZ)", 'docker volume create "$prev"',
+                 '-v database-data:/var/lib/postgresql/data -v "$prev:/pitr-previous"',
+                 "remove it with: docker volume rm $prev"):
+        assert word in script, word
+    assert "/var/lib/postgresql/data/pitr-previous-" not in script and "pitr-restoring" not in script
+
+
 def test_off_by_default_nothing_is_added():
     evaluation = harness.evaluate("dev", harness.stack_config_as_user_sets_it("dev"))
     names = set(evaluation.monitor.resources)
@@ -85,7 +103,7 @@ def test_off_by_default_nothing_is_added():
         ({}, {"bucket": "elsewhere"}, "database.pitr.bucket", "not one of objectStore.buckets"),
         ({}, {"retentionDays": 1, "baseBackupIntervalHours": 48}, "database.pitr.baseBackupIntervalHours",
          "at most database.pitr.retentionDays * 24 = 24"),
-        ({"version": "17.6"}, {}, "database.version", "database.pitr needs PostgreSQL 18 or later"),
+        ({"version": "13.22"}, {}, "database.version", "database.pitr needs PostgreSQL 14 or later"),
     ],
 )
 def test_what_can_never_work_is_refused_naming_the_key(database: dict, pitr: dict, key: str, message: str):

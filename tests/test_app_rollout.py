@@ -155,7 +155,7 @@ def test_zero_downtime_on_host_networking_is_refused_naming_the_key(stack):
     with pytest.raises(ConfigError) as err:
         parse_stack_config(raw, ns=NS)
     # Without apps[].rolloutPort: the message says what to add (tests/test_host_rollout.py has the rest).
-    assert f"{NS}:apps[0].rollout" in str(err.value) and f"add apps[0].rolloutPort" in str(err.value).lower()
+    assert f"{NS}:apps[0].rollout" in str(err.value) and "Add apps[0].rolloutPort" in str(err.value)
 
 
 class FailingWait(harness.RecordingMocks):

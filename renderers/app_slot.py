@@ -8,7 +8,8 @@ made on the host at deploy time by the script below (a pulumi-command Command, c
 from the one place that says which revision serves: the gateway's upstream file for the app
 (renderers/caddyfile.upstream_host_file), which holds `127.0.0.1:<port>` (Route.host_file_has_port).
 
-The script prints the first slot that is not the port the file points at. With no file (a gateway
+The script prints the first slot that is not the port the file points at, unless something already
+listens on it (a revision whose rollout failed keeps its port: then it fails, saying so). With no file (a gateway
 created before this app rolled out zero-downtime, or no gateway container yet: a first `up`) the
 current port is taken to be apps[].port: an app that ran with rollout: replace listens there, so the
 new revision takes rolloutPort and can start beside it. A gateway container that exists but cannot
@@ -41,9 +42,13 @@ def _check(slots: Sequence[int]) -> tuple[int, int]:
     return slots[0], slots[1]
 
 
-def pick_slot_lines(slots: Sequence[int]) -> list[str]:
-    """The choice itself, on ``$current`` (the file's first line, or empty): prints the port, exits 1 on junk."""
+def pick_slot_lines(slots: Sequence[int], *, proc_net: str = "/proc/net") -> list[str]:
+    """The choice itself, on ``$current`` (the file's first line, or empty): prints the port, exits 1 on junk
+    or when something already listens on the chosen port (``proc_net``: the host's /proc/net; a test's own)."""
     first, second = _check(slots)
+    if _PATH_RE.fullmatch(proc_net) is None:
+        raise ValueError(f"proc_net must be an absolute path, got {proc_net!r}")
+    net = shlex.quote(proc_net)
     return [
         'case "$current" in',
         f'\t"") current_port={first};;',
@@ -53,7 +58,18 @@ def pick_slot_lines(slots: Sequence[int]) -> list[str]:
         'case "$current_port" in',
         f'\t""|*[!0-9]*) echo "slot pick aborted: the gateway\'s upstream file holds \'$current\', not {LOOPBACK}:<port>" >&2; exit 1;;',
         "esac",
-        f'if [ "$current_port" = {first} ]; then echo {second}; else echo {first}; fi',
+        f'if [ "$current_port" = {first} ]; then next={second}; else next={first}; fi',
+        # A listener on the chosen port (state 0A, LISTEN, in the kernel's tables, proc(5) /proc/net/tcp: local
+        # address and port in hex) is most likely a revision whose rollout failed: it keeps running under its
+        # revision's name and port. A new revision there could not bind it, and its healthcheck would be answered
+        # by that one; refuse instead.
+        "hex=$(printf '%04X' \"$next\")",
+        f'if grep -Eq "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:[0-9A-F]+ 0A " {net}/tcp {net}/tcp6 2>/dev/null; then',
+        '\techo "slot pick aborted: something already listens on port $next, the slot the next revision needs;'
+        ' a revision whose rollout failed? find it with docker ps and remove it (docker rm -f <name>-app-<revision>)" >&2',
+        "\texit 1",
+        "fi",
+        'echo "$next"',
     ]
 
 

@@ -82,8 +82,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state.setdefault("name", args.name)
         elif typ in ("command:local:Command", "command:remote:Command") and args.name.endswith("-port-slot"):
             # What the slot picker prints on a first `up`, with no gateway or upstream file yet
-            # (renderers/app_slot.py): the slot after apps[].port, read off its last line.
-            first, second = re.search(r'= (\d+) \]; then echo (\d+); else echo \1; fi', str(args.inputs["create"])).groups()
+            # (renderers/app_slot.py): the slot after apps[].port, read off its choice line.
+            first, second = re.search(r'= (\d+) \]; then next=(\d+); else next=\1; fi', str(args.inputs["create"])).groups()
             state["stdout"] = f"{self.port_slot(int(first), int(second))}\n"
         elif typ in ("command:local:Command", "command:remote:Command") and args.name.endswith("-app-token"):
             # What the app-token script prints (renderers/influxdb.py render_app_token_script): the token, a newline.

@@ -269,12 +269,17 @@ def test_a_new_revision_that_fails_its_healthcheck_leaves_the_old_one_serving(tm
         client = stack.enter_context(looping_client(gw))
         port = parse_slot(pick(docker_bin, host_file, slots).stdout, slots)
         assert port == slots[0]
-        stack.enter_context(app_server("broken", "127.0.0.1", port, healthy=False))
+        broken = stack.enter_context(app_server("broken", "127.0.0.1", port, healthy=False))
         # Docker's `wait` times out on this: the create fails, the switch never runs.
         assert not healthcheck_passes(port)
         time.sleep(LOOP_SECONDS_AFTER * 2)
         assert host_file.read_text() == f"127.0.0.1:{slots[1]}\n", "the upstream file is untouched"
-        # And the next pick still avoids the serving slot.
+        # The failed revision keeps running on its slot (its container stays): the next pick, reading this machine's
+        # own /proc/net/tcp, refuses rather than start the next revision where it cannot bind.
+        retry = pick(docker_bin, host_file, slots)
+        assert retry.returncode == 1 and f"something already listens on port {port}" in retry.stderr, retry
+        # Removed (`docker rm -f`), the slot is free again and the pick avoids the serving one still.
+        broken.kill()
         assert parse_slot(pick(docker_bin, host_file, slots).stdout, slots) == slots[0]
         client.stop.set()
 

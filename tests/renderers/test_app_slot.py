@@ -5,8 +5,11 @@ stopped, runs in tests/real/test_host_rollout_real.py.
 """
 from __future__ import annotations
 
+import re
 import shlex
 import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -17,8 +20,21 @@ from renderers.app_slot import READ_IN_GATEWAY, parse_slot, pick_slot_command, p
 ports = st.integers(min_value=1, max_value=65535)
 
 
-def choose(current: str, slots: tuple[int, int]) -> subprocess.CompletedProcess[str]:
-    script = "\n".join(["set -eu", f"current={shlex.quote(current)}", *pick_slot_lines(slots)])
+# The kernel's listener tables as proc(5) prints them; here a test's own, so the machine's listeners play no part.
+TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+
+
+def listening(port: int, *, v6: bool = False) -> str:
+    address = "0" * 31 + "1" if v6 else "0100007F"
+    return f"   0: {address}:{port:04X} {'0' * len(address)}:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1\n"
+
+
+def choose(current: str, slots: tuple[int, int], proc_net: Path | None = None) -> subprocess.CompletedProcess[str]:
+    if proc_net is None:
+        proc_net = Path(tempfile.mkdtemp(prefix="proc-net-"))
+        (proc_net / "tcp").write_text(TCP_HEADER)
+        (proc_net / "tcp6").write_text(TCP_HEADER)
+    script = "\n".join(["set -eu", f"current={shlex.quote(current)}", *pick_slot_lines(slots, proc_net=str(proc_net))])
     return subprocess.run(["/usr/bin/dash", "-c", script], capture_output=True, text=True, timeout=10, check=False)
 
 
@@ -33,6 +49,27 @@ def test_the_choice_is_always_the_slot_the_file_does_not_point_at(slots, other):
     # A port that is neither (rolloutPort changed since): the first slot, never the one the file names.
     expected = second if other == first else first
     assert choose(f"127.0.0.1:{other}", (first, second)).stdout == f"{expected}\n"
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_a_listener_on_the_chosen_slot_fails_the_pick(tmp_path, v6):
+    """A revision whose rollout failed keeps its port; the next one could not bind it (and its healthcheck would be
+    answered by the failed one)."""
+    (tmp_path / "tcp").write_text(TCP_HEADER + ("" if v6 else listening(3101)))
+    (tmp_path / "tcp6").write_text(TCP_HEADER + (listening(3101, v6=True) if v6 else ""))
+    result = choose("127.0.0.1:3100", (3100, 3101), tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert "something already listens on port 3101" in result.stderr and "docker rm -f" in result.stderr
+    # The running revision's own port is no obstacle: it is not the one chosen.
+    (tmp_path / "tcp").write_text(TCP_HEADER + listening(3100) + listening(31010))
+    (tmp_path / "tcp6").write_text(TCP_HEADER)
+    assert choose("127.0.0.1:3100", (3100, 3101), tmp_path).stdout == "3101\n"
+
+
+def test_a_connection_from_the_slot_port_is_not_a_listener(tmp_path):
+    (tmp_path / "tcp").write_text(TCP_HEADER + listening(3101).replace(" 0A ", " 06 "))  # TIME_WAIT
+    (tmp_path / "tcp6").write_text(TCP_HEADER)
+    assert choose("127.0.0.1:3100", (3100, 3101), tmp_path).stdout == "3101\n"
 
 
 @pytest.mark.parametrize("current", ["web-app-0123456789", "127.0.0.1:", "10.0.0.2:3100", "127.0.0.1:3100 x"])
@@ -59,7 +96,7 @@ def test_the_command_reads_the_file_in_the_named_gateway_and_writes_nothing():
     command = pick_slot_command(gateway_container="gateway-caddy", host_file="/etc/caddy/upstream.web", slots=(3100, 3101))
     assert f"docker exec gateway-caddy sh -c {shlex.quote(READ_IN_GATEWAY)} sh /etc/caddy/upstream.web" in command
     assert "docker container inspect gateway-caddy" in command
-    writes = command.replace(">/dev/null 2>&1", "").replace(">&2", "").replace("<port>", "")
+    writes = re.sub(r'echo "[^"]*"', "", command).replace(">/dev/null 2>&1", "").replace(">&2", "").replace("2>/dev/null", "")
     assert ">" not in writes, "no redirection writes a file"
 
 

@@ -282,3 +282,8 @@ def test_another_app_cannot_reference_its_fixed_url(stack):
     other = {"name": "api", "image": "ghcr.io/acme/api:1.0.0", "port": 3200, "env": {"WEB": "${apps.web.url}"}}
     message = problems(stack, other)
     assert f"{NS}:apps[1].env.WEB" in message and "alternates between ports" in message
+
+
+@pytest.mark.parametrize("value", [0, 65536, "http", -1])
+def test_a_second_port_that_is_no_port_is_refused_naming_it(value):
+    assert "apps[0].rolloutPort" in problems("ozmirror-pi", rolloutPort=value)

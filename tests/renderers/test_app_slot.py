@@ -24,6 +24,12 @@ ports = st.integers(min_value=1, max_value=65535)
 TCP_HEADER = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 
 
+# Tables with no listener at all, for the choice alone; removed when the interpreter exits.
+_NO_LISTENERS = tempfile.TemporaryDirectory(prefix="proc-net-")
+(Path(_NO_LISTENERS.name) / "tcp").write_text(TCP_HEADER)
+(Path(_NO_LISTENERS.name) / "tcp6").write_text(TCP_HEADER)
+
+
 def listening(port: int, *, v6: bool = False) -> str:
     address = "0" * 31 + "1" if v6 else "0100007F"
     return f"   0: {address}:{port:04X} {'0' * len(address)}:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 1\n"
@@ -31,9 +37,7 @@ def listening(port: int, *, v6: bool = False) -> str:
 
 def choose(current: str, slots: tuple[int, int], proc_net: Path | None = None) -> subprocess.CompletedProcess[str]:
     if proc_net is None:
-        proc_net = Path(tempfile.mkdtemp(prefix="proc-net-"))
-        (proc_net / "tcp").write_text(TCP_HEADER)
-        (proc_net / "tcp6").write_text(TCP_HEADER)
+        proc_net = Path(_NO_LISTENERS.name)
     script = "\n".join(["set -eu", f"current={shlex.quote(current)}", *pick_slot_lines(slots, proc_net=str(proc_net))])
     return subprocess.run(["/usr/bin/dash", "-c", script], capture_output=True, text=True, timeout=10, check=False)
 

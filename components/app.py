@@ -1,17 +1,30 @@
 """A team's own container: pinned image, env that may reference the services, routed by the gateway."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
 
-from components.container import ContainerSpec, CreateFirst, Healthcheck, data_volume, run_container
+from components.container import (
+    ContainerSpec,
+    CreateFirst,
+    Healthcheck,
+    container_image,
+    data_volume,
+    revision_material,
+    revision_name,
+    run_container,
+)
+from components.host_shell import HostShell, LocalShell
 from components.networking import ContainerNetwork
 from components.secrets import generated_password
-from renderers.app_env import APP_BIND_ADDRESS_ENV, references, resolve_env
-from renderers.app_health import tcp_check
+from renderers.app_env import APP_BIND_ADDRESS_ENV, APP_PORT_ENV, references, resolve_env
+from renderers.app_health import LOOPBACK, tcp_check
+from renderers.app_slot import parse_slot, pick_slot_command
+from renderers.caddyfile import upstream_host_file
 
 TYPE = "backing-services:index:App"
 
@@ -52,6 +65,12 @@ class AppArgs:
     bind_address: str | None = None
     # "zero-downtime": a new image or env starts a second container beside the running one (see App).
     rollout: Literal["replace", "zero-downtime"] = "replace"
+    # Zero-downtime under host networking: (port, the second port); each revision listens on the one the
+    # running revision does not, told in APP_PORT_ENV, chosen on the host (renderers/app_slot.py) by a
+    # command in ``host_shell`` that reads the upstream file in ``gateway_container``.
+    port_slots: tuple[int, int] | None = None
+    host_shell: HostShell = LocalShell()
+    gateway_container: str = "gateway-caddy"
 
 
 class App(pulumi.ComponentResource):
@@ -68,7 +87,13 @@ class App(pulumi.ComponentResource):
         # Named like the services' volumes (the name is the Docker volume's and the resource's): protected and
         # retained on delete with protectData (the default), so a rename or a removed app never deletes the team's data.
         self.volumes = [data_volume(volume, protect=args.protect_data, parent=self) for volume in args.volumes]
-        check = tcp_check(args.tcp_health_port) if args.tcp_health_port is not None else http_healthcheck(args.port, args.health_path)
+
+        def check_on(port: int) -> tuple[str, ...]:
+            return tcp_check(port) if args.tcp_health_port is not None else http_healthcheck(port, args.health_path)
+
+        # The TCP check's port is apps[].port or another the app opens (config/checks.py); with two port slots it
+        # is refused unless it is apps[].port, and the check follows the slot (below).
+        check = check_on(args.tcp_health_port if args.tcp_health_port is not None else args.port)
         # Zero-downtime rollout, the order the engine runs it in:
         #  1. the new container `<name>-<revision>` is created beside the old one (create-before-delete, its
         #     own Docker name: components/container.CreateFirst) and `wait`s until Docker reports it healthy
@@ -87,23 +112,59 @@ class App(pulumi.ComponentResource):
         # The failed container stays (the provider sets its id before waiting, funcs.go:455-460) under the
         # revision's name: a fixed image or env is a new revision and name; to retry the same one, remove it
         # (`docker rm -f <name>-<revision>`; the later delete ignores "No such container", funcs.go:1105-1109).
+        #
+        # Under host networking (port_slots) both revisions share the host's ports, so each listens on its own:
+        #  0. before the new container, `<name>-port-slot` runs on the host and prints the slot the gateway's
+        #     upstream file for the app does not point at (renderers/app_slot.py); that port is the new
+        #     container's APP_PORT_ENV, its healthcheck's port and what the switch writes (`127.0.0.1:<port>`),
+        #     and, being in the env, a part of the revision name. Its `triggers` are the revision material
+        #     without that port: it runs again, picking again, exactly when there is a new revision; an
+        #     unchanged `up` has nothing to replace, keeps the stdout in its state (`triggers` is the only
+        #     replacing input, provider/pkg/provider/common/inputs.go:10@v1.2.1), so the port and the name stay.
         create_first = None
+        spec = ContainerSpec(
+            image=args.image,
+            alias=name,
+            command=tuple(args.command),
+            env=env,
+            healthcheck=Healthcheck(test=check),
+            memory_mb=args.memory_mb,
+            cpus=args.cpus,
+            # The plain names (each volume's Docker name is its config name): a zero-downtime revision's name
+            # hashes the spec, which an Output would change on every run (container._revision_material_static).
+            volumes={path: name for name, path in args.volumes.items()},
+        )
+        image = None
+        self.port_slot = None
+        self.port: pulumi.Output[int] = pulumi.Output.from_input(args.port)
         if args.rollout == "zero-downtime":
-            create_first = CreateFirst(salt=generated_password(f"{name}-revision-salt", parent=self))
+            salt = generated_password(f"{name}-revision-salt", parent=self)
+            create_first = CreateFirst(salt=salt, own_port=args.port_slots is not None)
+        if create_first is not None and args.port_slots is not None:
+            slots = args.port_slots
+            image = container_image(f"{name}-app", spec, platform=args.platform, parent=self)
+            # The revision without its port: what the app is made of, keyed like its name (nothing secret shows).
+            portless = pulumi.Output.unsecret(
+                pulumi.Output.all(
+                    salt, revision_material(spec, platform=args.platform, image_id=image.image_id, network=args.network)
+                ).apply(lambda v: revision_name(f"{name}-app", v[0], v[1]))
+            )
+            self.port_slot = args.host_shell.run(
+                f"{name}-port-slot",
+                script=pick_slot_command(gateway_container=args.gateway_container, host_file=upstream_host_file(name), slots=slots),
+                triggers=[portless],
+                parent=self,
+            )
+            self.port = self.port_slot.stdout.apply(lambda out: parse_slot(out, slots))
+            spec = dataclasses.replace(
+                spec,
+                env=pulumi.Output.secret(pulumi.Output.all(env, self.port).apply(lambda v: [*v[0], f"{APP_PORT_ENV}={v[1]}"])),
+                healthcheck=Healthcheck(test=self.port.apply(lambda port: list(check_on(port)))),
+            )
         self.container = run_container(
             f"{name}-app",
-            ContainerSpec(
-                image=args.image,
-                alias=name,
-                command=tuple(args.command),
-                env=env,
-                healthcheck=Healthcheck(test=check),
-                memory_mb=args.memory_mb,
-                cpus=args.cpus,
-                # The plain names (each volume's Docker name is its config name): a zero-downtime revision's name
-                # hashes the spec, which an Output would change on every run (container._revision_material_static).
-                volumes={path: name for name, path in args.volumes.items()},
-            ),
+            spec,
+            image=image,
             network=args.network,
             platform=args.platform,
             parent=self,
@@ -121,5 +182,8 @@ class App(pulumi.ComponentResource):
         # the old and new container share while both run, which would also send requests to a new container
         # before it is healthy, or to one that never turns healthy.
         self.upstream_host = self.container.name if create_first is not None else None
+        if create_first is not None and args.port_slots is not None:
+            # Under host networking: this revision's port on loopback, resolved only once the container exists.
+            self.upstream_host = pulumi.Output.all(self.container.name, self.port).apply(lambda v: f"{LOOPBACK}:{v[1]}")
         self.register_outputs({"address": self.address})
 

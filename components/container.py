@@ -24,7 +24,9 @@ LOG_MAX_FILES = "5"
 
 @dataclass(frozen=True, kw_only=True)
 class Healthcheck:
-    test: tuple[str, ...]  # Docker form: ("CMD", ...) or ("CMD-SHELL", "...")
+    # Docker form: ("CMD", ...) or ("CMD-SHELL", "..."); an Output when it names a port chosen at deploy time
+    # (a zero-downtime app under host networking, components/app.py), which a create-first name then hashes.
+    test: tuple[str, ...] | pulumi.Output[Sequence[str]]
     interval_seconds: int = 10
     timeout_seconds: int = 5
     retries: int = 5
@@ -83,9 +85,13 @@ class CreateFirst:
     random value of the caller's) so that the name, which is plaintext in the state, says nothing about
     the secrets in the env. Any change to those is a new name, so the new container can be created
     while the old one, under its old name, still runs and serves.
+
+    Under host networking both would bind the same ports, so there ``own_port`` must say the caller gives
+    each revision a port the running one does not hold (components/app.py, renderers/app_slot.py).
     """
 
     salt: pulumi.Input[str]
+    own_port: bool = False
 
 
 def revision_name(name: str, salt: str, material: Sequence[object]) -> str:
@@ -95,13 +101,51 @@ def revision_name(name: str, salt: str, material: Sequence[object]) -> str:
 
 
 def _revision_material_static(spec: ContainerSpec, platform: str | None) -> str:
-    """The spec's plain fields as stable text; an Output there would make a new name on every run."""
+    """The spec's plain fields as stable text; an Output there would make a new name on every run.
+
+    An Output healthcheck test is left out here and hashed resolved (revision_material).
+    """
     plain = dataclasses.replace(spec, env=None)
+    if isinstance(spec.healthcheck.test, pulumi.Output):
+        plain = dataclasses.replace(plain, healthcheck=dataclasses.replace(spec.healthcheck, test=()))
     outputs = [spec.command] if isinstance(spec.command, pulumi.Output) else list(spec.command)
     outputs += [*spec.volumes.values(), *spec.uploads.values()]
     if any(isinstance(value, pulumi.Output) for value in outputs):
         raise ValueError(f"{spec.alias}: a create-first container takes plain command, volumes and uploads")
     return repr((plain, platform))
+
+
+def revision_material(
+    spec: ContainerSpec, *, platform: str | None, image_id: pulumi.Input[str], network: ContainerNetwork
+) -> pulumi.Output[list]:
+    """Everything a create-first container is made of, resolved: what its revision name hashes.
+
+    The list is the same as before Healthcheck.test could be an Output, so an existing app's name stays.
+    """
+    static = _revision_material_static(spec, platform)
+    test = spec.healthcheck.test
+    parts = [image_id, spec.env, getattr(network, "network_name", "")]
+    if isinstance(test, pulumi.Output):
+        parts.append(test)
+    return pulumi.Output.all(*parts).apply(
+        lambda v: [v[0], sorted(v[1] or []), static, v[2], *([list(v[3])] if len(v) > 3 else [])]
+    )
+
+
+def container_image(name: str, spec: ContainerSpec, *, platform: str | None, parent: pulumi.Resource) -> docker.RemoteImage:
+    """``<name>-image``: the pinned image pulled (or built) for the target's platform."""
+    build = spec.build
+    return docker.RemoteImage(
+        f"{name}-image",
+        name=spec.image,
+        platform=platform,
+        build=docker.RemoteImageBuildArgs(context=build.context, build_args=dict(build.args), platform=platform)
+        if build is not None
+        else None,
+        # Other stacks or a rollback may still use the image; removing it gains nothing.
+        keep_locally=True,
+        opts=pulumi.ResourceOptions(parent=parent),
+    )
 
 
 def docker_cpus(cpus: float) -> str:
@@ -149,33 +193,23 @@ def run_container(
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
     create_first: CreateFirst | None = None,
+    image: docker.RemoteImage | None = None,
 ) -> docker.Container:
     """Create ``<name>-image`` and the ``<name>`` container, children of ``parent``.
 
     With ``create_first`` the container's Docker name is ``<name>-<revision>`` (see CreateFirst) and a
     replacement is created before the old one is deleted; ``<name>`` stays its Pulumi name (URN).
+    ``image``: one the caller made with ``container_image`` (it needs its id first); else made here.
     """
-    if create_first is not None and isinstance(network, HostNetwork):
+    if create_first is not None and isinstance(network, HostNetwork) and not create_first.own_port:
         # Both would bind the app's port on the host's one network stack (config/checks.py refuses this first).
-        raise ValueError(f"{name}: create-first needs a bridge network, not host networking")
-    build = spec.build
-    image = docker.RemoteImage(
-        f"{name}-image",
-        name=spec.image,
-        platform=platform,
-        build=docker.RemoteImageBuildArgs(context=build.context, build_args=dict(build.args), platform=platform)
-        if build is not None
-        else None,
-        # Other stacks or a rollback may still use the image; removing it gains nothing.
-        keep_locally=True,
-        opts=pulumi.ResourceOptions(parent=parent),
-    )
+        raise ValueError(f"{name}: create-first under host networking needs a port per revision (CreateFirst.own_port)")
+    if image is None:
+        image = container_image(name, spec, platform=platform, parent=parent)
     docker_name: pulumi.Input[str] = name
     if create_first is not None:
-        static = _revision_material_static(spec, platform)
-        docker_name = pulumi.Output.all(
-            create_first.salt, image.image_id, spec.env, getattr(network, "network_name", "")
-        ).apply(lambda v: revision_name(name, v[0], [v[1], sorted(v[2] or []), static, v[3]]))
+        material = revision_material(spec, platform=platform, image_id=image.image_id, network=network)
+        docker_name = pulumi.Output.all(create_first.salt, material).apply(lambda v: revision_name(name, v[0], v[1]))
         # A keyed hash reveals nothing of the secrets in it; the name is what the gateway routes to.
         docker_name = pulumi.Output.unsecret(docker_name)
     return docker.Container(
@@ -191,7 +225,7 @@ def run_container(
         wait_timeout=spec.healthcheck.start_period_seconds
         + spec.healthcheck.retries * (spec.healthcheck.interval_seconds + spec.healthcheck.timeout_seconds),
         healthcheck=docker.ContainerHealthcheckArgs(
-            tests=list(spec.healthcheck.test),
+            tests=spec.healthcheck.test if isinstance(spec.healthcheck.test, pulumi.Output) else list(spec.healthcheck.test),
             interval=go_duration(spec.healthcheck.interval_seconds),
             timeout=go_duration(spec.healthcheck.timeout_seconds),
             retries=spec.healthcheck.retries,
@@ -222,8 +256,9 @@ def run_container(
             parent=parent,
             depends_on=list(depends_on),  # the caller says why, where it passes them
             # The replacement binds the same ports and volumes, so the old container must stop first.
-            # Create-first: it has its own name and no published ports (apps: a bridge network only), so the
-            # old one keeps serving until the engine deletes it, after everything else (see components/app.py).
+            # Create-first: it has its own name and no published ports (on a bridge network) or its own port
+            # (under host networking, CreateFirst.own_port), so the old one keeps serving until the engine
+            # deletes it, after everything else (see components/app.py).
             delete_before_replace=create_first is None,
             # The provider neither updates nor replaces on a healthcheck change (v4.5.0): the new check would never run.
             # Create-first: "*" also replaces a container whose create failed its `wait` (the bridge keeps it with

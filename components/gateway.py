@@ -27,6 +27,22 @@ from renderers.turn_tls import CADDY_L4_MODULE, CADDY_L4_VERSION, GATEWAY_L4_BUI
 TYPE = "backing-services:index:Gateway"
 
 
+def caddy_container_name(name: str) -> str:
+    """The gateway container's Docker name (fixed: it is not created first), which the apps' slot pickers read."""
+    return f"{name}-caddy"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SwitchedUpstream:
+    """A zero-downtime app's current upstream: what its routes' file in the gateway holds."""
+
+    app: str  # names the file (renderers/caddyfile.upstream_host_file) and the switch command
+    # Its current container's Docker name on a bridge network; `127.0.0.1:<port>` under host networking,
+    # where each revision listens on its own port (renderers/app_slot.py; with_port).
+    host: pulumi.Input[str]
+    with_port: bool = False
+
+
 @dataclass(frozen=True, kw_only=True)
 class GatewayArgs:
     network: ContainerNetwork
@@ -43,7 +59,7 @@ class GatewayArgs:
     # (Route.host_file), so the Caddyfile is the same for every revision and a rollout reloads nothing; the
     # switch below rewrites the file, and being an Output of the new container it runs only once that
     # container is healthy (its create `wait`s).
-    upstreams: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    upstreams: Mapping[str, "SwitchedUpstream"] = field(default_factory=dict)
     media_upstream: pulumi.Input[str] | None = None
     media_subdomain: str = "livekit"
     hsts_max_age_seconds: int = 31_536_000
@@ -68,12 +84,15 @@ class Gateway(pulumi.ComponentResource):
             raise ValueError(f"{name}: turn_domain and turn_upstream go together")
         turn_tls = args.turn_domain is not None
 
-        host_files = {upstream: upstream_host_file(upstream.rpartition(":")[0]) for upstream in args.upstreams}
+        host_files = {upstream: upstream_host_file(u.app) for upstream, u in args.upstreams.items()}
 
         def caddy_config(values: list) -> CaddyConfig:
             domain, media_upstream, turn_domain, turn_upstream = values
             routes = tuple(
-                replace(r, host_file=host_files[r.upstream]) if r.upstream in host_files else r for r in args.routes
+                replace(r, host_file=host_files[r.upstream], host_file_has_port=args.upstreams[r.upstream].with_port)
+                if r.upstream in host_files
+                else r
+                for r in args.routes
             )
             return CaddyConfig(
                 domain=domain,
@@ -95,7 +114,7 @@ class Gateway(pulumi.ComponentResource):
         # Certificates and ACME account keys live in /data: losing them means re-issuing and rate limits.
         certificates = data_volume(f"{name}-data", protect=args.protect_data, parent=self)
         self.caddyfile = config.apply(render_caddyfile)
-        container_name = f"{name}-caddy"
+        container_name = caddy_container_name(name)
         self.container = run_container(
             container_name,
             ContainerSpec(
@@ -119,8 +138,8 @@ class Gateway(pulumi.ComponentResource):
                 uploads={
                     CADDYFILE_PATH: self.caddyfile,
                     **{
-                        host_files[upstream]: pulumi.Output.concat(host, "\n")
-                        for upstream, host in args.upstreams.items()
+                        host_files[upstream]: pulumi.Output.concat(u.host, "\n")
+                        for upstream, u in args.upstreams.items()
                     },
                 },
                 healthcheck=Healthcheck(
@@ -148,16 +167,18 @@ class Gateway(pulumi.ComponentResource):
         # from the files it was first created with (uploads are first-boot only).
         switches = [
             args.host_shell.run(
-                f"{name}-upstream-{upstream.rpartition(':')[0]}",
-                script=pulumi.Output.from_input(host).apply(
-                    lambda h, f=host_files[upstream]: switch_upstream_command(h, container=container_name, host_file=f)
+                f"{name}-upstream-{u.app}",
+                script=pulumi.Output.from_input(u.host).apply(
+                    lambda h, f=host_files[upstream], p=u.with_port: switch_upstream_command(
+                        h, container=container_name, host_file=f, with_port=p
+                    )
                 ),
-                triggers=[host, self.container.id],
+                triggers=[u.host, self.container.id],
                 parent=self,
                 # Writes into the running container; it must exist and be healthy first.
                 depends_on=[self.container],
             )
-            for upstream, host in args.upstreams.items()
+            for upstream, u in args.upstreams.items()
         ]
         # A changed Caddyfile is validated and loaded by the running Caddy: live HTTPS and WebSocket
         # connections stay up (renderers/caddyfile.py), though a request on a connection the old config accepted

@@ -13,7 +13,7 @@ from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
 from config.renderer_checks import renderer_problems
-from renderers.app_env import APP_BIND_ADDRESS_ENV, APP_OUTPUTS, PROVIDERS, app_reference, references
+from renderers.app_env import APP_BIND_ADDRESS_ENV, APP_OUTPUTS, APP_PORT_ENV, PROVIDERS, app_reference, references
 from renderers.caddyfile import is_internal_name
 from renderers.existing_host import default_domain, docker_host, host_key_problem, mdns_name_problem
 from renderers.init_sql import role_name_problem
@@ -185,19 +185,15 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
                 if (other := app_reference(ref)) is not None:
                     if problem := _app_reference_problem(cfg, *other):
                         yield Problem(f"{ns}:apps[{i}].env.{name}", value, problem)
+                    elif problem := _slotted_reference_problem(cfg, *other):
+                        yield Problem(f"{ns}:apps[{i}].env.{name}", value, problem)
                     continue
                 service = PROVIDERS.get(ref)
                 if service is None:
                     yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"unknown reference ${{{ref}}}; one of {sorted(PROVIDERS)}")
                 elif not enabled[service]:
                     yield Problem(f"{ns}:apps[{i}].env.{name}", value, f"${{{ref}}} needs {service}.enabled: true")
-        if app.rollout == "zero-downtime" and cfg.target in HOST_NETWORK_TARGETS:
-            yield Problem(
-                f"{ns}:apps[{i}].rollout",
-                app.rollout,
-                f"needs a bridge network (target: docker): on target '{cfg.target}' apps use the host's network, where the "
-                f"new container cannot bind port {app.port} while the old one holds it; use rollout: replace",
-            )
+        yield from _rollout_problems(cfg, ns, i, app)
         for j, route in enumerate(app.routes):
             if route.path in paths:
                 yield Problem(f"{ns}:apps[{i}].routes[{j}].path", route.path, "another route already has this path")
@@ -220,6 +216,55 @@ def _app_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
         yield from _app_platform_problems(cfg, ns, i, app)
     yield from _app_volume_problems(cfg, ns)
     yield from _app_order_problems(cfg, ns)
+
+
+def _rollout_problems(cfg: StackConfig, ns: str, i: int, app) -> Iterator[Problem]:
+    """apps[].rollout and apps[].rolloutPort: zero-downtime under host networking needs a second port."""
+    host_network = cfg.target in HOST_NETWORK_TARGETS
+    if app.rollout == "zero-downtime" and host_network and app.rollout_port is None:
+        yield Problem(
+            f"{ns}:apps[{i}].rollout",
+            app.rollout,
+            f"needs a second port on target '{cfg.target}': apps use the host's network there, where the new container "
+            f"cannot bind port {app.port} while the old one holds it. Add apps[{i}].rolloutPort: <a free port> (each "
+            f"revision listens on whichever of the two the running one does not use, told in ${APP_PORT_ENV}: the app "
+            f"must listen on $PORT), or use rollout: replace (a bridge network, target: docker, needs neither)",
+        )
+    if app.rollout_port is not None and not (host_network and app.rollout == "zero-downtime"):
+        where = (
+            f"set apps[{i}].rollout: zero-downtime (the default here is replace) or remove it"
+            if host_network
+            else f"on target '{cfg.target}' each revision has its own address on the bridge network and needs no second port; remove it"
+        )
+        yield Problem(f"{ns}:apps[{i}].rolloutPort", app.rollout_port, f"only used by rollout: zero-downtime under host networking (targets oci, host): {where}")
+    if app.rollout_port is None or not host_network or app.rollout != "zero-downtime":
+        return
+    if APP_PORT_ENV in app.env:
+        yield Problem(
+            f"{ns}:apps[{i}].env.{APP_PORT_ENV}",
+            app.env[APP_PORT_ENV],
+            f"{APP_PORT_ENV} is the port the app is told to listen on, apps[{i}].port or apps[{i}].rolloutPort, whichever "
+            "the running revision does not hold; remove it (the program sets it)",
+        )
+    if app.healthcheck is not None and app.healthcheck.tcp_port != app.port:
+        yield Problem(
+            f"{ns}:apps[{i}].healthcheck.tcpPort",
+            app.healthcheck.tcp_port,
+            f"with apps[{i}].rolloutPort the TCP check connects to the port each revision was given; "
+            f"set it to apps[{i}].port ({app.port})",
+        )
+
+
+def _slotted_reference_problem(cfg: StackConfig, name: str, output: str) -> str | None:
+    """``${apps.X.url}`` is a fixed address; an app alternating between two ports is not at one."""
+    app = next(a for a in cfg.apps if a.name == name)
+    if cfg.target in HOST_NETWORK_TARGETS and app.rollout == "zero-downtime" and app.rollout_port is not None:
+        return (
+            f"${{apps.{name}.{output}}} is one fixed address, but {name} alternates between ports {app.port} and "
+            f"{app.rollout_port} (rolloutPort); reach it through the gateway (${{public.url}} and its route) or give "
+            f"{name} rollout: replace"
+        )
+    return None
 
 
 def _app_reference_problem(cfg: StackConfig, name: str, output: str) -> str | None:

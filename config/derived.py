@@ -95,3 +95,11 @@ def app_rollout(cfg: StackConfig, app: AppConfig) -> str:
     if app.rollout is not None:
         return app.rollout
     return "zero-downtime" if app.routes and cfg.target not in HOST_NETWORK_TARGETS else "replace"
+
+
+def app_port_slots(cfg: StackConfig, app: AppConfig) -> tuple[int, int] | None:
+    """The two ports a zero-downtime app's revisions alternate on under host networking (renderers/app_slot.py);
+    None elsewhere: on a bridge network each revision has its own address and the one port."""
+    if cfg.target in HOST_NETWORK_TARGETS and app_rollout(cfg, app) == "zero-downtime" and app.rollout_port is not None:
+        return (app.port, app.rollout_port)
+    return None

@@ -327,6 +327,10 @@ class AppConfig(_Model):
     # beside the old one and moves the gateway's routes to it before the old one stops; "replace" stops
     # the old one first. Null: zero-downtime for a routed app on a bridge network (config/derived.app_rollout).
     rollout: Literal["replace", "zero-downtime"] | None = None
+    # Zero-downtime under host networking (targets oci and host): the second port its revisions alternate on
+    # with `port`; the app must listen on the port in $PORT (renderers/app_env.APP_PORT_ENV), which the program
+    # sets. Distinct from every other port (config/ports.py); only with rollout: zero-downtime on those targets.
+    rollout_port: Port | None = None
 
 
 class RegistryCredential(_Model):

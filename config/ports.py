@@ -51,6 +51,9 @@ def service_listeners(cfg: StackConfig) -> list[Listener]:
         found.append(Listener(INFLUX_INIT_PORT, "InfluxDB's first-start setup server", configurable=False))
     for i, app in enumerate(cfg.apps):
         found.append(Listener(app.port, f"apps[{i}].port"))
+        if app.rollout_port is not None:
+            # Held by every other revision (renderers/app_slot.py), so as much the app's as its port.
+            found.append(Listener(app.rollout_port, f"apps[{i}].rolloutPort"))
     if cfg.media_server.enabled and cfg.media_server.egress.enabled:
         found.append(Listener(EGRESS_HEALTH_PORT, "egress's health listener", configurable=False))
         found.append(Listener(EGRESS_TEMPLATE_PORT, "egress's Chrome template server", configurable=False))

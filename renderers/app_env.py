@@ -17,6 +17,11 @@ from collections.abc import Mapping
 # address; HOST is the name SvelteKit's adapter-node server reads by itself (svelte.dev/docs/kit/adapter-node:
 # "HOST=127.0.0.1 PORT=4000 node build"), and any other app reads it in its command (`--host "$HOST"`).
 APP_BIND_ADDRESS_ENV = "HOST"
+# The variable a zero-downtime app under host networking is told to listen on (apps[].rolloutPort): its
+# revisions alternate between apps[].port and apps[].rolloutPort (renderers/app_slot.py). PORT is the name
+# Heroku, Cloud Run and Kamal-style platforms set, which Node (`process.env.PORT`), SvelteKit's adapter-node and
+# many frameworks read by themselves; any other app reads it in its command (`--port "$PORT"`).
+APP_PORT_ENV = "PORT"
 
 # `${service.output}`, or `${apps.<app name>.<output>}` (app names are DNS labels, so they may hold '-').
 REFERENCE = re.compile(r"\$\{(apps\.[A-Za-z0-9-]+\.[A-Za-z0-9]+|[A-Za-z0-9]+\.[A-Za-z0-9]+)\}")

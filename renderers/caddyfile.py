@@ -82,6 +82,16 @@ GRACE_PERIOD = "20s"
 # The file holds the host only: a dial address without a port gets :80 at adapt time, so the port is
 # the Caddyfile's.
 UPSTREAM_HOST_FILE_DIR = "/etc/caddy"
+# A file holding a whole `host:port` (Route.host_file_has_port) cannot be the dial address itself: the
+# Caddyfile adapter splits an upstream at its first '/' as `network/address` (caddy.SplitNetworkAddress,
+# listeners.go:378-406@v2.11.4), so `{file./etc/caddy/upstream.web}` parses as network "{file.", host
+# "etc/caddy/upstream.web}", no port, which gets :80 (reverseproxy/addresses.go:132-142@v2.11.4; the real
+# 2.11.7 adapts it to "{file./etc/caddy/upstream.web}:80", tests/renderers/test_caddyfile.py). The port-suffixed
+# form above survives that split by luck of its ':'. So the route's `vars` handler copies the file into a
+# request variable, its value replaced per request (VarsMiddleware.ServeHTTP, modules/caddyhttp/vars.go:57-65
+# @v2.11.4), and the proxy dials that variable's placeholder, which has no '/': a placeholder with no port
+# stays as it is (addresses.go:41-45,139-142) and is replaced per request (hosts.go fillDialInfo).
+HOST_FILE_DIAL_VAR = "upstream_dial"
 
 # Where Caddy's internal CA keeps its root certificate inside the official image: Caddy's data dir is
 # $XDG_DATA_HOME/caddy (storage.go:122-125@v2.11.7 AppDataDir), the image sets XDG_DATA_HOME=/data
@@ -263,6 +273,9 @@ class Route:
     # The upstream's host is read from this file on every request (Caddy's {file.*} placeholder),
     # its port is ``upstream``'s: see ``upstream_host_file`` and ``switch_upstream_script``.
     host_file: str | None = None
+    # The file holds the whole dial address, `127.0.0.1:<port>`: a zero-downtime app under host networking,
+    # whose revisions listen on alternating ports (renderers/app_slot.py). See HOST_FILE_DIAL_VAR.
+    host_file_has_port: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or _PATH_RE.fullmatch(self.path) is None:
@@ -275,6 +288,8 @@ class Route:
         _check_upstream("Route.upstream", self.upstream)
         if self.host_file is not None and not _is_socket_path(self.host_file):
             raise ValueError(f"Route.host_file must be an absolute path of [A-Za-z0-9._-] segments, got {self.host_file!r}")
+        if self.host_file_has_port and self.host_file is None:
+            raise ValueError("Route.host_file_has_port needs a host_file")
         for field in ("strip_prefix", "compress"):
             if not isinstance(getattr(self, field), bool):
                 raise ValueError(f"Route.{field} must be a bool, got {getattr(self, field)!r}")
@@ -513,7 +528,10 @@ def _route(route: Route, *, encode: bool) -> list[str]:
     cors_headers, cors_responds = _cors(route.cors_origins, "\t\t") if route.cors_origins else ([], [])
     body = [*cors_headers, *(["\t\tencode zstd gzip"] if encode else []), *cors_responds]
     upstream = route.upstream
-    if route.host_file is not None:
+    if route.host_file_has_port:
+        body.append(f"\t\tvars {HOST_FILE_DIAL_VAR} {{file.{route.host_file}}}")
+        upstream = f"{{http.vars.{HOST_FILE_DIAL_VAR}}}"
+    elif route.host_file is not None:
         upstream = f"{{file.{route.host_file}}}:{upstream.rpartition(':')[2]}"
     body += _reverse_proxy(upstream, "\t\t", drop_cors_grants=bool(route.cors_origins))
     return [f"\t{directive} {route.path} {{", *body, "\t}"]
@@ -674,16 +692,25 @@ def reload_command(caddyfile: str, *, container: str, caddyfile_path: str = CADD
     )
 
 
-def switch_upstream_script(*, host_file: str) -> str:
+def switch_upstream_script(*, host_file: str, with_port: bool = False) -> str:
     """POSIX sh run inside the gateway container: make the host on stdin the routes' upstream.
 
     Writes a temp file in the same directory and renames it over ``host_file`` (rename(2) is atomic:
     each request's read of the {file.*} placeholder sees the old host or the new one, never a partial
     or empty file). No Caddy reload: the next request dials the new host (see UPSTREAM_HOST_FILE_DIR).
     Busybox applets only, as in caddy:<version>-alpine. Running it again with the same host changes nothing.
+    ``with_port``: stdin is `host:port` (Route.host_file_has_port), checked as such.
     """
     if not _is_socket_path(host_file):
         raise ValueError(f"host_file must be an absolute path, got {host_file!r}")
+    # The same grammar the program checked (switch_upstream_command): never an empty dial address.
+    check = (
+        ['case "$host" in *:*) ;; *) echo "switch aborted: not host:port: $host" >&2; exit 1;; esac',
+         'case "${host%:*}" in ""|*[!A-Za-z0-9_.-]*) echo "switch aborted: not host:port: $host" >&2; exit 1;; esac',
+         'case "${host##*:}" in ""|*[!0-9]*) echo "switch aborted: not host:port: $host" >&2; exit 1;; esac']
+        if with_port
+        else ['case "$host" in ""|*[!A-Za-z0-9_.-]*) echo "switch aborted: not a host name: $host" >&2; exit 1;; esac']
+    )
     return "\n".join([
         "set -eu",
         f"live={shlex.quote(host_file)}",
@@ -691,8 +718,7 @@ def switch_upstream_script(*, host_file: str) -> str:
         'trap \'rm -f "$new"\' EXIT',
         "trap 'exit 1' HUP INT TERM",
         'read -r host',
-        # The same grammar the program checked (switch_upstream_command): never an empty dial address.
-        'case "$host" in ""|*[!A-Za-z0-9_.-]*) echo "switch aborted: not a host name: $host" >&2; exit 1;; esac',
+        *check,
         'printf \'%s\\n\' "$host" >"$new"',
         # mktemp creates 0600; Caddy runs as root in the image, 0644 as the uploaded file has.
         'chmod 0644 "$new"',
@@ -701,10 +727,15 @@ def switch_upstream_script(*, host_file: str) -> str:
     ])
 
 
-def switch_upstream_command(host: str, *, container: str, host_file: str) -> str:
-    """POSIX sh for the Docker host: point ``host_file`` in the running gateway ``container`` at ``host``."""
-    for field, value in (("container", container), ("host", host)):
-        if not isinstance(value, str) or _CONTAINER_RE.fullmatch(value) is None:
-            raise ValueError(f"{field} must be a Docker container name, got {value!r}")
-    script = switch_upstream_script(host_file=host_file)
+def switch_upstream_command(host: str, *, container: str, host_file: str, with_port: bool = False) -> str:
+    """POSIX sh for the Docker host: point ``host_file`` in the running gateway ``container`` at ``host``
+    (a container name; with ``with_port`` a `host:port` dial address)."""
+    if not isinstance(container, str) or _CONTAINER_RE.fullmatch(container) is None:
+        raise ValueError(f"container must be a Docker container name, got {container!r}")
+    if with_port:
+        if not isinstance(host, str) or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*:[1-9][0-9]{0,4}", host) is None:
+            raise ValueError(f"host must be host:port, got {host!r}")
+    elif not isinstance(host, str) or _CONTAINER_RE.fullmatch(host) is None:
+        raise ValueError(f"host must be a Docker container name, got {host!r}")
+    script = switch_upstream_script(host_file=host_file, with_port=with_port)
     return f"printf '%s\\n' {shlex.quote(host)} | docker exec -i {shlex.quote(container)} sh -c {shlex.quote(script)}\n"

@@ -10,11 +10,11 @@ from components.app import App, AppArgs
 from components.backup_jobs import BackupStore
 from components.cache import Cache, CacheArgs
 from components.database import Database, DatabaseArgs
-from components.gateway import Gateway, GatewayArgs
+from components.gateway import Gateway, GatewayArgs, SwitchedUpstream, caddy_container_name
 from components.media_server import MediaServer, MediaServerArgs
 from components.object_store import ObjectStore, ObjectStoreArgs
 from components.time_series import TimeSeries, TimeSeriesArgs
-from config.derived import app_platform, app_rollout, app_start_order, gateway_hsts_max_age_seconds, media_ports, turn_tls_domain
+from config.derived import app_platform, app_port_slots, app_rollout, app_start_order, gateway_hsts_max_age_seconds, media_ports, turn_tls_domain
 from config.model import StackConfig
 from renderers.app_env import app_url
 from renderers.caddyfile import Route
@@ -161,8 +161,9 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
     # (apps reference its URLs), so it gets Outputs resolved below, after the apps.
     rolled = {app.name: pulumi.deferred_output() for app in cfg.apps if app_rollout(cfg, app) == "zero-downtime"}
     gw = cfg.gateway
+    gateway_name = "gateway"
     gateway = Gateway(
-        "gateway",
+        gateway_name,
         GatewayArgs(
             domain=target.domain,
             version=gw.version,
@@ -176,7 +177,11 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 *app_routes(cfg, target.network),
             ),
             upstreams={
-                target.network.address(app.name, app.port): rolled[app.name][0] for app in cfg.apps if app.name in rolled
+                target.network.address(app.name, app.port): SwitchedUpstream(
+                    app=app.name, host=rolled[app.name][0], with_port=app_port_slots(cfg, app) is not None
+                )
+                for app in cfg.apps
+                if app.name in rolled
             },
             media_upstream=media.signal_address if media is not None else None,
             media_subdomain=m.subdomain,
@@ -240,6 +245,11 @@ def compose_services(cfg: StackConfig, target: Target) -> Services:
                 platform=app_platform(cfg, app),
                 bind_address=app.bind_address,
                 rollout=app_rollout(cfg, app),
+                port_slots=app_port_slots(cfg, app),
+                host_shell=target.host_shell,
+                # A plain name, not the gateway container's Output: the gateway's first-boot upload waits on this
+                # app's upstream, which waits on the slot picker, so an Output here would be a cycle.
+                gateway_container=caddy_container_name(gateway_name),
             ),
             opts,
         )

@@ -90,6 +90,8 @@ apps = st.lists(
             "platform": st.sampled_from([None, "linux/arm64", "linux/amd64", "linux/arm/v7"]),
             "bindAddress": st.sampled_from(["127.0.0.1", "0.0.0.0", "192.168.1.20", "::1"]),
             "rollout": st.sampled_from(["replace", "zero-downtime", "blue-green"]),
+            # Its own port, another app's or service's, the other slot of itself; refused off host networking.
+            "rolloutPort": st.one_of(ports, st.sampled_from([3101, 3100, 6379])),
         },
     ),
     max_size=2,

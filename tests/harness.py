@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import runpy
 import tempfile
 from dataclasses import dataclass, field
@@ -79,10 +80,19 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["key"] = "MockOciSecretKeyValue9"
         elif typ == "docker:index/network:Network":
             state.setdefault("name", args.name)
+        elif typ in ("command:local:Command", "command:remote:Command") and args.name.endswith("-port-slot"):
+            # What the slot picker prints on a first `up`, with no gateway or upstream file yet
+            # (renderers/app_slot.py): the slot after apps[].port, read off its choice line.
+            first, second = re.search(r'= (\d+) \]; then next=(\d+); else next=\1; fi', str(args.inputs["create"])).groups()
+            state["stdout"] = f"{self.port_slot(int(first), int(second))}\n"
         elif typ in ("command:local:Command", "command:remote:Command") and args.name.endswith("-app-token"):
             # What the app-token script prints (renderers/influxdb.py render_app_token_script): the token, a newline.
             state["stdout"] = MOCK_INFLUX_APP_TOKEN + "\n"
         return f"{args.name}-id", state
+
+    def port_slot(self, port: int, rollout_port: int) -> int:
+        """The slot a picker prints; a subclass answers as if the gateway already pointed at rollout_port."""
+        return rollout_port
 
     def call(self, args: pulumi.runtime.MockCallArgs):
         self.calls.append((args.token, args.args))

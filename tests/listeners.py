@@ -181,6 +181,11 @@ BY_SUFFIX = {
     # The backup jobs are loops around pg_dump and rclone copy: clients only, they bind nothing.
     "-backup-dump": lambda inputs: set(),
     "-backup-upload": lambda inputs: set(),
+    # PITR's jobs (components/database.py): pg_receivewal and pg_basebackup connect to PostgreSQL, rclone to the
+    # store; clients only, they bind nothing.
+    "-pitr-receive": lambda inputs: set(),
+    "-pitr-base-backup": lambda inputs: set(),
+    "-pitr-upload": lambda inputs: set(),
 }
 
 

@@ -154,7 +154,8 @@ def test_zero_downtime_on_host_networking_is_refused_naming_the_key(stack):
     raw = harness.raw_config(values_with(stack, rollout="zero-downtime"))
     with pytest.raises(ConfigError) as err:
         parse_stack_config(raw, ns=NS)
-    assert f"{NS}:apps[0].rollout" in str(err.value) and "bridge network" in str(err.value)
+    # Without apps[].rolloutPort: the message says what to add (tests/test_host_rollout.py has the rest).
+    assert f"{NS}:apps[0].rollout" in str(err.value) and "Add apps[0].rolloutPort" in str(err.value)
 
 
 class FailingWait(harness.RecordingMocks):

@@ -20,7 +20,9 @@ SEEDS = {
         "cache-redis": ("redis:7.", {6379}, "redis-cli"),
         "gateway-caddy": ("caddy:2.", {80, 443}, "wget"),
         "config-service-app": ("ghcr.io/ozmirror/config-service:", {8000}, "/health"),
-        "websocket-bridge-app": ("ghcr.io/ozmirror/websocket-bridge:", {8080}, "connect(8080"),  # TCP: no HTTP route
+        # TCP: no HTTP route. The seed's 8080 and the example's rolloutPort 8090 alternate per revision
+        # (apps[].rolloutPort); a first `up` (the mocks' pick, tests/harness.py) starts on 8090.
+        "websocket-bridge-app": ("ghcr.io/ozmirror/websocket-bridge:", {8090}, "connect(8090"),
         "clock-module-app": ("ghcr.io/ozmirror/clock-module:", {3001}, "/health"),
         "ui-app": ("ghcr.io/ozmirror/ui:", {8081}, "127.0.0.1:8081/"),
     },

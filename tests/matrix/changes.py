@@ -206,6 +206,24 @@ CHANGES: list[Change] = [
         "roll out a new image of a routed app",
         given=(("apps", [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "routes": [{"path": "/app/*"}]}]),),
     ),
+    # On the VM (host networking) a second port: the app rolls out zero-downtime, each revision on the other slot.
+    Change(
+        "apps",
+        "prod",
+        lambda apps: [{**apps[0], "rollout": "zero-downtime", "rolloutPort": 3101}],
+        "give a routed app a second port to roll out on (rolloutPort)",
+        given=(("apps", [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "routes": [{"path": "/app/*"}]}]),),
+    ),
+    Change(
+        "apps",
+        "prod",
+        lambda apps: [{**apps[0], "image": "ghcr.io/acme/web:1.4.3"}],
+        # Evaluated under mocks, whose pick answers the same port twice; on the host it prints the other one, so there
+        # `gateway-upstream-web` runs too (tests/test_host_rollout.py test_the_next_revision_takes_the_other_slot...).
+        "roll out a new image of an app with a second port (on the host the pick prints the other port and the switch runs)",
+        given=(("apps", [{"name": "web", "image": "ghcr.io/acme/web:1.4.2", "port": 3100, "rollout": "zero-downtime",
+                          "rolloutPort": 3101, "routes": [{"path": "/app/*"}]}]),),
+    ),
     *both("analytics.enabled", True, "turn ClickHouse on"),
     *both("analytics.version", "26.3.18.1", "another ClickHouse version", CLICKHOUSE_ON),
     *both("analytics.httpPort", 8124, "move ClickHouse's HTTP port", CLICKHOUSE_ON),

@@ -30,6 +30,10 @@ COMMAND_ROLES = {
         "the password check re-runs (nothing to change)",
     ),
     "-reload": ("Caddy reloads its config (connections stay open)", "Caddy reloads its config"),
+    "-port-slot": (
+        "the next revision's port is picked on the host (the slot the gateway does not route to)",
+        "the port pick re-runs",
+    ),
     "-pitr-replication-hba": (
         "the replication line is added to the running server's pg_hba.conf (a reload)",
         "the replication line check re-runs (nothing to change)",

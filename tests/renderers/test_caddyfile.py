@@ -705,6 +705,76 @@ def test_a_host_file_route_dials_the_file_host_at_the_routes_port(tmp_path: Path
     assert dials == ["{file./etc/caddy/upstream.web}:3100"]
 
 
+def test_a_host_file_with_the_port_is_dialled_through_a_request_variable(tmp_path: Path) -> None:
+    """Host networking: the file holds `127.0.0.1:<port>` (renderers/app_slot.py), the whole dial address."""
+    host_file = upstream_host_file("web")
+    route = Route(path="/app/*", upstream="127.0.0.1:3100", host_file=host_file, host_file_has_port=True)
+    cfg = CaddyConfig(domain="localhost", tls="internal", routes=(route,))
+    text = render_caddyfile(cfg)
+    assert "vars upstream_dial {file./etc/caddy/upstream.web}" in text
+    assert "reverse_proxy {http.vars.upstream_dial} {" in text and "127.0.0.1:3100" not in text
+    found = [h for h in handlers(_adapt(cfg, tmp_path)) if h["handler"] in ("vars", "reverse_proxy")]
+    # The vars handler runs first in the route and copies the file, per request, into the variable the proxy dials;
+    # the variable's placeholder has no '/' and no port, so Caddy adds none (HOST_FILE_DIAL_VAR).
+    assert [h["handler"] for h in found] == ["vars", "reverse_proxy"]
+    assert found[0]["upstream_dial"] == "{file./etc/caddy/upstream.web}"
+    assert [u["dial"] for u in found[1]["upstreams"]] == ["{http.vars.upstream_dial}"]
+
+
+def test_a_file_placeholder_alone_would_be_dialled_on_port_80(tmp_path: Path) -> None:
+    """Why the request variable: the adapter splits `{file./etc/...}` at its '/' as network/address and adds :80
+    (caddy.SplitNetworkAddress, listeners.go:378-406@v2.11.4), so the file's port would never be used."""
+    text = render_caddyfile(CaddyConfig(domain="localhost", tls="internal")).replace(
+        "handle {", "handle /app/* {\n\t\treverse_proxy {file./etc/caddy/upstream.web}\n\t}\n\thandle {", 1
+    )
+    assert "reverse_proxy {file./etc/caddy/upstream.web}" in text
+    result = _caddy(["adapt", "--adapter", "caddyfile"], text, tmp_path)
+    assert result.returncode == 0, result.stderr
+    dials = [u["dial"] for h in handlers(json.loads(result.stdout)) if h["handler"] == "reverse_proxy" for u in h["upstreams"]]
+    assert "{file./etc/caddy/upstream.web}:80" in dials
+
+
+def test_host_file_has_port_needs_a_host_file() -> None:
+    with pytest.raises(ValueError, match="host_file_has_port"):
+        Route(path="/app/*", upstream="127.0.0.1:3100", host_file_has_port=True)
+
+
+@pytest.mark.parametrize("stdin", ["127.0.0.1:3101\n", "web-app-1:80\n"])
+def test_switch_script_with_port_writes_host_and_port(tmp_path: Path, stdin: str) -> None:
+    live = tmp_path / "upstream.web"
+    live.write_text("127.0.0.1:3100\n")
+    result = _busybox_sh(switch_upstream_script(host_file=str(live), with_port=True), stdin)
+    assert result.returncode == 0, result.stderr
+    assert live.read_text() == stdin
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upstream.web"]
+
+
+@pytest.mark.parametrize("stdin", ["127.0.0.1\n", "127.0.0.1:\n", ":3101\n", "127.0.0.1:31a\n", "a b:1\n", "$(id):1\n", "\n"])
+def test_switch_script_with_port_refuses_anything_but_host_port(tmp_path: Path, stdin: str) -> None:
+    live = tmp_path / "upstream.web"
+    live.write_text("127.0.0.1:3100\n")
+    result = _busybox_sh(switch_upstream_script(host_file=str(live), with_port=True), stdin)
+    assert result.returncode != 0
+    assert live.read_text() == "127.0.0.1:3100\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["upstream.web"]
+
+
+@given(port=st.integers(min_value=1, max_value=65535))
+@settings(max_examples=30, deadline=None)
+def test_switch_command_with_port_pipes_the_dial_address(port: int) -> None:
+    command = switch_upstream_command(f"127.0.0.1:{port}", container="gateway-caddy", host_file="/etc/caddy/upstream.web",
+                                      with_port=True)
+    words = shlex.split(command)
+    assert words[:3] == ["printf", "%s\\n", f"127.0.0.1:{port}"]
+    assert words[-1] == switch_upstream_script(host_file="/etc/caddy/upstream.web", with_port=True)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:99999x", "a b:1", "web-app-1"])
+def test_switch_command_with_port_rejects_what_is_not_host_port(host: str) -> None:
+    with pytest.raises(ValueError, match="host:port"):
+        switch_upstream_command(host, container="gateway-caddy", host_file="/etc/caddy/upstream.web", with_port=True)
+
+
 @pytest.mark.parametrize("host_file", ["relative", "/etc/caddy/a b", "/etc/caddy/../x", "/etc/{x}", "", 7])
 def test_route_host_file_must_be_a_plain_absolute_path(host_file: object) -> None:
     with pytest.raises(ValueError, match="host_file"):

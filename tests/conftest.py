@@ -5,6 +5,12 @@ import os
 import sys
 from pathlib import Path
 
+# Imported here, at the session's start, not first by the hypothesis plugin at the terminal summary: a program that
+# failed under the mock runtime (a rollout whose new container never turns healthy) leaves its executor threads
+# importing, and that late import's ast.parse under pytest's rewrite hook then fails now and then with CPython
+# 3.11.7's "AST constructor recursion depth mismatch" (the counter is shared by threads: python/cpython#106905),
+# an INTERNALERROR after every test passed (seen running tests/deploy/test_rollout_deploy.py with another file).
+import hypothesis  # noqa: F401
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -14,11 +14,6 @@ import base64
 import copy
 import re
 
-# Imported at collection, not first by the hypothesis plugin at the terminal summary: with the mock runtime's
-# executor threads still importing after a failed program (the failing-wait test), that late import's ast.parse
-# under pytest's rewrite hook failed now and then with CPython 3.11.7's "AST constructor recursion depth
-# mismatch" (seen here when this file ran alone; its tests had all passed).
-import hypothesis  # noqa: F401
 import pulumi
 import pytest
 

@@ -10,13 +10,15 @@ user with an amd64 VPS would set it: the images here are built for amd64.
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 
 import pytest
 
-from renderers.caddyfile import ADMIN_SOCKET
+from renderers.caddyfile import ADMIN_SOCKET, upstream_host_file
 from tests import examples, harness
 from tests.deploy import clients, engine_api as api, provider_read, stacks
+from tests.deploy.looping import looping
 from tests.matrix.changes import _set
 
 EXAMPLE = next(e for e in examples.examples() if e.system == "ozmirror")
@@ -108,6 +110,67 @@ def test_an_apps_data_volume_outlives_a_new_env_and_the_app_it_depends_on_is_hea
     assert stacks.docker("exec", now.id, "cat", "/app/data/kept.txt").stdout.strip() == marker
     order = [c.name for c in before.mocks.created if c.type == "docker:index/container:Container"]
     assert order.index("config-service-app") < order.index("clock-module-app"), order
+
+
+def bridge_env(deployment: stacks.Deployment) -> dict[str, str]:
+    app = next(c for c in deployment.containers() if c.name == "websocket-bridge-app")
+    return dict(e.split("=", 1) for e in api.inspect_container(app.id)["Config"]["Env"])
+
+
+def test_the_bridge_rolls_out_between_its_two_ports_and_not_one_request_fails(ozmirror, tmp_path):
+    """apps[].rollout zero-downtime under host networking (websocket-bridge: port 8080, rolloutPort 8090), on
+    the real engine and over the real SSH: each `up` with a new env runs the slot picker on the host, starts
+    the new revision on the port the gateway's upstream file does not point at, beside the old one, switches
+    the file once it is healthy, then deletes the old one. Two clients loop requests on the bridge's route
+    (/socket.io/, where the stand-in answers 404 with its env's names) through the host's 443 the whole time."""
+    ca = tmp_path / "caddy-root.crt"
+    stacks.docker("cp", "gateway-caddy:/data/caddy/pki/authorities/local/root.crt", str(ca))
+    upstream_file = upstream_host_file("websocket-bridge")
+
+    def upstream() -> str:
+        return stacks.docker("exec", "gateway-caddy", "cat", upstream_file).stdout.strip()
+
+    first = ozmirror["deployment"]
+    # The first revision: no upstream file yet, so it took rolloutPort (an app that ran with `replace` holds port).
+    assert bridge_env(first)["PORT"] == "8090" and upstream() == "127.0.0.1:8090"
+    options = {"server_name": "mirror.local", "path": "/socket.io/", "ok": (404,)}
+    ports = []
+    with looping(str(ca), fresh=True, **options) as client, looping(str(ca), fresh=False, **options) as kept:
+        wait_for_answers(client, kept)
+        for n in (1, 2):
+            before = ozmirror["deployment"]
+            old = next(c for c in before.containers() if c.name == "websocket-bridge-app")
+            values = copy.deepcopy(ozmirror["values"])
+            bridge = next(a for a in values[f"{NS}:apps"] if a["name"] == "websocket-bridge")
+            bridge["env"] = {k: v for k, v in (bridge.get("env") or {}).items() if not k.startswith("ROLLOUT_")}
+            bridge["env"][f"ROLLOUT_{n}"] = "1"
+            after = stacks.deploy(EXAMPLE.stack, values, previous=before)
+            ozmirror["deployment"], ozmirror["values"] = after, values
+            assert after.mocks.operations[("command:remote:Command", "websocket-bridge-port-slot")] == "replace"
+            # It ran on the host, over SSH, and printed the port the new revision got.
+            picked = [out for name, out in after.mocks.command_log if name == "websocket-bridge-port-slot"]
+            assert after.mocks.operations[("docker:index/container:Container", "websocket-bridge-app")] == "replace"
+            port = bridge_env(after)["PORT"]
+            assert [out.strip() for out in picked] == [port], picked
+            ports.append(port)
+            assert upstream() == f"127.0.0.1:{port}"
+            assert api.inspect_container(old.id) is None, "the old revision outlived the up"
+            wait_for_answers(client, kept, revision=f"ROLLOUT_{n}")
+    assert ports == ["8080", "8090"]
+    assert not client.failures and not kept.failures, (client.failures[:5], kept.failures[:5])
+    assert client.revisions() == kept.revisions() == ["", "ROLLOUT_1", "ROLLOUT_2"]
+
+
+def wait_for_answers(*clients, revision: str | None = None, timeout_s: float = 30) -> None:
+    """Until each client has answers, the last ones from ``revision`` when given, and 5 more after that."""
+    deadline = time.monotonic() + timeout_s
+    while not all(c.answers and (revision is None or c.answers[-1] == revision) for c in clients):
+        assert time.monotonic() < deadline, [c.answers[-1:] for c in clients]
+        time.sleep(0.2)
+    marks = [len(c.answers) for c in clients]
+    while not all(len(c.answers) > m + 5 for c, m in zip(clients, marks)):
+        assert time.monotonic() < deadline, "the clients stopped getting answers"
+        time.sleep(0.2)
 
 
 def test_destroy_removes_the_containers_and_keeps_the_protected_data(ozmirror):

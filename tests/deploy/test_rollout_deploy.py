@@ -14,20 +14,14 @@ its environment variables, so each answer says which revision served it (ROLLOUT
 from __future__ import annotations
 
 import copy
-import http.client
 import re
-import ssl
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 
 import pytest
 
 from tests import harness
 from tests.deploy import engine, engine_api as api, stacks
-from tests.real.processes import running_in_thread
+from tests.deploy.looping import looping
 
 STACK = "dev"
 NS = "backing-services"
@@ -68,57 +62,6 @@ def remove_revisions() -> None:
         api.call("DELETE", f"/containers/{c['Id']}", query={"force": "true", "v": "true"}, ok_missing=True)
 
 
-@dataclass
-class LoopingClient:
-    """GET /weather/ through the gateway without pause, never retried: each answer's revision, or the failure.
-    ``fresh``: a new TLS connection per request; else one keep-alive connection, reopened only after a failure."""
-
-    ca: str
-    fresh: bool
-    answers: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-
-    def _connect(self) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection("localhost", 443, timeout=10,
-                                           context=ssl.create_default_context(cafile=self.ca))
-
-    def run(self) -> None:
-        conn = self._connect()
-        while not self._stop.is_set():
-            if self.fresh:
-                conn.close()
-                conn = self._connect()
-            try:
-                conn.request("GET", "/weather/")
-                response = conn.getresponse()
-                body = response.read().decode()
-                if response.status != 200:
-                    self.failures.append(f"{response.status} {body[:200]}")
-                else:
-                    self.answers.append(",".join(sorted(set(re.findall(r"ROLLOUT_\d+", body)))))
-            except (OSError, http.client.HTTPException) as err:
-                self.failures.append(repr(err))
-                conn.close()
-                conn = self._connect()
-        conn.close()
-
-    def revisions(self) -> list[str]:
-        """The revisions in the order they served, each once."""
-        seen: list[str] = []
-        for answer in self.answers:
-            if not seen or seen[-1] != answer:
-                seen.append(answer)
-        return seen
-
-
-@contextmanager
-def looping(ca: str, *, fresh: bool) -> Iterator[LoopingClient]:
-    client = LoopingClient(ca, fresh)
-    with running_in_thread(client.run, client._stop):
-        yield client
-
-
 def wait_for(predicate, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
@@ -150,8 +93,8 @@ def serving(deployment: stacks.Deployment) -> str:
 
 
 def test_rollouts_move_the_route_and_not_one_request_fails(running):
-    fresh = looping(running["ca"], fresh=True)
-    keep_alive = looping(running["ca"], fresh=False)
+    fresh = looping(running["ca"], fresh=True, path="/weather/")
+    keep_alive = looping(running["ca"], fresh=False, path="/weather/")
     with fresh as client, keep_alive as kept:
         wait_for(lambda: len(client.answers) >= 5 and len(kept.answers) >= 5)
         for revision in range(2, 2 + ROLLOUTS):
@@ -179,7 +122,7 @@ def test_a_new_revision_that_never_turns_healthy_leaves_the_old_one_serving_and_
     old_name = serving(before)
     # /nope: the stand-in answers 404 there, so the new revision's healthcheck never passes.
     values = rollout_values(99, health_path="/nope")
-    with looping(running["ca"], fresh=True) as client:
+    with looping(running["ca"], fresh=True, path="/weather/") as client:
         wait_for(lambda: len(client.answers) >= 5)
         with pytest.raises(stacks.UpFailed) as failed:
             stacks.deploy(STACK, values, previous=before)

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from config import parse_stack_config
 from renderers.existing_host import docker_ssh_opts
 from renderers.oci_host_key import CONSOLE_LENGTH, NOT_FOUND, host_key_command, printed_key_problem
+from tests import harness
 
 from .sshd_process import docker_ssh_argv, keygen, public_line, run_ssh, running_sshd
 
@@ -151,6 +153,15 @@ def test_busybox_awk_reads_it_alike(host_keys, tmp_path):
     result, _ = run_command(tmp_path, console, awk=str(busybox_awk))
     assert result.returncode == 0, result.stderr
     assert result.stdout == public_line(host_keys / "ssh_host_ed25519_key") + "\n"
+
+
+def test_what_it_prints_is_what_oci_host_key_takes(host_keys, tmp_path):
+    result, _ = run_command(tmp_path, serial(BOOT_NOISE + cloud_init_block(host_keys, tmp_path)))
+    line = result.stdout.strip()
+    assert printed_key_problem(line) is None
+    values = harness.stack_config_as_user_sets_it("prod")
+    values[f"{harness.PROJECT}:oci"] = {**values[f"{harness.PROJECT}:oci"], "hostKey": line}
+    assert parse_stack_config(harness.raw_config(values)).oci.host_key == line
 
 
 def test_a_block_the_history_window_cut_into_is_not_used(host_keys, tmp_path):

@@ -527,6 +527,8 @@ def _oci_problems(cfg: StackConfig, ns: str) -> Iterator[Problem]:
             continue
         if net.prefixlen == 0:
             yield Problem(key, cidr, "SSH must not be open to the world; give your own address, e.g. '203.0.113.7/32'")
+    if oci.host_key is not None and (why := host_key_problem(oci.host_key)) is not None:
+        yield Problem(f"{ns}:oci.hostKey", oci.host_key, why + "; `pulumi stack output hostKeyCommand` prints the VM's")
     backup = oci.data_volume_backup_id
     if backup is not None and not backup.startswith("ocid1.volumebackup."):
         yield Problem(

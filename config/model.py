@@ -434,6 +434,9 @@ class OciTargetConfig(_Model):
     # The key goes to the image's default user; cloud-init creates no other.
     ssh_user: Literal["ubuntu"] = "ubuntu"
     ssh_private_key_file: FilePath = "~/.ssh/id_ed25519"
+    # The VM's SSH host key, pinned on both SSH paths once known (the stack output hostKeyCommand prints it);
+    # unset, the first contact is trusted as it comes (targets/oci_ampere.py).
+    host_key: HostKey | None = None
     unattended_upgrades: UnattendedUpgradesConfig = UnattendedUpgradesConfig()
 
 

@@ -208,6 +208,13 @@ def render_cloud_init(cfg: CloudInitConfig) -> str:
     document = {
         # Final stage, before runcmd: a fresh index for the docker.io install.
         "package_update": True,
+        # keys_to_console prints the host keys generated at first boot to the serial console, which is how the
+        # stack output hostKeyCommand learns the VM's key (renderers/oci_host_key.py). Both are cloud-init's
+        # defaults (cloudinit/config/cc_keys_to_console.py:83, :101-103@24.1.3), said here because user-data
+        # outranks an image's /etc/cloud/cloud.cfg.d (instance configs override base ones, cloudinit/helpers.py:
+        # 237-258@24.1.3); an empty list prints every type, ed25519 included (tools/write-ssh-key-fingerprints:47-57).
+        "ssh": {"emit_keys_to_console": True},
+        "ssh_key_console_blacklist": [],
         # Init stage, i.e. before runcmd: Docker finds its config on first start, runcmd finds the scripts.
         "write_files": [
             {

@@ -35,10 +35,11 @@ def docker_host(user: str, ip: str) -> str:
 
 
 def docker_ssh_opts(private_key_file: str) -> list[str]:
-    """Extra ssh arguments for the docker provider.
+    """Extra ssh arguments for the docker provider while oci.hostKey is unset.
 
     ``accept-new`` trusts the VM's key on first contact and refuses a changed one later,
-    so no interactive prompt stalls `pulumi up` and a swapped host is still caught.
+    so no interactive prompt stalls `pulumi up` and a swapped host is still caught. With
+    oci.hostKey the target uses renderers/existing_host.docker_ssh_opts instead: only that key.
     The key path stays as configured (ssh expands a leading ``~`` itself), so the
     provider's config does not change when the stack is deployed from another machine.
     """

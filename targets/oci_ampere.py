@@ -17,6 +17,8 @@ from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.ports import PortRule, public_ingress
 from renderers.host_firewall import host_firewall_install_command
 from renderers.host_os import HostOsSettings, host_os_install_command
+from renderers import existing_host as pinned_ssh
+from renderers.oci_host_key import host_key_command
 from renderers.remote_host import (
     HOST_READY_COMMAND,
     authorized_keys_command,
@@ -26,6 +28,7 @@ from renderers.remote_host import (
     sslip_domain,
 )
 from targets.base import Target, registry_auth
+from targets.existing_host import control_dir
 from targets.ssh_key import ssh_private_key
 from targets.oci_iam import iam_error_hook, s3_user_email
 from targets.oci_public_ip import instance_private_ip_id, reserved_public_ip
@@ -59,6 +62,10 @@ class AmpereHostArgs:
     host_os: HostOsSettings = HostOsSettings()
     protect_data: bool = True
     registry_auth: list[docker.ProviderRegistryAuthArgs] | None = None  # pull logins for apps' private images
+    # The VM's SSH host key (oci.hostKey), pinned on both SSH paths; None: the first contact is trusted.
+    host_key: str | None = None
+    # Where ssh keeps the docker path's shared connection while host_key is pinned (targets/existing_host.control_dir).
+    control_dir: str | None = None
 
 
 class AmpereHost(pulumi.ComponentResource):
@@ -134,6 +141,11 @@ class AmpereHost(pulumi.ComponentResource):
         connection = command.remote.ConnectionArgs(
             host=self.public_ip,
             user=args.ssh_user,
+            # Pinned, pulumi-command checks the server's key (ssh.FixedHostKey, offering only its type); unset, it
+            # accepts any (ssh.InsecureIgnoreHostKey, provider/pkg/provider/remote/connection.go:85-98@v1.2.1).
+            # Every remote Command here (readiness, firewall, host OS, keys, and each RemoteShell.run such as the
+            # password rotation, which sends a secret on stdin) shares this connection.
+            host_key=None if args.host_key is None else pinned_ssh.pinned_host_key(args.host_key),
             private_key=pulumi.Output.secret(args.ssh_private_key),
             # sshd answers a minute or two after the VM reports RUNNING; bounded, not forever.
             dial_error_limit=60,
@@ -159,7 +171,15 @@ class AmpereHost(pulumi.ComponentResource):
         self.docker_provider = docker.Provider(
             f"{name}-docker",
             host=self.public_ip.apply(lambda ip: docker_host(args.ssh_user, ip)),
-            ssh_opts=docker_ssh_opts(args.ssh_private_key_file),
+            ssh_opts=(
+                docker_ssh_opts(args.ssh_private_key_file)
+                if args.host_key is None
+                # The existing-host target's options: only the pinned key (KnownHostsCommand, StrictHostKeyChecking
+                # =yes, no known_hosts file), over one shared connection (renderers/existing_host.docker_ssh_opts).
+                else pinned_ssh.docker_ssh_opts(
+                    host_key=args.host_key, private_key_file=args.ssh_private_key_file, control_dir=args.control_dir
+                )
+            ),
             registry_auth=args.registry_auth,
             # Docker on the VM answers only once cloud-init has installed it and added the user to its group;
             # and its burst of SSH connections must meet sshd's raised MaxStartups, which on a VM booted
@@ -169,7 +189,12 @@ class AmpereHost(pulumi.ComponentResource):
         self.ssh_command = self.public_ip.apply(
             lambda ip: ssh_command(args.ssh_user, ip, args.ssh_private_key_file)
         )
-        self.register_outputs({"publicIp": self.public_ip, "sshCommand": self.ssh_command})
+        # Read over OCI's API from the instance's serial console, not over the network path to the VM
+        # (renderers/oci_host_key.py): what to set oci.hostKey to after the first `up` and after a VM replacement.
+        self.host_key_command = instance.id.apply(lambda instance_id: host_key_command(instance_id, args.region))
+        self.register_outputs(
+            {"publicIp": self.public_ip, "sshCommand": self.ssh_command, "hostKeyCommand": self.host_key_command}
+        )
 
 
 def oci_ampere_target(cfg: StackConfig) -> Target:
@@ -206,6 +231,8 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
             ),
             protect_data=cfg.protect_data,
             registry_auth=registry_auth(cfg),
+            host_key=oci_cfg.host_key,
+            control_dir=control_dir() if oci_cfg.host_key is not None else None,
         ),
     )
     domain = pulumi.Output.from_input(cfg.domain) if cfg.domain else host.public_ip.apply(sslip_domain)
@@ -229,7 +256,7 @@ def oci_ampere_target(cfg: StackConfig) -> Target:
         media_use_external_ip=True,
         media_loopback_candidate=False,
         host_shell=host.shell,
-        extra_outputs={"publicIp": host.public_ip, "sshCommand": host.ssh_command},
+        extra_outputs={"publicIp": host.public_ip, "sshCommand": host.ssh_command, "hostKeyCommand": host.host_key_command},
         turn_tls_upstream_host=cfg.media_server.turn_tls.upstream_address or host.private_ip,
         oci_provider=host.oci_provider,
     )

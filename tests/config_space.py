@@ -97,6 +97,19 @@ apps = st.lists(
     max_size=2,
 )
 
+# SSH host key lines: valid ones, RSA, a blob of another type, ssh-keyscan's line with the address, none.
+host_keys = st.sampled_from(
+    [
+        harness.MOCK_HOST_KEY,
+        "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAZEKZ+aGHWfJwQV4bTnfxqn7I93EdHHvy9M"
+        "lZ6aD9FYxngncNE/bQmZmGpT00RzUpQzOkaHe4fNljy28po07qo= root@pi",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7",
+        "ssh-ed25519 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY=",
+        "pi.home.arpa ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwqvtEL0yTHss4s",
+        None,
+    ]
+)
+
 BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "apps": apps,
     "target": st.sampled_from(["docker", "oci", "host", "kubernetes"]),
@@ -104,17 +117,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "host.sshUser": st.sampled_from(["pi", "ubuntu", "Root", ""]),
     "host.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
     "host.platform": st.sampled_from(["linux/arm64", "linux/amd64", "linux/arm/v7"]),
-    "host.hostKey": st.sampled_from(
-        [
-            harness.MOCK_HOST_KEY,
-            "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAZEKZ+aGHWfJwQV4bTnfxqn7I93EdHHvy9M"
-            "lZ6aD9FYxngncNE/bQmZmGpT00RzUpQzOkaHe4fNljy28po07qo= root@pi",
-            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7",
-            "ssh-ed25519 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY=",
-            "pi.home.arpa ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdwqvtEL0yTHss4s",
-            None,
-        ]
-    ),
+    "host.hostKey": host_keys,
     "host.sshAgent": st.sampled_from([False, True, "sometimes"]),
     "host.board": st.sampled_from(["other", "raspberry-pi-3", "raspberry-pi-4", "raspberry-pi-5", "pi4"]),
     "host.firewall.enabled": st.sampled_from([True, False, "yes"]),
@@ -183,6 +186,7 @@ BY_KEY: dict[str, st.SearchStrategy[Any]] = {
     "oci.s3UserEmail": st.sampled_from([None, "s3@example.com", "not-an-email"]),
     "oci.sshUser": st.sampled_from(["ubuntu", "opc"]),
     "oci.sshPrivateKeyFile": st.sampled_from(["KEY", "/nonexistent/id_ed25519"]),
+    "oci.hostKey": host_keys,
     "oci.unattendedUpgrades.automaticReboot": st.booleans(),
     "oci.unattendedUpgrades.rebootTimeUtc": st.sampled_from(["03:30", "00:00", "23:59", "3:30", "24:00", "noon"]),
     "databasePassword": st.sampled_from(["S3cret-pw-long-enough", "it's a \"pass\" \\ word", ""]),

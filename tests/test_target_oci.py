@@ -16,6 +16,7 @@ from config.capacity import ALWAYS_FREE
 from renderers.cloud_init import CloudInitConfig, render_cloud_init
 from renderers.oci_backup import FREE_VOLUME_BACKUPS, most_backups_alive
 from renderers.oci_capacity import RetryPolicy
+from renderers.oci_host_key import host_key_command
 from renderers.oci_rules import WORLD
 from renderers.ports import public_ingress
 from renderers.remote_host import HOST_READY_COMMAND
@@ -354,7 +355,12 @@ async def test_target_contract(key_file):
     )
     assert target.object_store_backend.on_error is not None
     outputs = {name: await pulumi.Output.from_input(value).future() for name, value in target.extra_outputs.items()}
-    assert outputs == {"publicIp": harness.MOCK_PUBLIC_IP, "sshCommand": f"ssh -i {key_file} ubuntu@{harness.MOCK_PUBLIC_IP}"}
+    assert outputs == {
+        "publicIp": harness.MOCK_PUBLIC_IP,
+        "sshCommand": f"ssh -i {key_file} ubuntu@{harness.MOCK_PUBLIC_IP}",
+        # The mock's instance id; the command itself: tests/test_target_oci_host_key.py, tests/real/test_oci_host_key_real.py.
+        "hostKeyCommand": host_key_command("ampere-instance-id", PERSONAL["region"]),
+    }
 
 
 @pulumi.runtime.test

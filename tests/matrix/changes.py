@@ -334,6 +334,7 @@ CHANGES: list[Change] = [
     Change("oci.allowPaid", "prod", True, "allow paid shapes"),
     Change("oci.sshUser", "prod", "opc", "another SSH user"),
     Change("oci.sshPrivateKeyFile", "prod", lambda _: harness.mock_ssh_key_file("id_ed25519_next"), "another private key file"),
+    Change("oci.hostKey", "prod", harness.MOCK_HOST_KEY, "pin the VM's host key (what hostKeyCommand printed)"),
     Change("oci.unattendedUpgrades.enabled", "prod", False, "stop installing security updates unattended"),
     Change("oci.unattendedUpgrades.automaticReboot", "prod", False, "never reboot the VM for an update"),
     Change("oci.unattendedUpgrades.rebootTimeUtc", "prod", "05:00", "reboot for updates at another time"),

@@ -59,7 +59,23 @@ def firewall_rules(doc: dict[str, Any]) -> list[tuple[str, int, int]]:
 def test_only_the_modules_we_rely_on_are_used() -> None:
     # No `packages:`: it runs before runcmd, i.e. before the data volume is mounted, so Docker
     # is installed from runcmd; and iptables-persistent is no longer needed (nothing saves rules.v4).
-    assert set(render()) == {"package_update", "write_files", "runcmd"}
+    # ssh and ssh_key_console_blacklist are keys_to_console's (test_the_host_keys_reach_the_serial_console).
+    assert set(render()) == {"package_update", "ssh", "ssh_key_console_blacklist", "write_files", "runcmd"}
+
+
+def test_the_host_keys_reach_the_serial_console() -> None:
+    """The stack output hostKeyCommand reads the ed25519 key from the console: keys_to_console must print it.
+
+    cloud-init skips the module only when ssh.emit_keys_to_console is false (cc_keys_to_console.py:83@24.1.3)
+    and write-ssh-key-fingerprints leaves out each type named in ssh_key_console_blacklist (its :52); the
+    user-data outranks an image's cloud.cfg.d, so it says both, and generates no key types of its own choosing
+    (ssh_genkeytypes: Ubuntu's default includes ed25519, cloud.cfg.tmpl:107).
+    """
+    doc = render()
+    assert doc["ssh"] == {"emit_keys_to_console": True}
+    assert doc["ssh_key_console_blacklist"] == []
+    for key in ("ssh_genkeytypes", "ssh_keys", "ssh_fp_console_blacklist", "cloud_final_modules"):
+        assert key not in doc
 
 
 def test_nothing_saves_the_host_firewall() -> None:

@@ -17,6 +17,7 @@ import pytest
 
 from config import parse_stack_config
 from config.errors import ConfigError
+from tests.failing_wait import FailingWait, Recording
 from tests import harness
 
 NS = harness.PROJECT
@@ -156,25 +157,6 @@ def test_zero_downtime_on_host_networking_is_refused_naming_the_key(stack):
         parse_stack_config(raw, ns=NS)
     # Without apps[].rolloutPort: the message says what to add (tests/test_host_rollout.py has the rest).
     assert f"{NS}:apps[0].rollout" in str(err.value) and "Add apps[0].rolloutPort" in str(err.value)
-
-
-class FailingWait(harness.RecordingMocks):
-    """The docker provider's Create when `wait` times out: it errors (errContainerFailedToBeInHealthyState)."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        if args.typ == CONTAINER and args.name == "web-app":
-            raise Exception("container failed to be in healthy state")
-        return super().new_resource(args)
-
-
-class Recording(harness.RecordingMonitor):
-    """Keeps the last instance, so a test can read what was registered before the program failed."""
-
-    last: "Recording | None" = None
-
-    def __init__(self, mocks):
-        super().__init__(mocks)
-        Recording.last = self
 
 
 def test_after_a_failed_wait_no_switch_and_no_gateway_are_registered():

@@ -21,6 +21,7 @@ from config import parse_stack_config
 from config.errors import ConfigError
 from renderers.app_health import tcp_check
 from renderers.app_slot import pick_slot_command
+from tests.failing_wait import FailingWait, Recording
 from tests import examples, harness
 from tests.providers import REGISTRY
 from tests.providers.model import outcome, planned_changes, read_back
@@ -188,23 +189,6 @@ def test_an_unchanged_second_up_reruns_nothing_and_keeps_the_port(stack):
 def test_a_tcp_checked_app_is_checked_on_its_slot():
     evaluation = evaluate("ozmirror-pi", healthcheck={"tcpPort": PORT}, healthPath=None)
     assert inputs(evaluation, "web-app")["healthcheck"]["tests"] == list(tcp_check(ROLLOUT_PORT))
-
-
-class FailingWait(harness.RecordingMocks):
-    """The docker provider's Create when `wait` times out (errContainerFailedToBeInHealthyState)."""
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        if args.typ == CONTAINER and args.name == "web-app":
-            raise Exception("container failed to be in healthy state")
-        return super().new_resource(args)
-
-
-class Recording(harness.RecordingMonitor):
-    last: "Recording | None" = None
-
-    def __init__(self, mocks):
-        super().__init__(mocks)
-        Recording.last = self
 
 
 @pytest.mark.parametrize("stack", STACKS)

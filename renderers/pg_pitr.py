@@ -68,6 +68,12 @@ PREVIOUS_MOUNT = "/pitr-previous"
 UNCHANGED_EXIT = 5
 # ... and when the new volume was not empty (a volume of that name already held files): not ours to remove.
 NOT_EMPTY_EXIT = 6
+# ... when it failed after emptying PGDATA, with the checked copy in the new volume: the way back is printed.
+EMPTIED_EXIT = 7
+# ... when it failed building the recovered cluster in a PGDATA that held no cluster to begin with: nothing to put back.
+FRESH_FAILED_EXIT = 8
+# Any other exit is not the script's (it maps every failure to one of the above): Docker's own (125-127), or the
+# container killed part way; then nobody knows what changed, and the host script says what to check.
 # The majors whose tools and recovery settings this module's scripts were checked against (backup_manifest, one
 # of BASE_FILES, is written by pg_basebackup from 13; recovery.signal is 12+).
 MIN_MAJOR = 14
@@ -499,7 +505,9 @@ def prepare_in_place_script() -> str:
 
     The replaced cluster is copied, not moved: the two are different mounts, and rename(2) across mounts fails
     with EXDEV. The copy is checked (every entry's path, type, owner and mode, and each regular file's size) before
-    PGDATA is emptied; if the copy or the check fails, PGDATA is untouched and the exit is UNCHANGED_EXIT. Only
+    PGDATA is emptied; if the copy or the check fails, PGDATA is untouched and the exit is UNCHANGED_EXIT. Every
+    failure exits with the code of the phase it happened in (UNCHANGED_EXIT, EMPTIED_EXIT, FRESH_FAILED_EXIT: an
+    EXIT trap maps set -e's exits), so the host script never takes one phase for another. Only
     busybox and coreutils options both have (the pinned image is alpine; images/postgres builds a Debian one):
     find -mindepth/-maxdepth/-exec {} +, stat -c, cp -a, cmp -s. busybox find has no -printf."""
     unchanged = "the cluster in PGDATA is untouched"
@@ -508,6 +516,9 @@ def prepare_in_place_script() -> str:
         "pgdata=$1 prev=$2 target=$3",
         f"wal=$pgdata/{RESTORE_WAL_DIR}",
         "set_dir=$pgdata/pitr-restore-set",
+        "phase=unchanged",
+        "trap 'rc=$?; trap - EXIT; if [ \"$rc\" -ne 0 ] && [ \"$rc\" -ne " + str(NOT_EMPTY_EXIT) + " ]; then case $phase in "
+        f"unchanged) exit {UNCHANGED_EXIT};; emptied) exit {EMPTIED_EXIT};; fresh) exit {FRESH_FAILED_EXIT};; esac; fi' EXIT",
         "listing() {",
         "  (cd \"$1\" && find . -mindepth 1 -type f -exec stat -c 'f %n %s %u:%g %a' {} + &&"
         " find . -mindepth 1 ! -type f -exec stat -c '%F %n %u:%g %a' {} +) | LC_ALL=C sort",
@@ -524,7 +535,8 @@ def prepare_in_place_script() -> str:
         "  check=$(mktemp -d)",
         '  listing "$pgdata" > "$check/pgdata"',
         '  listing "$prev" > "$check/copy"',
-        '  if ! cmp -s "$check/pgdata" "$check/copy"; then',
+        # sort hides a failing find or stat: an empty listing of a PGDATA that holds files is a failed listing.
+        '  if [ ! -s "$check/pgdata" ] || ! cmp -s "$check/pgdata" "$check/copy"; then',
         '    rm -rf "$check"',
         f'    echo "restore: the copy in the new volume does not match PGDATA (paths, types, owners, modes, sizes); '
         f'{unchanged}" >&2',
@@ -534,7 +546,10 @@ def prepare_in_place_script() -> str:
         '  rm -rf "$check"',
         "  kept=kept",
         # From here on PGDATA changes; the checked copy is the way back.
+        "  phase=emptied",
         '  find "$pgdata" -mindepth 1 -maxdepth 1 -exec rm -rf {} +',
+        "else",
+        "  phase=fresh",
         "fi",
         'mkdir "$set_dir"',
         'tar -xf - -C "$set_dir"',
@@ -559,6 +574,12 @@ def _drop_target_script() -> str:
             "sed -i '/^recovery_target_time = /d; /^recovery_target_action = /d' \"$1/postgresql.auto.conf\"\n")
 
 
+# The way back the host script prints for the volume-root layout, sh in the database image: $1 PGDATA, $2 the kept
+# copy. It refuses a volume with no cluster in it, so pasted where the copy never happened it deletes nothing.
+WAY_BACK_SCRIPT = ('if [ ! -f "$2/PG_VERSION" ]; then echo "$2 holds no cluster: nothing was changed" >&2; exit 1; fi; '
+                   'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "$2/." "$1/"')
+
+
 def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_volume: str, pgdata: str) -> list[str]:
     """Host sh lines for the volume-root layout, after the server and the receiver stopped: a new volume for the
     replaced cluster, prepare_in_place_script, and what each of its outcomes means. Sets $prev (the new volume's
@@ -571,9 +592,11 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
                        PREVIOUS_MOUNT])
     # The way back, printed with the new volume's name in it: empty PGDATA, copy the kept cluster in.
     back_head = shlex.join(["docker", "run", "--rm", "-v", f"{data_volume}:{pgdata}", "-v"])
-    back_tail = shlex.join(["--entrypoint", "sh", image, "-c",
-                            'find "$1" -mindepth 1 -maxdepth 1 -exec rm -rf {} + && cp -a "$2/." "$1/"', PREPARE_JOB,
-                            pgdata, PREVIOUS_MOUNT])
+    back_tail = shlex.join(["--entrypoint", "sh", image, "-c", WAY_BACK_SCRIPT, PREPARE_JOB, pgdata, PREVIOUS_MOUNT])
+    way_back = [
+        f"    printf '  %s %s %s\\n' {q(back_head)} \"$prev:{PREVIOUS_MOUNT}\" {q(back_tail)} >&2",
+        f"    printf '  %s\\n' {q(f'docker start {container}')} {q(f'docker start {receiver}')} >&2",
+    ]
     started = f"docker start {q(container)} > /dev/null && docker start {q(receiver)} > /dev/null"
     return [
         f"prev={q(data_volume + '-' + PREVIOUS_PREFIX)}$(date -u +%Y%m%dT%H%M%SZ)",
@@ -583,6 +606,8 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
         'own, unchanged cluster" >&2',
         "  exit 1",
         "fi",
+        # Said first: should this shell be cut off part way, the operator still knows where the copy goes.
+        'echo "restore: the current cluster is copied into Docker volume $prev first (the way back)" >&2',
         "set +e",
         f'kept=$({head} -v "$prev:{PREVIOUS_MOUNT}" {tail} "$sql" < "$work/set.tar")',
         "rc=$?",
@@ -600,14 +625,29 @@ def _in_place_prepare_lines(*, container: str, receiver: str, image: str, data_v
         '    echo "restore: nothing was restored (Docker volume $prev already held files); the database runs '
         'again on its own, unchanged cluster" >&2',
         "    exit 1 ;;",
-        "  *)",
+        f"  {EMPTIED_EXIT})",
         '    echo "restore: building the recovered cluster in PGDATA failed after PGDATA was emptied; the database '
         'is stopped. The previous cluster is in Docker volume $prev (a checked copy). To put it back:" >&2',
-        f"    printf '  %s %s %s\\n' {q(back_head)} \"$prev:{PREVIOUS_MOUNT}\" {q(back_tail)} >&2",
-        f"    printf '  %s\\n' {q(f'docker start {container}')} {q(f'docker start {receiver}')} >&2",
+        *way_back,
+        "    exit 1 ;;",
+        f"  {FRESH_FAILED_EXIT})",
+        '    docker volume rm "$prev" > /dev/null || true',
+        '    echo "restore: building the recovered cluster failed; PGDATA held no cluster before, so there is none to '
+        'put back; the database is stopped" >&2',
+        "    exit 1 ;;",
+        "  *)",
+        # Not the script's own exit: Docker's error, or the container was killed part way.
+        '    echo "restore: the prepare container ended with $rc before it said what it did; the database is stopped '
+        'and PGDATA may or may not have been changed. Keep Docker volume $prev. If it holds a cluster (PG_VERSION) '
+        'and PGDATA does not, this puts it back (it refuses a volume with no cluster):" >&2',
+        *way_back,
         "    exit 1 ;;",
         "esac",
-        'if [ "$kept" = empty ]; then docker volume rm "$prev" > /dev/null; prev=""; fi',
+        'if [ "$kept" = empty ]; then',
+        '  docker volume rm "$prev" > /dev/null || echo "restore: could not remove the empty Docker volume $prev; '
+        'remove it with: docker volume rm $prev" >&2',
+        '  prev=""',
+        "fi",
     ]
 
 

@@ -14,11 +14,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from renderers.pg_pitr import (
+    EMPTIED_EXIT,
+    FRESH_FAILED_EXIT,
     NOT_EMPTY_EXIT,
     PLAN_JOB,
     PREPARE_JOB,
     RESTORE_WAL_DIR,
     UNCHANGED_EXIT,
+    WAY_BACK_SCRIPT,
     PitrSettings,
     _retention_awk,
     pitr_pgdata,
@@ -347,6 +350,98 @@ exit 0
     assert [calls[i] for i in stops] == ["stop db-pitr-receive", "stop db-postgres"], calls
     assert starts == ["start db-postgres", "start db-pitr-receive"], calls
     assert any(c.startswith("volume rm db-data-pitr-previous-") for c in calls) == (fails == "run"), calls
+
+
+@pytest.mark.parametrize(("rc", "message"), [
+    (EMPTIED_EXIT, "failed after PGDATA was emptied; the database is stopped. The previous cluster is in Docker volume"),
+    (125, "the prepare container ended with 125 before it said what it did"),
+])
+def test_in_place_a_failure_that_may_have_changed_pgdata_leaves_the_database_stopped_with_the_way_back(
+        tmp_path: Path, rc: int, message: str) -> None:
+    """After emptying, or an exit that is not the script's (Docker's 125): nothing is started (the cluster may be
+    half-built), the new volume is kept, and the printed way back names it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "docker.log"
+    (bin_dir / "docker").write_text(f"""#!/bin/sh
+echo "$*" | cut -c1-60 >> {shlex.quote(str(log))}
+case "$1 $2" in
+  "exec db-pitr-upload") case "$*" in *pitr-plan*) echo 20260101T000000Z ;; *) echo fetched-tar ;; esac ;;
+  "run --rm") exit {rc} ;;
+esac
+exit 0
+""")
+    (bin_dir / "docker").chmod(0o755)
+    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
+                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
+                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
+                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
+                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
+    done = subprocess.run(["dash", "-c", f"{command} latest"], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 1 and message in done.stderr, done.stderr
+    calls = log.read_text().splitlines()
+    assert not [c for c in calls if c.startswith(("start ", "volume rm"))], calls
+    assert "copied into Docker volume db-data-pitr-previous-" in done.stderr, "said before the copy started"
+    assert "db-data-pitr-previous-" in done.stderr.split(message, 1)[1] and "PG_VERSION" in done.stderr
+
+
+def _failing(tmp: Path, applet: str) -> str:
+    """PATH with busybox's applets, ``applet`` replaced by one that fails."""
+    path = _applets(tmp)
+    broken = tmp / f"broken-{applet}"
+    broken.mkdir(exist_ok=True)
+    (broken / applet).write_text(f"#!{BUSYBOX} sh\nexit 1\n")
+    (broken / applet).chmod(0o755)
+    return f"{broken}:{path}"
+
+
+def test_in_place_a_failure_between_the_copy_and_its_check_is_unchanged(tmp_path: Path) -> None:
+    """mktemp failing right after the copy (a full disk, say) is a set -e exit before PGDATA changed: the exit says
+    unchanged, so the host script starts the database again instead of printing a way back."""
+    pgdata, prev = tmp_path / "volume", tmp_path / "previous"
+    _cluster(pgdata, OLD)
+    prev.mkdir()
+    before = _tree(pgdata)
+    done = _prepare(tmp_path, pgdata, prev, "", _failing(tmp_path, "mktemp"))
+    assert done.returncode == UNCHANGED_EXIT, done.stderr.decode()
+    assert _tree(pgdata) == before
+
+
+def test_in_place_a_failure_after_emptying_says_so_and_a_fresh_one_says_there_is_nothing_to_put_back(tmp_path: Path) -> None:
+    for name, fill, expected in (("kept", OLD, EMPTIED_EXIT), ("fresh", {}, FRESH_FAILED_EXIT)):
+        pgdata, prev = tmp_path / name / "volume", tmp_path / name / "previous"
+        _cluster(pgdata, fill)
+        prev.mkdir(parents=True)
+        before = _tree(pgdata)
+        done = _prepare(tmp_path / name, pgdata, prev, "", _failing(tmp_path / name, "tar"))
+        assert done.returncode == expected, (name, done.stderr.decode())
+        assert _tree(prev) == before, "the checked copy (or nothing) is in the new volume"
+
+
+def test_the_way_back_refuses_a_volume_without_a_cluster_and_puts_a_kept_one_back(tmp_path: Path) -> None:
+    """The printed way back (WAY_BACK_SCRIPT, in the restore command's text), under busybox as in the image."""
+    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
+                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
+                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
+                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
+                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
+    assert "PG_VERSION" in command and "holds no cluster" in command
+    pgdata, prev = tmp_path / "pgdata", tmp_path / "prev"
+    _cluster(pgdata, {"PG_VERSION": b"16\n", "base/1/1": b"recovered-but-broken"})
+    prev.mkdir()
+    before = _tree(pgdata)
+
+    def back() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([BUSYBOX, "sh", "-c", WAY_BACK_SCRIPT, PREPARE_JOB, str(pgdata), str(prev)],
+                              env={"PATH": _applets(tmp_path)}, capture_output=True, text=True, timeout=30, check=False)
+
+    done = back()
+    assert done.returncode == 1 and "holds no cluster" in done.stderr
+    assert _tree(pgdata) == before
+    _cluster(prev, OLD)
+    assert back().returncode == 0
+    assert _tree(pgdata) == _tree(prev)
 
 
 _names = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_.-", min_size=1, max_size=8).filter(

@@ -149,10 +149,14 @@ class App(pulumi.ComponentResource):
                     salt, revision_material(spec, platform=args.platform, image_id=image.image_id, network=args.network)
                 ).apply(lambda v: revision_name(f"{name}-app", v[0], v[1]))
             )
+            where = {"gateway_container": args.gateway_container, "host_file": upstream_host_file(name), "slots": slots}
             self.port_slot = args.host_shell.run(
                 f"{name}-port-slot",
-                script=pick_slot_command(gateway_container=args.gateway_container, host_file=upstream_host_file(name), slots=slots),
+                script=pick_slot_command(**where),
                 triggers=[portless],
+                # A new connection or script text (not a new revision) updates it: it then prints the port the
+                # serving revision has, so nothing rolls out (renderers/app_slot.pick_slot_command `keep`).
+                update=pick_slot_command(**where, keep=True),
                 parent=self,
             )
             self.port = self.port_slot.stdout.apply(lambda out: parse_slot(out, slots))

@@ -63,12 +63,14 @@ class RemoteShell:
     connection: command.remote.ConnectionArgs
     ready: pulumi.Resource
 
-    def run(self, name, *, script, triggers, parent, stdin=None, depends_on=()):
+    def run(self, name, *, script, triggers, parent, stdin=None, depends_on=(), update=None):
+        """``update``: what runs when an input other than ``triggers`` changes (the connection, the script's text);
+        None: ``script`` again."""
         return command.remote.Command(
             name,
             connection=self.connection,
             create=script,
-            update=script,
+            update=script if update is None else update,
             stdin=stdin,
             triggers=list(triggers),
             opts=pulumi.ResourceOptions(

@@ -73,8 +73,29 @@ def pick_slot_lines(slots: Sequence[int], *, proc_net: str = "/proc/net") -> lis
     ]
 
 
-def pick_slot_command(*, gateway_container: str, host_file: str, slots: Sequence[int]) -> str:
-    """POSIX sh for the Docker host: print the port the next revision listens on (see the module docstring)."""
+def keep_slot_lines(slots: Sequence[int], *, proc_net: str = "/proc/net") -> list[str]:
+    """On ``$current``: print the slot the gateway routes to when it is one of ``slots`` (the serving revision
+    listens there: no listener check); otherwise (no file, junk, a port of other slots) pick as pick_slot_lines."""
+    first, second = _check(slots)
+    return [
+        'case "$current" in',
+        f"\t{LOOPBACK}:{first}) echo {first}; exit 0;;",
+        f"\t{LOOPBACK}:{second}) echo {second}; exit 0;;",
+        "esac",
+        *pick_slot_lines(slots, proc_net=proc_net),
+    ]
+
+
+def pick_slot_command(*, gateway_container: str, host_file: str, slots: Sequence[int], keep: bool = False) -> str:
+    """POSIX sh for the Docker host: print the port the next revision listens on (see the module docstring).
+
+    ``keep``: print the port of the revision the gateway routes to instead, the picker's `update`. pulumi-command
+    runs `update` when an input other than `triggers` changes (a new connection: a pinned host key, another key
+    file; a new text of this script in a later program version), and its stdout replaces the old one
+    (remote/commandController.go:63-83@v1.2.1); printing the other slot there would start a rollout nobody asked
+    for. The previous stdout cannot be echoed back: pulumi-command passes it as PULUMI_COMMAND_STDOUT through
+    ssh's Setenv (remote/commandOutputs.go:51-60@v1.2.1), which sshd drops unless its AcceptEnv names it
+    (Debian's sshd_config accepts only LANG and LC_*)."""
     _check(slots)
     if _CONTAINER_RE.fullmatch(gateway_container) is None:
         raise ValueError(f"gateway_container must be a Docker container name, got {gateway_container!r}")
@@ -96,7 +117,7 @@ def pick_slot_command(*, gateway_container: str, host_file: str, slots: Sequence
         # The first line, without its newline; `|| true`: read fails on a last line with no newline.
         'current=""',
         'if [ -n "$text" ]; then current=$(printf \'%s\\n\' "$text" | { read -r line || true; printf \'%s\' "$line"; }); fi',
-        *pick_slot_lines(slots),
+        *(keep_slot_lines(slots) if keep else pick_slot_lines(slots)),
         "",
     ])
 

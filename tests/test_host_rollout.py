@@ -93,8 +93,10 @@ def test_the_picker_is_a_command_on_the_host_that_the_new_container_waits_for(fi
     assert inputs(first, "web-port-slot")["create"] == pick_slot_command(
         gateway_container="gateway-caddy", host_file="/etc/caddy/upstream.web", slots=(PORT, ROLLOUT_PORT)
     )
-    # `update` is the same script: a changed script (new ports) picks again rather than keeping a stale answer.
-    assert inputs(first, "web-port-slot")["update"] == inputs(first, "web-port-slot")["create"]
+    # `update` (a new connection or script text, no new revision) prints the served slot instead: no rollout.
+    assert inputs(first, "web-port-slot")["update"] == pick_slot_command(
+        gateway_container="gateway-caddy", host_file="/etc/caddy/upstream.web", slots=(PORT, ROLLOUT_PORT), keep=True
+    )
     container = first.monitor.one("web-app")
     # The container's env and healthcheck are Outputs of the picker's stdout: it is created after the picker.
     assert picker.urn in container.dependencies
@@ -184,6 +186,20 @@ def test_an_unchanged_second_up_reruns_nothing_and_keeps_the_port(stack):
     facts = REGISTRY["command:remote:Command"]
     changes = planned_changes(read_back(inputs(one, "web-port-slot"), facts), inputs(new, "web-port-slot"), facts)
     assert outcome(changes) == "replace" and set(changes) == {"triggers"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_a_new_connection_updates_the_picker_with_the_keeping_script_and_replaces_nothing(stack):
+    """A pinned host key, another key file: the connection changes, not the revision. The model (tests/providers:
+    only `triggers` replaces, provider/pkg/provider/common/inputs.go:10@v1.2.1) plans an update, which runs
+    `update`, the keeping script; its stdout, the served slot, is the port the container already has."""
+    one = evaluate(stack)
+    before = inputs(one, "web-port-slot")
+    after = dict(before, connection=dict(before["connection"], hostKey="ssh-ed25519 " + "A" * 68))
+    facts = REGISTRY["command:remote:Command"]
+    changes = planned_changes(read_back(before, facts), after, facts)
+    assert outcome(changes) == "update" and set(changes) == {"connection"}, changes
+    assert "exit 0;;" in before["update"] and before["update"] != before["create"]
 
 
 def test_a_tcp_checked_app_is_checked_on_its_slot():

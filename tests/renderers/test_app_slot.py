@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renderers.app_slot import READ_IN_GATEWAY, parse_slot, pick_slot_command, pick_slot_lines
+from renderers.app_slot import READ_IN_GATEWAY, keep_slot_lines, parse_slot, pick_slot_command, pick_slot_lines
 
 ports = st.integers(min_value=1, max_value=65535)
 
@@ -113,3 +113,30 @@ def test_parse_slot_takes_the_stripped_port(stdout, port):
 def test_parse_slot_refuses_anything_else(stdout):
     with pytest.raises(ValueError, match="slot picker printed"):
         parse_slot(stdout, (3100, 3101))
+
+
+def keep(current: str, slots: tuple[int, int]) -> subprocess.CompletedProcess[str]:
+    script = "\n".join(["set -eu", f"current={shlex.quote(current)}",
+                        *keep_slot_lines(slots, proc_net=_NO_LISTENERS.name)])
+    return subprocess.run(["/usr/bin/dash", "-c", script], capture_output=True, text=True, timeout=10, check=False)
+
+
+@given(slots=st.lists(ports, min_size=2, max_size=2, unique=True), other=ports)
+@settings(max_examples=40, deadline=None)
+def test_the_update_keeps_the_slot_the_gateway_routes_to_and_else_picks(slots, other):
+    """The picker's `update` (a new connection or script text, no new revision): the serving revision's port, so
+    no rollout starts; where no slot of these is served (no file, other slots since), the same choice as a pick."""
+    first, second = slots
+    assert keep(f"127.0.0.1:{first}", (first, second)).stdout == f"{first}\n"
+    assert keep(f"127.0.0.1:{second}", (first, second)).stdout == f"{second}\n"
+    assert keep("", (first, second)).stdout == choose("", (first, second)).stdout
+    if other not in slots:
+        assert keep(f"127.0.0.1:{other}", (first, second)).stdout == choose(f"127.0.0.1:{other}", (first, second)).stdout
+    assert keep("junk", (first, second)).returncode == 1
+
+
+def test_the_update_script_differs_from_the_pick_only_in_keeping():
+    where = {"gateway_container": "gateway-caddy", "host_file": "/etc/caddy/upstream.web", "slots": (8080, 8090)}
+    pick, kept = pick_slot_command(**where), pick_slot_command(**where, keep=True)
+    assert pick != kept and "\n".join(keep_slot_lines((8080, 8090))) in kept
+    assert pick.replace("\n".join(pick_slot_lines((8080, 8090))), "") == kept.replace("\n".join(keep_slot_lines((8080, 8090))), "")

@@ -26,6 +26,9 @@ UPLOAD_POLL_S = 60
 SUMS_FILE = "SHA256SUMS"
 # <volume>/status/<job><RUNNING_SUFFIX>: the directory a dump job's run holds while it takes a backup.
 RUNNING_SUFFIX = ".running"
+# The once-script's exit when another backup holds the job's lock: not a failure of the backup, so neither the
+# scheduled loop nor backup_now_script writes `failed` to the status file for it (sysexits.h EX_TEMPFAIL).
+LOCKED_EXIT = 75
 _CONTAINER = re.compile(r"\A[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}\Z")
 
 STAMP = re.compile(r"\A\d{8}T\d{6}Z\Z")
@@ -87,12 +90,14 @@ def _status(job: str, state: str) -> str:
 
 
 def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | None, banner: str,
-          start: Sequence[str] = ()) -> str:
+          start: Sequence[str] = (), locked_exit: int | None = None) -> str:
     """The job's PID 1: runs `once` (the very text of the *_once_script) in a child sh each time.
 
     A child process, not a function: `set -e` is ignored inside anything tested by `if`/`||` (POSIX 2.14 `set -e`),
     so the once-script's checks would silently stop applying. `sleep & wait` lets docker stop's SIGTERM end the
     loop at once (a trap runs only after a foreground command finishes). `start`: lines run once, first.
+    `locked_exit`: the once-script's exit for "another backup holds the lock": the run is skipped, the status
+    file keeps the last result.
     """
     return "\n".join(line for line in [
         "set -u",
@@ -109,6 +114,10 @@ def _loop(job: str, once: str, *, sleep_first: str | None, sleep_after: str | No
         f'  sh -c "$once" {job}-once "$root" &',
         "  if wait $!; then",
         f"    {_status(job, 'ok')}",
+        *([] if locked_exit is None else [
+            f"  elif [ $? -eq {locked_exit} ]; then",
+            f'    echo "{job}: skipped: a backup taken now holds the lock"',
+        ]),
         "  else",
         f"    {_status(job, 'failed')}",
         "  fi",
@@ -244,7 +253,7 @@ def snapshot_once_script(*, job: str, keep: int, body: list[str], prepare: list[
         f"lock=$root/status/{job}{RUNNING_SUFFIX}",
         'if ! mkdir "$lock" 2> /dev/null; then',
         f'  echo "{job}: another backup is being taken in this job ($lock exists); try again when it is done" >&2',
-        "  exit 1",
+        f"  exit {LOCKED_EXIT}",
         "fi",
         "trap 'rmdir \"$lock\"' EXIT",
         'mkdir -p "$outbox" "$work"',
@@ -285,6 +294,7 @@ def scheduled_loop_script(*, job: str, once: str, interval_hours: int, keep: int
         banner=f"a backup every {interval_hours} h at multiples of {interval_hours} h since 1970-01-01 00:00 UTC, "
         f"the newest {keep} kept",
         start=[f'rm -rf "$root/status/{job}{RUNNING_SUFFIX}"'],
+        locked_exit=LOCKED_EXIT,
     )
 
 
@@ -307,9 +317,15 @@ def backup_now_script(*, job: str, once: str, store: StoreSettings) -> str:
         f"once={shlex.quote(once)}",
         "root=$1",
         'mkdir -p "$root/status"',
-        f'if sh -c "$once" {job}-once "$root"; then',
+        f'sh -c "$once" {job}-once "$root"',
+        "rc=$?",
+        'if [ "$rc" -eq 0 ]; then',
         f"  {_status(job, 'ok')}",
         f'  echo "{job}: the upload job moves it to {store.base}/<stamp>/ within {UPLOAD_POLL_S} s"',
+        f'elif [ "$rc" -eq {LOCKED_EXIT} ]; then',
+        # The run that holds the lock writes its own result.
+        f'  echo "{job}: no backup was taken now: one is being taken (see above)" >&2',
+        f"  exit {LOCKED_EXIT}",
         "else",
         f"  {_status(job, 'failed')}",
         f'  echo "{job}: no backup was taken (see above)" >&2',

@@ -24,7 +24,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from renderers.object_backup import STAMP, SUMS_FILE, StoreSettings, rclone_env, store_problems, upload_once_script
+from renderers.object_backup import LOCKED_EXIT, STAMP, SUMS_FILE, StoreSettings, rclone_env, store_problems, upload_once_script
 from renderers.redis_conf import RedisSettings, render_redis_conf
 from renderers.service_backup import (
     REDIS_AOF_DIR,
@@ -381,8 +381,11 @@ def test_backup_now_refuses_as_the_scheduled_run_does(rig: Rig) -> None:
     rig.upload()
 
     (rig.volume / "status" / f"{REDIS_JOB}.running").mkdir()  # a scheduled run in progress
+    status = (rig.volume / "status" / REDIS_JOB).read_text()
     busy = rig.backup_now()
-    assert busy.returncode != 0 and "another backup is being taken in this job" in busy.stderr, busy.stderr
+    assert busy.returncode == LOCKED_EXIT and "another backup is being taken in this job" in busy.stderr, busy.stderr
+    # Not a failed backup: the run that holds the lock writes the result, so the healthcheck's file is left alone.
+    assert (rig.volume / "status" / REDIS_JOB).read_text() == status
     assert os.listdir(rig.volume / "outbox") == []
     assert (rig.volume / "status" / f"{REDIS_JOB}.running").is_dir(), "the other run's lock is left alone"
 

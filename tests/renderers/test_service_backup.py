@@ -223,3 +223,22 @@ def test_every_once_script_holds_the_jobs_lock_and_the_loop_clears_a_stale_one(s
 def test_backup_now_refuses_a_container_name_that_is_not_one(container):
     with pytest.raises(ValueError, match="container"):
         backup_now_command(container=container, job=REDIS_JOB, once="true", store=STORE)
+
+
+def test_a_scheduled_run_that_finds_the_lock_taken_is_skipped_and_keeps_the_status(tmp_path):
+    """The loop, under dash with a `sleep` that returns at once and a once-script that finds the lock held
+    (LOCKED_EXIT): it says it skipped, and the status file keeps the last result instead of turning `failed`."""
+    from renderers.object_backup import LOCKED_EXIT, scheduled_loop_script
+
+    fast = tmp_path / "bin"
+    fast.mkdir()
+    (fast / "sleep").write_text("#!/bin/sh\nexit 0\n")
+    (fast / "sleep").chmod(0o755)
+    runs = tmp_path / "runs"
+    # Stop the loop after its second run: the once-script counts its runs and the second kills the loop.
+    once = f'echo x >> {runs}; if [ "$(wc -l < {runs})" -ge 2 ]; then kill -TERM $PPID; fi; exit {LOCKED_EXIT}'
+    loop = scheduled_loop_script(job="job", once=once, interval_hours=1, keep=2)
+    done = subprocess.run(["dash", "-c", loop, "job", str(tmp_path / "vol")], env={"PATH": f"{fast}:/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert "job: skipped: a backup taken now holds the lock" in done.stdout, done.stdout + done.stderr
+    assert not (tmp_path / "vol" / "status" / "job").exists(), "no `failed` for a run that only found the lock"

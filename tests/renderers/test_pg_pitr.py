@@ -314,18 +314,12 @@ def test_in_place_an_empty_pgdata_keeps_nothing(tmp_path: Path) -> None:
     assert "recovery_target_time" not in (pgdata / "postgresql.auto.conf").read_text()
 
 
-@pytest.mark.parametrize(("fails", "message"), [
-    ("volume create", "cannot create Docker volume db-data-pitr-previous-"),
-    ("run", "nothing was restored; the database runs again on its own, unchanged cluster"),
-])
-def test_in_place_a_failure_before_pgdata_changes_starts_the_database_again(tmp_path: Path, fails: str,
-                                                                          message: str) -> None:
-    """The host script with a stand-in docker: plan and fetch answer, the stops work, then `volume create` fails,
-    or the prepare container exits UNCHANGED_EXIT (the copy did not match): both containers are started again."""
+def _restore_with_failing_docker(tmp_path: Path, fails: str, rc: int) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The 16 stack's restore command under dash with a stand-in docker: plan and fetch answer, the docker call
+    starting with ``fails`` ("<verb> <first argument>") exits ``rc``, the rest succeed; each call logged."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "docker.log"
-    rc = 1 if fails == "volume create" else UNCHANGED_EXIT
     (bin_dir / "docker").write_text(f"""#!/bin/sh
 echo "$*" | cut -c1-60 >> {shlex.quote(str(log))}
 case "$1 $2" in
@@ -335,16 +329,31 @@ esac
 exit 0
 """)
     (bin_dir / "docker").chmod(0o755)
-    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
-                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
-                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
-                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
-                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
-    done = subprocess.run(["dash", "-c", f"{command} latest"], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
+    done = subprocess.run(["dash", "-c", f"{_in_place_restore_command()} latest"], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
                           capture_output=True, text=True, timeout=30, check=False)
+    return done, log.read_text().splitlines()
+
+
+def _in_place_restore_command() -> str:
+    """The restore command of a 16 stack: PGDATA is the data volume's root."""
+    return restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
+                           uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
+                           rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
+                           volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
+                           pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
+
+
+@pytest.mark.parametrize(("fails", "message"), [
+    ("volume create", "cannot create Docker volume db-data-pitr-previous-"),
+    ("run", "nothing was restored; the database runs again on its own, unchanged cluster"),
+])
+def test_in_place_a_failure_before_pgdata_changes_starts_the_database_again(tmp_path: Path, fails: str,
+                                                                          message: str) -> None:
+    """The host script with a stand-in docker: plan and fetch answer, the stops work, then `volume create` fails,
+    or the prepare container exits UNCHANGED_EXIT (the copy did not match): both containers are started again."""
+    done, calls = _restore_with_failing_docker(tmp_path, fails, 1 if fails == "volume create" else UNCHANGED_EXIT)
     assert done.returncode == 1, done.stderr
     assert message in done.stderr, done.stderr
-    calls = log.read_text().splitlines()
     stops = [i for i, c in enumerate(calls) if c.startswith("stop ")]
     starts = [c for c in calls[max(stops):] if c.startswith("start ")]
     assert [calls[i] for i in stops] == ["stop db-pitr-receive", "stop db-postgres"], calls
@@ -360,27 +369,8 @@ def test_in_place_a_failure_that_may_have_changed_pgdata_leaves_the_database_sto
         tmp_path: Path, rc: int, message: str) -> None:
     """After emptying, or an exit that is not the script's (Docker's 125): nothing is started (the cluster may be
     half-built), the new volume is kept, and the printed way back names it."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    log = tmp_path / "docker.log"
-    (bin_dir / "docker").write_text(f"""#!/bin/sh
-echo "$*" | cut -c1-60 >> {shlex.quote(str(log))}
-case "$1 $2" in
-  "exec db-pitr-upload") case "$*" in *pitr-plan*) echo 20260101T000000Z ;; *) echo fetched-tar ;; esac ;;
-  "run --rm") exit {rc} ;;
-esac
-exit 0
-""")
-    (bin_dir / "docker").chmod(0o755)
-    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
-                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
-                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
-                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
-                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
-    done = subprocess.run(["dash", "-c", f"{command} latest"], env={"PATH": f"{bin_dir}:/usr/bin:/bin"},
-                          capture_output=True, text=True, timeout=30, check=False)
+    done, calls = _restore_with_failing_docker(tmp_path, "run --rm", rc)
     assert done.returncode == 1 and message in done.stderr, done.stderr
-    calls = log.read_text().splitlines()
     assert not [c for c in calls if c.startswith(("start ", "volume rm"))], calls
     assert "copied into Docker volume db-data-pitr-previous-" in done.stderr, "said before the copy started"
     assert "db-data-pitr-previous-" in done.stderr.split(message, 1)[1] and "PG_VERSION" in done.stderr
@@ -421,11 +411,7 @@ def test_in_place_a_failure_after_emptying_says_so_and_a_fresh_one_says_there_is
 
 def test_the_way_back_refuses_a_volume_without_a_cluster_and_puts_a_kept_one_back(tmp_path: Path) -> None:
     """The printed way back (WAY_BACK_SCRIPT, in the restore command's text), under busybox as in the image."""
-    command = restore_command(PitrSettings(**{**BASE.__dict__, "postgres_major": 16}), container="db-postgres",
-                              uploader="db-pitr-upload", receiver="db-pitr-receive", image="postgres:16.11-alpine",
-                              rclone_image="rclone/rclone:1.75.0", data_volume="db-data",
-                              volume_path="/var/lib/postgresql/data", pgdata="/var/lib/postgresql/data",
-                              pitr_volume="db-pitr", postgres_port=5432, postgres_user="app")
+    command = _in_place_restore_command()
     assert "PG_VERSION" in command and "holds no cluster" in command
     pgdata, prev = tmp_path / "pgdata", tmp_path / "prev"
     _cluster(pgdata, {"PG_VERSION": b"16\n", "base/1/1": b"recovered-but-broken"})

@@ -140,7 +140,9 @@ class App(pulumi.ComponentResource):
         if args.rollout == "zero-downtime":
             salt = generated_password(f"{name}-revision-salt", parent=self)
             create_first = CreateFirst(salt=salt, own_port=args.port_slots is not None)
-        if create_first is not None and args.port_slots is not None:
+        # Zero-downtime under host networking: each revision on its own port.
+        slotted = create_first is not None and args.port_slots is not None
+        if slotted:
             slots = args.port_slots
             image = container_image(f"{name}-app", spec, platform=args.platform, parent=self)
             # The revision without its port: what the app is made of, keyed like its name (nothing secret shows).
@@ -186,7 +188,7 @@ class App(pulumi.ComponentResource):
         # the old and new container share while both run, which would also send requests to a new container
         # before it is healthy, or to one that never turns healthy.
         self.upstream_host = self.container.name if create_first is not None else None
-        if create_first is not None and args.port_slots is not None:
+        if slotted:
             # Under host networking: this revision's port on loopback, resolved only once the container exists.
             self.upstream_host = pulumi.Output.all(self.container.name, self.port).apply(lambda v: f"{LOOPBACK}:{v[1]}")
         self.register_outputs({"address": self.address})

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pydantic.alias_generators import to_camel
 
 from config.capacity import ALWAYS_FREE, container_limits, oci_storage_gb, target_capacity
-from config.derived import HOST_NETWORK_TARGETS, app_start_order, media_ports, target_platform
+from config.derived import HOST_NETWORK_TARGETS, app_port_slots, app_start_order, media_ports, target_platform
 from config.errors import Problem
 from config.model import StackConfig
 from config.ports import service_listeners, service_port_collisions
@@ -237,7 +237,7 @@ def _rollout_problems(cfg: StackConfig, ns: str, i: int, app) -> Iterator[Proble
             else f"on target '{cfg.target}' each revision has its own address on the bridge network and needs no second port; remove it"
         )
         yield Problem(f"{ns}:apps[{i}].rolloutPort", app.rollout_port, f"only used by rollout: zero-downtime under host networking (targets oci, host): {where}")
-    if app.rollout_port is None or not host_network or app.rollout != "zero-downtime":
+    if app_port_slots(cfg, app) is None:
         return
     if APP_PORT_ENV in app.env:
         yield Problem(
@@ -258,7 +258,7 @@ def _rollout_problems(cfg: StackConfig, ns: str, i: int, app) -> Iterator[Proble
 def _slotted_reference_problem(cfg: StackConfig, name: str, output: str) -> str | None:
     """``${apps.X.url}`` is a fixed address; an app alternating between two ports is not at one."""
     app = next(a for a in cfg.apps if a.name == name)
-    if cfg.target in HOST_NETWORK_TARGETS and app.rollout == "zero-downtime" and app.rollout_port is not None:
+    if app_port_slots(cfg, app) is not None:
         return (
             f"${{apps.{name}.{output}}} is one fixed address, but {name} alternates between ports {app.port} and "
             f"{app.rollout_port} (rolloutPort); reach it through the gateway (${{public.url}} and its route) or give "

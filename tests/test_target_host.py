@@ -5,6 +5,7 @@ import pytest
 
 from config.errors import ConfigError
 from config.loader import parse_stack_config
+from tests.provider_ssh_opts import opt, ssh_opts
 from tests import harness
 
 NS = harness.PROJECT
@@ -161,47 +162,33 @@ def test_pulumi_command_checks_the_pinned_host_key_and_gets_the_key_file(run):
     assert harness.unwrap(run.monitor.one("database-password-rotation").inputs)["connection"] == connection
 
 
-def _ssh_opts(run: harness.Evaluation) -> list[str]:
-    import json
-
-    (provider,) = run.monitor.by_type("pulumi:providers:docker")
-    # A provider's inputs arrive as the engine sends provider config: a list is JSON text.
-    return json.loads(harness.unwrap(provider.inputs)["sshOpts"])
-
-
-def _opt(ssh_opts: list[str], name: str) -> str:
-    values = [ssh_opts[i + 1].split("=", 1)[1] for i, o in enumerate(ssh_opts[:-1]) if o == "-o" and ssh_opts[i + 1].startswith(name + "=")]
-    assert len(values) == 1, (name, ssh_opts)
-    return values[0]
-
-
 def test_the_docker_provider_pins_the_same_key_and_shares_one_connection(monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
     run = harness.evaluate("dev", host_values())
-    ssh_opts = _ssh_opts(run)
-    assert _opt(ssh_opts, "StrictHostKeyChecking") == "yes"
-    assert _opt(ssh_opts, "UserKnownHostsFile") == "/dev/null" and _opt(ssh_opts, "GlobalKnownHostsFile") == "/dev/null"
-    assert _opt(ssh_opts, "KnownHostsCommand") == f"/bin/echo %H {harness.MOCK_HOST_KEY}"
-    assert _opt(ssh_opts, "HostKeyAlgorithms") == "ssh-ed25519" == _connection(run)["hostKey"].split()[0]
-    assert _opt(ssh_opts, "BatchMode") == "yes"
-    assert _opt(ssh_opts, "ControlMaster") == "auto"
-    assert _opt(ssh_opts, "ControlPath") == "/run/user/1000/bs-%C"
-    assert _opt(ssh_opts, "ControlPersist") == "60"
-    assert ssh_opts[-2:] == ["-i", harness.mock_ssh_key_file()] and _opt(ssh_opts, "IdentitiesOnly") == "yes"
+    opts = ssh_opts(run)
+    assert opt(opts, "StrictHostKeyChecking") == "yes"
+    assert opt(opts, "UserKnownHostsFile") == "/dev/null" and opt(opts, "GlobalKnownHostsFile") == "/dev/null"
+    assert opt(opts, "KnownHostsCommand") == f"/bin/echo %H {harness.MOCK_HOST_KEY}"
+    assert opt(opts, "HostKeyAlgorithms") == "ssh-ed25519" == _connection(run)["hostKey"].split()[0]
+    assert opt(opts, "BatchMode") == "yes"
+    assert opt(opts, "ControlMaster") == "auto"
+    assert opt(opts, "ControlPath") == "/run/user/1000/bs-%C"
+    assert opt(opts, "ControlPersist") == "60"
+    assert opts[-2:] == ["-i", harness.mock_ssh_key_file()] and opt(opts, "IdentitiesOnly") == "yes"
 
 
 def test_without_a_runtime_dir_the_control_socket_is_under_dot_ssh(monkeypatch):
     monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     run = harness.evaluate("dev", host_values())
-    assert _opt(_ssh_opts(run), "ControlPath") == "~/.ssh/bs-%C"
+    assert opt(ssh_opts(run), "ControlPath") == "~/.ssh/bs-%C"
 
 
 def test_a_runtime_dir_too_long_for_a_socket_path_is_passed_over(monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/" + "x" * 60)
     monkeypatch.setenv("HOME", "/home/pi")
-    assert _opt(_ssh_opts(harness.evaluate("dev", host_values())), "ControlPath") == "~/.ssh/bs-%C"
+    assert opt(ssh_opts(harness.evaluate("dev", host_values())), "ControlPath") == "~/.ssh/bs-%C"
     monkeypatch.setenv("HOME", "/home/" + "y" * 60)
-    assert not [o for o in _ssh_opts(harness.evaluate("dev", host_values())) if o.startswith("Control")]
+    assert not [o for o in ssh_opts(harness.evaluate("dev", host_values())) if o.startswith("Control")]
 
 
 def test_with_the_agent_no_key_file_is_read_or_sent(monkeypatch, tmp_path):
@@ -210,8 +197,8 @@ def test_with_the_agent_no_key_file_is_read_or_sent(monkeypatch, tmp_path):
     connection = _connection(run)
     assert "privateKey" not in connection and "agentSocketPath" not in connection
     assert connection["hostKey"] == harness.MOCK_HOST_KEY
-    ssh_opts = _ssh_opts(run)
-    assert "-i" not in ssh_opts and not [o for o in ssh_opts if o.startswith("IdentitiesOnly")]
+    opts = ssh_opts(run)
+    assert "-i" not in opts and not [o for o in opts if o.startswith("IdentitiesOnly")]
 
 
 def _refusal(values: dict) -> ConfigError:

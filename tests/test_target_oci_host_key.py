@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import pytest
 
 from config import ConfigError, parse_stack_config
 from renderers.oci_host_key import host_key_command
+from tests.provider_ssh_opts import opt, ssh_opts
 from tests import harness
 
 NS = harness.PROJECT
@@ -28,18 +28,6 @@ def remote_connections(run: harness.Evaluation) -> dict[str, dict[str, Any]]:
     # The VM's own commands and the day-2 ones over RemoteShell: the password rotation sends a secret on stdin.
     assert {"ampere-ready", "ampere-firewall", "ampere-host-os", "ampere-ssh-keys", "database-password-rotation"} <= set(found)
     return found
-
-
-def ssh_opts(run: harness.Evaluation) -> list[str]:
-    (provider,) = run.monitor.by_type("pulumi:providers:docker")
-    # A provider's inputs arrive as the engine sends provider config: a list is JSON text.
-    return json.loads(harness.unwrap(provider.inputs)["sshOpts"])
-
-
-def opt(opts: list[str], name: str) -> str:
-    values = [opts[i + 1].split("=", 1)[1] for i, o in enumerate(opts[:-1]) if o == "-o" and opts[i + 1].startswith(name + "=")]
-    assert len(values) == 1, (name, opts)
-    return values[0]
 
 
 def test_pinned_every_remote_command_checks_the_key(monkeypatch):

@@ -46,7 +46,7 @@ from .caddy_process import (
     run_switch_script,
     running_caddy,
 )
-from .processes import free_tcp_ports, serving_in_thread
+from .processes import free_tcp_ports, running_in_thread, serving_in_thread
 
 HEALTH_PATH = "/health"
 ROLLOUTS = 5
@@ -115,6 +115,11 @@ class Client:
     def served_by(self) -> list[str]:
         return [body for status, body in self.answers if status == 200]
 
+    def served_in_order(self) -> list[str]:
+        """The revisions (their `app=` names) in the order they served, each once."""
+        served = [body.removeprefix("app=") for body in self.served_by()]
+        return [s for i, s in enumerate(served) if i == 0 or served[i - 1] != s]
+
 
 @dataclass
 class KeepAliveClient(Client):
@@ -159,13 +164,8 @@ def config_for(home: Path, port: int) -> CaddyConfig:
 @contextmanager
 def looping_client(gw: Gateway, kind: type[Client] = Client) -> Iterator[Client]:
     client = kind(gw)
-    thread = threading.Thread(target=client.run, daemon=True)
-    thread.start()
-    try:
+    with running_in_thread(client.run, client.stop, join_s=10):
         yield client
-    finally:
-        client.stop.set()
-        thread.join(timeout=10)
 
 
 def wait_for(predicate, timeout_s: float = 10.0) -> None:
@@ -224,8 +224,7 @@ def test_five_rollouts_in_a_row_and_not_one_request_fails(tmp_path_factory, busy
         # Not one request failed: no error status, no connection closed or reset, across every rollout.
         assert looping.failures() == [], (type(looping).__name__, looping.failures()[:5])
         # Each rollout moved every later request to the new revision, in order, never back.
-        served = [body.removeprefix("app=") for body in looping.served_by()]
-        order = [host for i, host in enumerate(served) if i == 0 or served[i - 1] != host]
+        order = looping.served_in_order()
         assert order == hosts, (type(looping).__name__, order)
     # The gateway never closed the keep-alive connection: no reload, no server shut down.
     assert keep_alive.connections == 1

@@ -252,8 +252,7 @@ def test_revisions_alternate_between_the_two_ports_and_not_one_request_fails(tmp
 
     for looping in (client, keep_alive):
         assert looping.failures() == [], (type(looping).__name__, looping.failures()[:5])
-        served = [body.removeprefix("app=") for body in looping.served_by()]
-        order = [s for i, s in enumerate(served) if i == 0 or served[i - 1] != s]
+        order = looping.served_in_order()
         assert order == served_order, (type(looping).__name__, order)
     # The two ports, alternating: rolloutPort, port, rolloutPort, ...
     assert [int(s.split("@")[1]) for s in served_order] == [slots[(i + 1) % 2] for i in range(ROLLOUTS + 1)]
